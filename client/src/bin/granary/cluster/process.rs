@@ -1,0 +1,109 @@
+//! Starting, checking and stopping daemon processes by pid.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// The daemon binary `name`: next to this executable (a cargo build puts them together), else
+/// on `PATH`.
+pub fn daemon_binary(name: &str) -> anyhow::Result<PathBuf> {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .with_context(|| format!("cannot find the {name} binary next to granary or on PATH (build it with `cargo build --release`)"))
+}
+
+/// Starts a daemon in its own process group (so a Ctrl-C at the terminal does not reach it),
+/// with its output appended to `log`.
+pub fn spawn<I, S>(binary: &Path, args: I, log: &Path) -> anyhow::Result<u32>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::os::unix::process::CommandExt;
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| log.display().to_string())?;
+    let err = out.try_clone()?;
+    let child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    Ok(child.id())
+}
+
+/// True when `pid` is a running process whose command line mentions `marker` (its data
+/// directory), so a pid reused by an unrelated process is never mistaken for ours.
+pub fn is_running(pid: u32, marker: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    // Arguments are NUL-terminated: matching the terminator too keeps `datanode-1` from
+    // matching `datanode-10`.
+    let mut marker = marker.as_os_str().as_encoded_bytes().to_vec();
+    marker.push(0);
+    cmdline
+        .windows(marker.len())
+        .any(|w| w == marker.as_slice())
+}
+
+/// SIGTERM, then SIGKILL after `grace`. Returns once the process is gone.
+pub fn stop(pid: u32, marker: &Path, grace: Duration) -> anyhow::Result<()> {
+    if !is_running(pid, marker) {
+        return Ok(());
+    }
+    signal(pid, libc::SIGTERM)?;
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if !is_running(pid, marker) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(pid, libc::SIGKILL)?;
+    Ok(())
+}
+
+pub fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        bail!("invalid pid {pid}");
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid was checked above to belong
+    // to a process this cluster started.
+    let rc = unsafe { libc::kill(pid, sig) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::ESRCH) {
+            return Err(err).with_context(|| format!("signalling pid {pid}"));
+        }
+    }
+    Ok(())
+}
+
+/// The last `lines` lines of a log, for error messages.
+pub fn log_tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
+}

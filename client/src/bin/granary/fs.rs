@@ -1,0 +1,331 @@
+//! `granary fs ...`: the filesystem commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use granary_client::protocol::{FileKind, FileStatus};
+use granary_client::size::parse_size;
+use granary_client::{ErrorKind, FsPath, Granary, PutOptions};
+use serde::Serialize;
+
+use crate::output::{self, print_json};
+
+#[derive(Subcommand)]
+pub enum FsCommand {
+    /// Copy local files (or `-` for stdin) into the cluster.
+    Put {
+        /// Overwrite an existing file.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Create missing parent directories.
+        #[arg(short = 'p', long)]
+        parents: bool,
+        /// Replicas per block (default: the cluster's).
+        #[arg(short = 'r', long)]
+        replication: Option<u16>,
+        /// Block size, e.g. 64M, 128MiB (default: the cluster's).
+        #[arg(short = 'b', long, value_parser = parse_size_arg)]
+        block_size: Option<u64>,
+        /// Local sources, then the destination path.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
+    /// Copy a file out of the cluster to a local path.
+    Get {
+        /// Overwrite an existing local file.
+        #[arg(short = 'f', long)]
+        force: bool,
+        src: String,
+        dst: PathBuf,
+    },
+    /// Write files to stdout.
+    Cat {
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// List a directory (or show a file).
+    Ls {
+        /// List every descendant.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Create directories.
+    Mkdir {
+        /// Create parents as needed; no error if the directory exists.
+        #[arg(short = 'p', long)]
+        parents: bool,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Delete files and directories.
+    Rm {
+        /// Delete directories and everything below them.
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Rename a file or directory; into DST when DST is a directory.
+    Mv { src: String, dst: String },
+    /// Show a file's status, blocks and replica locations.
+    Stat {
+        #[arg(long)]
+        json: bool,
+        path: String,
+    },
+}
+
+fn parse_size_arg(raw: &str) -> Result<u64, String> {
+    parse_size(raw).map_err(|e| e.message)
+}
+
+fn fs_path(raw: &str) -> anyhow::Result<FsPath> {
+    Ok(FsPath::parse(raw)?)
+}
+
+pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        FsCommand::Put {
+            force,
+            parents,
+            replication,
+            block_size,
+            mut paths,
+        } => {
+            let dst = fs_path(&paths.pop().unwrap_or_default())?;
+            let opts = PutOptions {
+                replication,
+                block_size,
+                overwrite: force,
+                create_parents: parents,
+            };
+            put(&fs, &paths, &dst, &opts).await?
+        }
+        FsCommand::Get { force, src, dst } => get(&fs, &fs_path(&src)?, &dst, force).await?,
+        FsCommand::Cat { paths } => cat(&fs, &paths).await?,
+        FsCommand::Ls {
+            recursive,
+            json,
+            path,
+        } => ls(&fs, &fs_path(&path)?, recursive, json).await?,
+        FsCommand::Mkdir { parents, paths } => {
+            for raw in &paths {
+                fs.mkdir(&fs_path(raw)?, parents).await?;
+            }
+        }
+        FsCommand::Rm { recursive, paths } => {
+            for raw in &paths {
+                let path = fs_path(raw)?;
+                fs.delete(&path, recursive)
+                    .await
+                    .map_err(|e| match e.kind {
+                        ErrorKind::DirectoryNotEmpty => {
+                            anyhow::anyhow!("{e} (use -r to delete it and everything below it)")
+                        }
+                        _ => e.into(),
+                    })?;
+            }
+        }
+        FsCommand::Mv { src, dst } => {
+            let src = fs_path(&src)?;
+            let dst = into_directory(&fs, &src, fs_path(&dst)?).await?;
+            fs.rename(&src, &dst).await?;
+        }
+        FsCommand::Stat { json, path } => stat(&fs, &fs_path(&path)?, json).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dst/name-of-src` when `dst` is an existing directory, else `dst` (as `cp` and `mv` do).
+async fn into_directory(fs: &Granary, src: &FsPath, dst: FsPath) -> anyhow::Result<FsPath> {
+    match fs.try_stat(&dst).await? {
+        Some(status) if status.kind == FileKind::Directory => match src.file_name() {
+            Some(name) => Ok(dst.join(name)?),
+            None => bail!("cannot move the root directory"),
+        },
+        _ => Ok(dst),
+    }
+}
+
+async fn put(
+    fs: &Granary,
+    sources: &[String],
+    dst: &FsPath,
+    opts: &PutOptions,
+) -> anyhow::Result<()> {
+    // Check every source before writing anything.
+    for src in sources.iter().filter(|s| s.as_str() != "-") {
+        let meta = std::fs::metadata(src).with_context(|| format!("{src}"))?;
+        if meta.is_dir() {
+            bail!("{src}: is a directory (put takes files)");
+        }
+    }
+    let dst_is_dir = matches!(fs.try_stat(dst).await?, Some(s) if s.kind == FileKind::Directory);
+    if sources.len() > 1 && !dst_is_dir {
+        bail!("{dst}: not an existing directory (needed to put several files)");
+    }
+    for src in sources {
+        let target = if dst_is_dir {
+            let name = Path::new(src)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|_| src != "-");
+            match name {
+                Some(name) => dst.join(name)?,
+                None => bail!("{dst}: is a directory; name the destination file for stdin"),
+            }
+        } else {
+            dst.clone()
+        };
+        let summary = if src == "-" {
+            fs.put_reader(tokio::io::stdin(), &target, opts, None)
+                .await?
+        } else {
+            let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
+            let bar = output::progress_bar(total, &format!("put {target}"));
+            let progress_bar = bar.clone();
+            let summary = fs
+                .put_file(
+                    Path::new(src),
+                    &target,
+                    opts,
+                    Some(Arc::new(move |n| progress_bar.set_position(n))),
+                )
+                .await;
+            bar.finish_and_clear();
+            summary?
+        };
+        if summary.under_replicated() {
+            eprintln!(
+                "granary: warning: {target} is under-replicated: {} of {} replicas (not enough live datanodes)",
+                summary.min_replicas, summary.status.replication
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn get(fs: &Granary, src: &FsPath, dst: &Path, force: bool) -> anyhow::Result<()> {
+    let status = fs.stat(src).await?;
+    if status.kind == FileKind::Directory {
+        bail!("{src}: is a directory (get copies files)");
+    }
+    let dst = if dst.is_dir() {
+        dst.join(src.file_name().unwrap_or("root"))
+    } else {
+        dst.to_path_buf()
+    };
+    if dst.exists() && !force {
+        bail!("{}: already exists (use -f to overwrite)", dst.display());
+    }
+    let bar = output::progress_bar(status.length, &format!("get {src}"));
+    let result = fs.get_file(src, &dst, Some(&|n| bar.set_position(n))).await;
+    bar.finish_and_clear();
+    result?;
+    Ok(())
+}
+
+async fn cat(fs: &Granary, paths: &[String]) -> anyhow::Result<()> {
+    let mut stdout = tokio::io::stdout();
+    for raw in paths {
+        let reader = fs.open(&fs_path(raw)?).await?;
+        reader.copy_to(&mut stdout, None).await?;
+    }
+    Ok(())
+}
+
+async fn ls(fs: &Granary, path: &FsPath, recursive: bool, json: bool) -> anyhow::Result<()> {
+    let entries = fs.list(path, recursive).await?;
+    if json {
+        return print_json(&entries);
+    }
+    for e in &entries {
+        let (kind, repl) = match e.kind {
+            FileKind::Directory => ('d', "-".to_string()),
+            FileKind::File => ('-', e.replication.to_string()),
+        };
+        println!(
+            "{kind} {repl:>3} {:>12} {} {}",
+            e.length,
+            output::time_ms(e.modified_ms),
+            e.path
+        );
+    }
+    Ok(())
+}
+
+/// `fs stat --json`: the status plus every block with the ids of the datanodes holding it.
+#[derive(Serialize)]
+struct StatOutput {
+    #[serde(flatten)]
+    status: FileStatus,
+    blocks: Vec<BlockOutput>,
+}
+
+#[derive(Serialize)]
+struct BlockOutput {
+    id: u64,
+    offset: u64,
+    length: u64,
+    sha256: String,
+    locations: Vec<String>,
+}
+
+async fn stat(fs: &Granary, path: &FsPath, json: bool) -> anyhow::Result<()> {
+    let status = fs.stat(path).await?;
+    let blocks = match status.kind {
+        FileKind::File => fs
+            .locate(path)
+            .await?
+            .blocks
+            .into_iter()
+            .map(|b| BlockOutput {
+                id: b.id.0,
+                offset: b.offset,
+                length: b.length,
+                sha256: b.sha256.to_hex(),
+                locations: b.locations.into_iter().map(|l| l.id.0).collect(),
+            })
+            .collect(),
+        FileKind::Directory => Vec::new(),
+    };
+    let out = StatOutput { status, blocks };
+    if json {
+        return print_json(&out);
+    }
+    let s = &out.status;
+    println!("path:        {}", s.path);
+    println!(
+        "type:        {}",
+        if s.kind == FileKind::File {
+            "file"
+        } else {
+            "directory"
+        }
+    );
+    println!("modified:    {}", output::time_ms(s.modified_ms));
+    if s.kind == FileKind::File {
+        println!("length:      {} ({})", s.length, output::bytes(s.length));
+        println!("replication: {}", s.replication);
+        println!("block size:  {}", output::bytes(s.block_size));
+        println!("blocks:      {}", out.blocks.len());
+        for b in &out.blocks {
+            println!(
+                "  blk_{:<8} offset {:>12} length {:>10} replicas {} [{}]",
+                b.id,
+                b.offset,
+                b.length,
+                b.locations.len(),
+                b.locations.join(", ")
+            );
+        }
+    }
+    Ok(())
+}

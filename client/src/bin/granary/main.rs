@@ -1,0 +1,89 @@
+//! `granary`: the command-line client of a Granary cluster.
+
+mod admin;
+mod cluster;
+mod fs;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use granary_client::{ClientConfig, Granary};
+
+#[derive(Parser)]
+#[command(
+    name = "granary",
+    version,
+    about = "Granary: a distributed filesystem with compute on the data"
+)]
+struct Cli {
+    /// Namenode URL. Default: $GRANARY_NAMENODE, else the local cluster started by
+    /// `granary cluster up` (in $GRANARY_CLUSTER_DIR or ~/.granary/cluster), else http://127.0.0.1:9870.
+    #[arg(long, global = true, env = "GRANARY_NAMENODE")]
+    namenode: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Files and directories: put, get, cat, ls, mkdir, rm, mv, stat.
+    #[command(subcommand)]
+    Fs(fs::FsCommand),
+    /// A local cluster of real namenode and datanode processes.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Operator views of a running cluster.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GRANARY_LOG")
+                .unwrap_or_else(|_| "error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("granary: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("granary: {}", one_line(&format!("{e:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Fs(cmd) => fs::run(connect(cli.namenode)?, cmd).await,
+        Command::Admin(cmd) => admin::run(connect(cli.namenode)?, cmd).await,
+        Command::Cluster(cmd) => cluster::run(cmd).await,
+    }
+}
+
+/// A client of the namenode named by the flag, the environment, or the default local cluster.
+fn connect(flag: Option<String>) -> anyhow::Result<Granary> {
+    let url = match flag {
+        Some(url) => url,
+        None => cluster::default_namenode_url(),
+    };
+    if !url.starts_with("http://") {
+        anyhow::bail!("invalid namenode URL {url:?} (expected http://HOST:PORT)");
+    }
+    Ok(Granary::new(ClientConfig::new(url))?)
+}
+
+/// Errors are printed on one line whatever the server put in them.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,44 @@
+//! Client configuration: where the namenode is and how patient to be.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Namenode URL used when nothing else names one.
+pub const DEFAULT_NAMENODE: &str = "http://127.0.0.1:9870";
+
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Base URL of the namenode, e.g. `http://127.0.0.1:9870`.
+    pub namenode: String,
+    /// Source address for outgoing connections. The namenode recognises a writer or reader that
+    /// runs on a datanode by this address and puts that datanode first. Default: chosen by the OS.
+    pub local_address: Option<IpAddr>,
+    /// Time allowed to open a TCP connection. Default 5 s.
+    pub connect_timeout: Duration,
+    /// Time allowed for one namespace call. Default 60 s.
+    pub request_timeout: Duration,
+    /// Extra tries of a namespace call after a connection error (each with the same request id,
+    /// so none is applied twice). Default 4.
+    pub namenode_retries: u32,
+    /// Pipelines tried per block before a put gives up. Default 5.
+    pub pipeline_attempts: u32,
+}
+
+impl ClientConfig {
+    pub fn new(namenode: impl Into<String>) -> Self {
+        ClientConfig {
+            namenode: namenode.into().trim_end_matches('/').to_string(),
+            local_address: None,
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
+            namenode_retries: 4,
+            pipeline_attempts: 5,
+        }
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self::new(DEFAULT_NAMENODE)
+    }
+}

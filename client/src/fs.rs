@@ -1,0 +1,175 @@
+//! `Granary`: the client library's entry point, used by the CLI, the tests and the compute
+//! engine alike.
+
+use std::path::Path;
+
+use tokio::io::AsyncRead;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ids::RequestId;
+use crate::namenode::NamenodeClient;
+use crate::path::FsPath;
+use crate::protocol::*;
+use crate::read::FileReader;
+use crate::transfer;
+use crate::write::{self, Progress, PutOptions, PutSummary};
+
+/// A handle on a cluster. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Granary {
+    pub(crate) nn: NamenodeClient,
+    /// Client for block traffic to datanodes.
+    pub(crate) data: reqwest::Client,
+    pub(crate) config: ClientConfig,
+}
+
+impl Granary {
+    pub fn new(config: ClientConfig) -> Result<Self> {
+        Ok(Granary {
+            nn: NamenodeClient::new(&config)?,
+            data: transfer::data_client(&config)?,
+            config,
+        })
+    }
+
+    /// A client of the namenode at `url` with default settings.
+    pub fn connect(url: &str) -> Result<Self> {
+        Self::new(ClientConfig::new(url))
+    }
+
+    pub fn namenode_url(&self) -> &str {
+        self.nn.url()
+    }
+
+    /// The typed namenode client, for calls the facade does not wrap.
+    pub fn namenode(&self) -> &NamenodeClient {
+        &self.nn
+    }
+
+    /// Writes a local file to `dst`.
+    pub async fn put_file(
+        &self,
+        local: &Path,
+        dst: &FsPath,
+        opts: &PutOptions,
+        progress: Option<Progress>,
+    ) -> Result<PutSummary> {
+        write::put_file(self, local, dst, opts, progress).await
+    }
+
+    /// Writes everything `reader` yields to `dst`.
+    pub async fn put_reader<R: AsyncRead + Unpin>(
+        &self,
+        reader: R,
+        dst: &FsPath,
+        opts: &PutOptions,
+        progress: Option<Progress>,
+    ) -> Result<PutSummary> {
+        write::put_reader(self, reader, dst, opts, progress).await
+    }
+
+    /// Writes `data` to `dst` (for small files).
+    pub async fn put_bytes(
+        &self,
+        data: &[u8],
+        dst: &FsPath,
+        opts: &PutOptions,
+    ) -> Result<PutSummary> {
+        self.put_reader(data, dst, opts, None).await
+    }
+
+    /// Opens a file for reading; directories are refused.
+    pub async fn open(&self, path: &FsPath) -> Result<FileReader> {
+        Ok(FileReader::new(self.clone(), self.nn.locate(path).await?))
+    }
+
+    /// Reads a whole file into memory (for small files).
+    pub async fn read_to_vec(&self, path: &FsPath) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.open(path).await?.copy_to(&mut out, None).await?;
+        Ok(out)
+    }
+
+    /// Copies `src` to the local file `dst`, through a temporary file renamed into place, so a
+    /// failed get never leaves a partial file behind.
+    pub async fn get_file(
+        &self,
+        src: &FsPath,
+        dst: &Path,
+        progress: Option<&dyn Fn(u64)>,
+    ) -> Result<u64> {
+        let reader = self.open(src).await?;
+        let parent = dst
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".granary-get-")
+            .tempfile_in(parent)
+            .map_err(|e| Error::io(parent.display(), e))?;
+        let mut out = tokio::io::BufWriter::with_capacity(
+            1 << 20,
+            tokio::fs::File::from_std(tmp.reopen().map_err(|e| Error::io(dst.display(), e))?),
+        );
+        let written = reader.copy_to(&mut out, progress).await?;
+        drop(out);
+        tmp.persist(dst)
+            .map_err(|e| Error::io(dst.display(), e.error))?;
+        Ok(written)
+    }
+
+    pub async fn stat(&self, path: &FsPath) -> Result<FileStatus> {
+        self.nn.stat(path).await
+    }
+
+    /// `None` when nothing is at `path`.
+    pub async fn try_stat(&self, path: &FsPath) -> Result<Option<FileStatus>> {
+        match self.nn.stat(path).await {
+            Ok(status) => Ok(Some(status)),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>> {
+        Ok(self.nn.list(path, recursive).await?.entries)
+    }
+
+    pub async fn locate(&self, path: &FsPath) -> Result<LocatedFile> {
+        self.nn.locate(path).await
+    }
+
+    pub async fn mkdir(&self, path: &FsPath, parents: bool) -> Result<FileStatus> {
+        self.nn
+            .mkdir(&MkdirRequest {
+                path: path.clone(),
+                parents,
+                request_id: RequestId::new(),
+            })
+            .await
+    }
+
+    pub async fn delete(&self, path: &FsPath, recursive: bool) -> Result<DeleteResponse> {
+        self.nn
+            .delete(&DeleteRequest {
+                path: path.clone(),
+                recursive,
+                request_id: RequestId::new(),
+            })
+            .await
+    }
+
+    pub async fn rename(&self, src: &FsPath, dst: &FsPath) -> Result<FileStatus> {
+        let req = RenameRequest {
+            src: src.clone(),
+            dst: dst.clone(),
+            request_id: RequestId::new(),
+        };
+        Ok(self.nn.rename(&req).await?.status)
+    }
+
+    pub async fn report(&self) -> Result<ClusterReport> {
+        self.nn.report().await
+    }
+}

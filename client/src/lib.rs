@@ -1,0 +1,28 @@
+//! Granary's client side: the wire protocol every process shares, and the client library that
+//! the `granary` CLI, the compute engine and the tests use to talk to a cluster.
+
+pub mod checksum;
+pub mod config;
+pub mod error;
+pub mod framing;
+pub mod fs;
+pub mod ids;
+pub mod namenode;
+pub mod path;
+pub mod protocol;
+pub mod read;
+pub mod size;
+pub mod transfer;
+pub mod write;
+
+#[cfg(feature = "server")]
+pub mod server;
+
+pub use checksum::{Digest, CHUNK_SIZE};
+pub use config::ClientConfig;
+pub use error::{Error, ErrorKind, Result, WireError};
+pub use fs::Granary;
+pub use ids::{BlockId, DatanodeId, InodeId, RequestId};
+pub use path::FsPath;
+pub use read::FileReader;
+pub use write::{PutOptions, PutSummary};

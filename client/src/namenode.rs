@@ -1,0 +1,196 @@
+//! Typed HTTP client of the namenode.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, ErrorKind, Result, WireError};
+use crate::path::FsPath;
+use crate::protocol::*;
+
+#[derive(Clone, Debug)]
+pub struct NamenodeClient {
+    http: reqwest::Client,
+    base: String,
+    retries: u32,
+}
+
+impl NamenodeClient {
+    pub fn new(config: &ClientConfig) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true);
+        if let Some(ip) = config.local_address {
+            builder = builder.local_address(ip);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::internal(format!("http client: {e}")))?;
+        Ok(NamenodeClient {
+            http,
+            base: config.namenode.clone(),
+            retries: config.namenode_retries,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn create(&self, req: &CreateRequest) -> Result<CreateResponse> {
+        self.post(routes::CREATE, req).await
+    }
+
+    pub async fn add_block(&self, req: &AddBlockRequest) -> Result<AddBlockResponse> {
+        self.post(routes::ADD_BLOCK, req).await
+    }
+
+    pub async fn abandon_block(&self, req: &AbandonBlockRequest) -> Result<serde_json::Value> {
+        self.post(routes::ABANDON_BLOCK, req).await
+    }
+
+    pub async fn complete(&self, req: &CompleteRequest) -> Result<CompleteResponse> {
+        self.post(routes::COMPLETE, req).await
+    }
+
+    pub async fn mkdir(&self, req: &MkdirRequest) -> Result<FileStatus> {
+        self.post(routes::MKDIR, req).await
+    }
+
+    pub async fn delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
+        self.post(routes::DELETE, req).await
+    }
+
+    pub async fn rename(&self, req: &RenameRequest) -> Result<RenameResponse> {
+        self.post(routes::RENAME, req).await
+    }
+
+    pub async fn stat(&self, path: &FsPath) -> Result<FileStatus> {
+        self.get(routes::STAT, &PathQuery { path: path.clone() })
+            .await
+    }
+
+    pub async fn list(&self, path: &FsPath, recursive: bool) -> Result<ListResponse> {
+        self.get(
+            routes::LIST,
+            &ListQuery {
+                path: path.clone(),
+                recursive,
+            },
+        )
+        .await
+    }
+
+    pub async fn locate(&self, path: &FsPath) -> Result<LocatedFile> {
+        self.get(routes::LOCATE, &PathQuery { path: path.clone() })
+            .await
+    }
+
+    pub async fn report_bad_replica(
+        &self,
+        req: &ReportBadReplicaRequest,
+    ) -> Result<serde_json::Value> {
+        self.post(routes::REPORT_BAD_REPLICA, req).await
+    }
+
+    pub async fn report(&self) -> Result<ClusterReport> {
+        self.get(routes::ADMIN_REPORT, &()).await
+    }
+
+    async fn post<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        route: &str,
+        req: &Req,
+    ) -> Result<Resp> {
+        let url = format!("{}{route}", self.base);
+        self.with_retries(|| self.http.post(&url).json(req).send())
+            .await
+    }
+
+    async fn get<Q: Serialize, Resp: DeserializeOwned>(
+        &self,
+        route: &str,
+        query: &Q,
+    ) -> Result<Resp> {
+        let url = format!("{}{route}", self.base);
+        self.with_retries(|| self.http.get(&url).query(query).send())
+            .await
+    }
+
+    /// Sends, retrying transport failures with back-off. Safe for every call: reads are
+    /// idempotent and every mutation carries a request id the namenode deduplicates.
+    async fn with_retries<F, Fut, Resp>(&self, send: F) -> Result<Resp>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
+        Resp: DeserializeOwned,
+    {
+        let mut attempt = 0;
+        loop {
+            match send().await {
+                Ok(response) => return decode_response(response).await,
+                Err(e) if attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!("namenode call failed ({e}), retry {attempt}");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+                }
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "cannot reach the namenode at {}: {}",
+                            self.base,
+                            transport_reason(&e)
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Turns a response into the expected body or the server's error.
+pub(crate) async fn decode_response<Resp: DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<Resp> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("reading response: {}", transport_reason(&e)),
+        )
+    })?;
+    if status.is_success() {
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::internal(format!("unexpected response body: {e}")))
+    } else {
+        Err(wire_error(status, &body))
+    }
+}
+
+/// The error a failed response carries, or a generic one if its body is not a `WireError`.
+pub(crate) fn wire_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
+    match serde_json::from_slice::<WireError>(body) {
+        Ok(wire) => wire.into(),
+        Err(_) => Error::internal(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(body).trim()
+        )),
+    }
+}
+
+/// A short reason for a transport error (reqwest's own text omits the cause).
+pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut reason = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}

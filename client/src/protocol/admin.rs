@@ -1,0 +1,46 @@
+//! Operator views of the cluster.
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::datanode::DatanodeInfo;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatanodeState {
+    Live,
+    Dead,
+}
+
+/// One datanode in `admin report`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatanodeReport {
+    #[serde(flatten)]
+    pub info: DatanodeInfo,
+    pub state: DatanodeState,
+    pub capacity: u64,
+    pub used: u64,
+    pub remaining: u64,
+    /// Replicas the namenode's block map has on this node.
+    pub blocks: u64,
+    pub seconds_since_heartbeat: f64,
+}
+
+/// `GET /v1/admin/report`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterReport {
+    pub datanodes: Vec<DatanodeReport>,
+    pub live_datanodes: u64,
+    pub dead_datanodes: u64,
+    pub files: u64,
+    pub directories: u64,
+    pub blocks: u64,
+    /// Blocks with fewer live replicas than their file's replication (but at least one).
+    pub under_replicated_blocks: u64,
+    /// Blocks of complete files with no live replica.
+    pub missing_blocks: u64,
+    pub capacity: u64,
+    pub used: u64,
+    pub remaining: u64,
+    pub default_replication: u16,
+    pub default_block_size: u64,
+}

@@ -1,0 +1,95 @@
+//! Datanode ↔ namenode: registration, heartbeats, block reports and the commands the namenode
+//! sends back in its replies.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BlockId, DatanodeId};
+
+/// Rack of a datanode that was not given one.
+pub const DEFAULT_RACK: &str = "/default-rack";
+
+/// Where a datanode is and who it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DatanodeInfo {
+    pub id: DatanodeId,
+    /// The datanode's HTTP address for block data.
+    pub addr: SocketAddr,
+    pub rack: String,
+}
+
+/// Disk usage of a datanode's data directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageReport {
+    pub capacity: u64,
+    /// Bytes held by finalized replicas.
+    pub used: u64,
+    pub remaining: u64,
+    pub blocks: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RegisterRequest {
+    pub datanode: DatanodeInfo,
+    pub storage: StorageReport,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResponse {}
+
+/// Sent every heartbeat interval. A namenode that does not know the sender answers
+/// `unknown_datanode`; the datanode then registers again and sends a full block report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    pub id: DatanodeId,
+    pub storage: StorageReport,
+    /// Block reads and writes in progress, a load hint for placement.
+    pub active_transfers: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    pub commands: Vec<DatanodeCommand>,
+}
+
+/// A finalized replica as a datanode reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReplicaReport {
+    pub block: BlockId,
+    pub length: u64,
+}
+
+/// Every finalized replica a datanode holds; sent at registration and periodically.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockReportRequest {
+    pub id: DatanodeId,
+    pub replicas: Vec<ReplicaReport>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockReportResponse {
+    pub commands: Vec<DatanodeCommand>,
+}
+
+/// Incremental report: replicas finalized or deleted since the last one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockReceivedRequest {
+    pub id: DatanodeId,
+    pub received: Vec<ReplicaReport>,
+    #[serde(default)]
+    pub deleted: Vec<BlockId>,
+}
+
+/// Work the namenode hands a datanode in a heartbeat or block-report reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum DatanodeCommand {
+    /// Delete these replicas (their files were deleted, or they are excess or corrupt).
+    Delete { blocks: Vec<BlockId> },
+    /// Copy this replica to the targets, as a write pipeline in that order.
+    Replicate {
+        block: BlockId,
+        targets: Vec<DatanodeInfo>,
+    },
+}

@@ -1,0 +1,44 @@
+//! Wire types shared by both ends of every connection. Control messages are JSON bodies of
+//! these structs; block bytes are [`crate::framing`] streams. The route constants name every
+//! HTTP endpoint so the servers and the clients can never disagree on a path.
+
+pub mod admin;
+pub mod datanode;
+pub mod namespace;
+pub mod transfer;
+
+pub use admin::*;
+pub use datanode::*;
+pub use namespace::*;
+pub use transfer::*;
+
+/// HTTP routes. Namenode routes first, then datanode routes.
+pub mod routes {
+    pub const HEALTH: &str = "/v1/health";
+
+    pub const CREATE: &str = "/v1/namespace/create";
+    pub const ADD_BLOCK: &str = "/v1/namespace/add_block";
+    pub const ABANDON_BLOCK: &str = "/v1/namespace/abandon_block";
+    pub const COMPLETE: &str = "/v1/namespace/complete";
+    pub const MKDIR: &str = "/v1/namespace/mkdir";
+    pub const DELETE: &str = "/v1/namespace/delete";
+    pub const RENAME: &str = "/v1/namespace/rename";
+    pub const STAT: &str = "/v1/namespace/stat";
+    pub const LIST: &str = "/v1/namespace/list";
+    pub const LOCATE: &str = "/v1/namespace/locate";
+    pub const REPORT_BAD_REPLICA: &str = "/v1/namespace/report_bad_replica";
+
+    pub const ADMIN_REPORT: &str = "/v1/admin/report";
+
+    pub const REGISTER: &str = "/v1/datanode/register";
+    pub const HEARTBEAT: &str = "/v1/datanode/heartbeat";
+    pub const BLOCK_REPORT: &str = "/v1/datanode/block_report";
+    pub const BLOCK_RECEIVED: &str = "/v1/datanode/block_received";
+
+    /// Datanode: `PUT` writes a block (framed body), `GET` reads it (framed response).
+    pub const BLOCK: &str = "/v1/blocks/{id}";
+
+    pub fn block(id: crate::ids::BlockId) -> String {
+        format!("/v1/blocks/{}", id.0)
+    }
+}

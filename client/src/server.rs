@@ -1,0 +1,110 @@
+//! Server-side helpers shared by the namenode and the datanode (feature `server`): errors become
+//! a status plus a JSON [`WireError`], and extractors whose rejections are JSON errors too, so a
+//! malformed request is always a 4xx with a body a client can parse, never a panic.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+
+/// An [`Error`] as an HTTP response.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(kind = %self.0.kind, "{}", self.0.message);
+        }
+        (status, axum::Json(self.0.to_wire())).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `axum::Json` whose rejection is a JSON `invalid_argument` error.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    // Path validation errors surface from serde with their own kind's wording.
+    let kind = if text.contains("invalid path") {
+        ErrorKind::InvalidPath
+    } else {
+        ErrorKind::InvalidArgument
+    };
+    ApiError(Error::new(kind, format!("malformed request: {text}")))
+}
+
+/// `axum::extract::Query` whose rejection is a JSON error.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    let text = rejection.body_text();
+    let kind = if text.contains("invalid path") {
+        ErrorKind::InvalidPath
+    } else {
+        ErrorKind::InvalidArgument
+    };
+    ApiError(Error::new(kind, format!("malformed query: {text}")))
+}
+
+/// `axum::extract::Path` whose rejection is a JSON `invalid_argument` error.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    ApiError(Error::invalid_argument(format!(
+        "malformed path parameter: {}",
+        rejection.body_text()
+    )))
+}
+
+/// Fallback handler: unknown routes are JSON 404s too.
+pub async fn not_found() -> ApiError {
+    ApiError(Error::not_found("no such endpoint"))
+}

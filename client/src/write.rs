@@ -1,0 +1,389 @@
+//! The file writer: create → for each block, a pipeline write (rebuilt without a failed node
+//! when one fails) → complete.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::framing::Frame;
+use crate::fs::Granary;
+use crate::ids::{BlockId, DatanodeId, InodeId, RequestId};
+use crate::path::FsPath;
+use crate::protocol::*;
+use crate::transfer;
+
+/// Options of a put; `None` means the cluster default.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    pub replication: Option<u16>,
+    pub block_size: Option<u64>,
+    /// Replace an existing file.
+    pub overwrite: bool,
+    /// Create missing parent directories.
+    pub create_parents: bool,
+}
+
+/// Called with the number of bytes of the file sent so far (it goes back when a block is re-sent).
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What a put did.
+#[derive(Clone, Debug)]
+pub struct PutSummary {
+    pub status: FileStatus,
+    pub blocks: usize,
+    /// The fewest replicas any block was acknowledged on (the replication when there are no blocks).
+    pub min_replicas: usize,
+    /// Blocks that had to be re-sent on a new pipeline.
+    pub pipeline_recoveries: u32,
+}
+
+impl PutSummary {
+    /// True when some block has fewer replicas than the file's replication.
+    pub fn under_replicated(&self) -> bool {
+        self.min_replicas < usize::from(self.status.replication)
+    }
+}
+
+/// A byte range of a local file that a block is sent from, and re-sent from after a failure.
+struct BlockSource {
+    file: Arc<File>,
+    offset: u64,
+    length: u64,
+}
+
+/// An open file under construction.
+struct Writer<'a> {
+    fs: &'a Granary,
+    path: FsPath,
+    file: InodeId,
+    block_size: u64,
+    committed: Vec<CommittedBlock>,
+    min_replicas: usize,
+    recoveries: u32,
+    progress: Option<Progress>,
+}
+
+pub(crate) async fn put_file(
+    fs: &Granary,
+    local: &Path,
+    dst: &FsPath,
+    opts: &PutOptions,
+    progress: Option<Progress>,
+) -> Result<PutSummary> {
+    let file = File::open(local).map_err(|e| Error::io(local.display(), e))?;
+    let meta = file.metadata().map_err(|e| Error::io(local.display(), e))?;
+    if meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::IsADirectory,
+            format!("{}: is a directory", local.display()),
+        ));
+    }
+    let file = Arc::new(file);
+    let length = meta.len();
+    let mut writer = Writer::create(fs, dst, opts, progress).await?;
+    let result = async {
+        let mut offset = 0;
+        while offset < length {
+            let block_len = writer.block_size.min(length - offset);
+            writer
+                .write_block(BlockSource {
+                    file: file.clone(),
+                    offset,
+                    length: block_len,
+                })
+                .await?;
+            offset += block_len;
+        }
+        writer.complete().await
+    }
+    .await;
+    writer.abort_on_error(result).await
+}
+
+/// Puts a stream. Each block is spooled to a local temporary file first, so a block can be
+/// re-sent after a pipeline failure without holding it in memory.
+pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
+    fs: &Granary,
+    mut reader: R,
+    dst: &FsPath,
+    opts: &PutOptions,
+    progress: Option<Progress>,
+) -> Result<PutSummary> {
+    let mut writer = Writer::create(fs, dst, opts, progress).await?;
+    let result = async {
+        let spool =
+            Arc::new(tempfile::tempfile().map_err(|e| Error::io("creating spool file", e))?);
+        loop {
+            let spooled = spool_block(&mut reader, &spool, writer.block_size).await?;
+            if spooled == 0 {
+                break;
+            }
+            writer
+                .write_block(BlockSource {
+                    file: spool.clone(),
+                    offset: 0,
+                    length: spooled,
+                })
+                .await?;
+            if spooled < writer.block_size {
+                break;
+            }
+        }
+        writer.complete().await
+    }
+    .await;
+    writer.abort_on_error(result).await
+}
+
+/// Copies up to `limit` bytes of `reader` into `spool` (from its start); returns how many.
+async fn spool_block<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    spool: &Arc<File>,
+    limit: u64,
+) -> Result<u64> {
+    let mut written = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    while written < limit {
+        let want = buf.len().min((limit - written) as usize);
+        let n = reader
+            .read(&mut buf[..want])
+            .await
+            .map_err(|e| Error::io("reading input", e))?;
+        if n == 0 {
+            break;
+        }
+        spool
+            .write_all_at(&buf[..n], written)
+            .map_err(|e| Error::io("writing spool file", e))?;
+        written += n as u64;
+    }
+    Ok(written)
+}
+
+impl<'a> Writer<'a> {
+    async fn create(
+        fs: &'a Granary,
+        path: &FsPath,
+        opts: &PutOptions,
+        progress: Option<Progress>,
+    ) -> Result<Self> {
+        let created = fs
+            .nn
+            .create(&CreateRequest {
+                path: path.clone(),
+                replication: opts.replication,
+                block_size: opts.block_size,
+                overwrite: opts.overwrite,
+                create_parents: opts.create_parents,
+                request_id: RequestId::new(),
+            })
+            .await?;
+        Ok(Writer {
+            fs,
+            path: path.clone(),
+            file: created.file,
+            block_size: created.block_size,
+            committed: Vec::new(),
+            min_replicas: usize::from(created.replication),
+            recoveries: 0,
+            progress,
+        })
+    }
+
+    /// Writes one block, rebuilding the pipeline without the failed node until it succeeds or
+    /// `pipeline_attempts` pipelines have failed.
+    async fn write_block(&mut self, source: BlockSource) -> Result<()> {
+        let mut excluded: Vec<DatanodeId> = Vec::new();
+        let mut last_error = None;
+        for _ in 0..self.fs.config.pipeline_attempts {
+            let allocation = match self.allocate(&excluded).await {
+                Ok(a) => a,
+                Err(e) if e.kind == ErrorKind::NoDatanodes && last_error.is_some() => break,
+                Err(e) => return Err(e),
+            };
+            match self.send(&allocation, &source).await {
+                Ok(ack) => {
+                    self.min_replicas = self.min_replicas.min(ack.persisted_on.len());
+                    self.committed.push(CommittedBlock {
+                        id: allocation.block,
+                        length: ack.length,
+                        sha256: ack.sha256,
+                        persisted_on: ack.persisted_on,
+                    });
+                    return Ok(());
+                }
+                Err(e) if is_pipeline_fault(&e) => {
+                    let culprit = e
+                        .datanode
+                        .clone()
+                        .unwrap_or_else(|| allocation.pipeline[0].id.clone());
+                    tracing::warn!(
+                        "block {} of {}: pipeline failed at {culprit}: {e}; retrying without it",
+                        allocation.block,
+                        self.path
+                    );
+                    self.abandon(allocation.block).await;
+                    self.recoveries += 1;
+                    excluded.push(culprit);
+                    last_error = Some(e);
+                }
+                Err(e) => {
+                    self.abandon(allocation.block).await;
+                    return Err(e);
+                }
+            }
+        }
+        let e = last_error.unwrap_or_else(|| {
+            Error::new(ErrorKind::NoDatanodes, "no datanode accepted the block")
+        });
+        Err(Error::new(
+            ErrorKind::PipelineFailed,
+            format!(
+                "{}: could not write block at offset {}: {}",
+                self.path, source.offset, e.message
+            ),
+        ))
+    }
+
+    async fn allocate(&self, excluded: &[DatanodeId]) -> Result<AddBlockResponse> {
+        self.fs
+            .nn
+            .add_block(&AddBlockRequest {
+                path: self.path.clone(),
+                file: self.file,
+                excluded: excluded.to_vec(),
+                request_id: RequestId::new(),
+            })
+            .await
+    }
+
+    /// One attempt: frames are read and digested on a blocking thread while the connection
+    /// sends them, so disk, hashing and network overlap.
+    async fn send(
+        &self,
+        allocation: &AddBlockResponse,
+        source: &BlockSource,
+    ) -> Result<WriteBlockAck> {
+        let (tx, ack) =
+            transfer::write_block(&self.fs.data, &allocation.pipeline, allocation.block)?;
+        let file = source.file.clone();
+        let (offset, length) = (source.offset, source.length);
+        let progress = self.progress.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            produce_frames(&file, offset, length, &tx, progress)
+        });
+        let ack = ack.await;
+        let produced = producer
+            .await
+            .map_err(|e| Error::internal(format!("frame producer: {e}")))?;
+        // A local read error explains a failed request better than the request's own error.
+        let (sent_len, digest) = produced?;
+        let ack = ack?;
+        if ack.length != sent_len || ack.sha256 != digest {
+            return Err(Error::new(
+                ErrorKind::ChecksumMismatch,
+                format!(
+                    "block {}: pipeline acknowledged {} bytes with a different checksum",
+                    allocation.block, ack.length
+                ),
+            ));
+        }
+        Ok(ack)
+    }
+
+    async fn abandon(&self, block: BlockId) {
+        let req = AbandonBlockRequest {
+            path: self.path.clone(),
+            file: self.file,
+            block,
+        };
+        if let Err(e) = self.fs.nn.abandon_block(&req).await {
+            tracing::warn!("abandoning {block} of {}: {e}", self.path);
+        }
+    }
+
+    async fn complete(&mut self) -> Result<PutSummary> {
+        let response = self
+            .fs
+            .nn
+            .complete(&CompleteRequest {
+                path: self.path.clone(),
+                file: self.file,
+                blocks: self.committed.clone(),
+                request_id: RequestId::new(),
+            })
+            .await?;
+        Ok(PutSummary {
+            status: response.status,
+            blocks: self.committed.len(),
+            min_replicas: self.min_replicas,
+            pipeline_recoveries: self.recoveries,
+        })
+    }
+
+    /// A failed put leaves nothing behind: the file under construction is deleted.
+    async fn abort_on_error(&self, result: Result<PutSummary>) -> Result<PutSummary> {
+        if result.is_err() {
+            let req = DeleteRequest {
+                path: self.path.clone(),
+                recursive: false,
+                request_id: RequestId::new(),
+            };
+            if let Err(e) = self.fs.nn.delete(&req).await {
+                tracing::warn!("cleaning up {} after a failed put: {e}", self.path);
+            }
+        }
+        result
+    }
+}
+
+/// Errors after which the same block can be re-sent on a pipeline without the culprit.
+fn is_pipeline_fault(e: &Error) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::PipelineFailed
+            | ErrorKind::Unavailable
+            | ErrorKind::Io
+            | ErrorKind::ChecksumMismatch
+            | ErrorKind::Internal
+    )
+}
+
+/// Reads `length` bytes at `offset` of `file` in chunks, seals each into a frame and sends it.
+/// Returns the bytes sent and the block digest. Stops quietly if the request went away.
+fn produce_frames(
+    file: &File,
+    offset: u64,
+    length: u64,
+    tx: &transfer::BodySender,
+    progress: Option<Progress>,
+) -> Result<(u64, Digest)> {
+    let mut digester = BlockDigester::new();
+    let mut sent = 0u64;
+    while sent < length {
+        let len = CHUNK_SIZE.min((length - sent) as usize);
+        let mut chunk = BytesMut::zeroed(len);
+        if let Err(e) = file.read_exact_at(&mut chunk, offset + sent) {
+            let _ = tx.blocking_send(Err(std::io::Error::other("local read failed")));
+            return Err(Error::io("reading local file", e));
+        }
+        let frame = Frame::seal(Bytes::from(chunk));
+        digester.push(&frame.digest, len);
+        if tx.blocking_send(Ok(frame.header())).is_err()
+            || tx.blocking_send(Ok(frame.data)).is_err()
+        {
+            break;
+        }
+        sent += len as u64;
+        if let Some(progress) = &progress {
+            progress(offset + sent);
+        }
+    }
+    Ok((sent, digester.finish()))
+}
