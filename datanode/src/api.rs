@@ -1,0 +1,103 @@
+//! The datanode's HTTP router and the state its handlers share.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use granary_client::protocol::routes;
+use granary_client::server::not_found;
+use granary_client::{ErrorKind, WireError};
+
+use crate::heartbeat::ReportQueue;
+use crate::store::BlockStore;
+use crate::{pipeline, read};
+
+/// What every handler needs.
+pub struct AppState {
+    pub store: Arc<BlockStore>,
+    /// Client for block transfers to other datanodes.
+    pub http: reqwest::Client,
+    /// Finalized and deleted replicas, for the incremental block reports.
+    pub reports: ReportQueue,
+    pub transfers: TransferCounter,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(routes::BLOCK, get(read::get_block).put(pipeline::put_block))
+        .route(routes::HEALTH, get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn health() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn method_not_allowed() -> Response {
+    let body = WireError {
+        kind: ErrorKind::InvalidArgument,
+        message: "method not allowed on this endpoint".to_string(),
+        datanode: None,
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// Block reads and writes in progress, reported in heartbeats as a load hint.
+#[derive(Clone, Default)]
+pub struct TransferCounter(Arc<AtomicU32>);
+
+/// Counts one transfer until dropped.
+pub struct TransferGuard(Arc<AtomicU32>);
+
+impl TransferCounter {
+    pub fn start(&self) -> TransferGuard {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        TransferGuard(Arc::clone(&self.0))
+    }
+
+    pub fn active(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TransferGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use granary_client::ErrorKind;
+
+    use crate::test_support::*;
+
+    #[tokio::test]
+    async fn malformed_requests_get_json_errors() {
+        let node = start_node().await;
+        let (status, error) = wire_error(get(&node.info, "/v1/blocks/abc").await).await;
+        assert_eq!((status, error.kind), (400, ErrorKind::InvalidArgument));
+        for id in ["abc", "..%2F1", "-1", "18446744073709551616"] {
+            let response = client()
+                .put(format!("http://{}/v1/blocks/{id}", node.info.addr))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(wire_error(response).await.0, 400, "{id}");
+        }
+        let (status, error) = wire_error(get(&node.info, "/v1/nothing").await).await;
+        assert_eq!((status, error.kind), (404, ErrorKind::NotFound));
+        let response = client()
+            .post(format!("http://{}/v1/blocks/1", node.info.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wire_error(response).await.0, 405);
+        assert_eq!(get(&node.info, "/v1/health").await.status(), 200);
+    }
+}

@@ -1,0 +1,139 @@
+//! `DatanodeConfig`: read from TOML, every field optional with the default documented on it.
+//! Command-line flags and `GRANARY_*` variables override the file (see `main.rs`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use granary_client::protocol::DEFAULT_RACK;
+use granary_client::Error;
+use serde::{Deserialize, Deserializer};
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatanodeConfig {
+    /// Address the block server binds. Default `127.0.0.1:9864`. Port 0 picks a free port; the
+    /// address actually bound is the one registered with the namenode.
+    pub listen: SocketAddr,
+    /// Where replicas, their sidecars and the datanode id live. Default `./granary-datanode`.
+    pub data_dir: PathBuf,
+    /// Base URL of the namenode. Default `http://127.0.0.1:9870`.
+    pub namenode: String,
+    /// Rack reported to the namenode for placement. Default `/default-rack`.
+    pub rack: String,
+    /// Time between heartbeats. Default `3s`.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Time between full block reports. Default `10m`.
+    #[serde(with = "humantime_serde")]
+    pub block_report_interval: Duration,
+    /// Bytes this node offers, as a number or a size such as `"100G"`. Default: none, meaning
+    /// the size of the filesystem holding `data_dir`.
+    #[serde(deserialize_with = "deserialize_size")]
+    pub capacity: Option<u64>,
+}
+
+impl Default for DatanodeConfig {
+    fn default() -> Self {
+        DatanodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9864)),
+            data_dir: PathBuf::from("./granary-datanode"),
+            namenode: "http://127.0.0.1:9870".to_string(),
+            rack: DEFAULT_RACK.to_string(),
+            heartbeat_interval: Duration::from_secs(3),
+            block_report_interval: Duration::from_secs(600),
+            capacity: None,
+        }
+    }
+}
+
+impl DatanodeConfig {
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        toml::from_str(text)
+            .map_err(|e| Error::invalid_argument(format!("bad datanode configuration: {e}")))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+        Self::from_toml(&text)
+            .map_err(|e| Error::invalid_argument(format!("{}: {}", path.display(), e.message)))
+    }
+
+    /// Checks what serde cannot: a usable namenode URL and non-zero intervals.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(self.namenode.starts_with("http://") || self.namenode.starts_with("https://")) {
+            return Err(Error::invalid_argument(format!(
+                "namenode URL {:?} must start with http://",
+                self.namenode
+            )));
+        }
+        if self.heartbeat_interval.is_zero() || self.block_report_interval.is_zero() {
+            return Err(Error::invalid_argument(
+                "heartbeat and block report intervals must be positive",
+            ));
+        }
+        if self.rack.is_empty() {
+            return Err(Error::invalid_argument("rack must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+fn deserialize_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+    match Option::<Size>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Size::Bytes(n)) => Ok(Some(n)),
+        Some(Size::Text(s)) => granary_client::size::parse_size(&s)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(e.message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(
+            DatanodeConfig::from_toml("").unwrap(),
+            DatanodeConfig::default()
+        );
+    }
+
+    #[test]
+    fn fields_parse_with_human_units() {
+        let config = DatanodeConfig::from_toml(
+            "listen = \"127.0.0.2:0\"\nheartbeat_interval = \"200ms\"\nblock_report_interval = \"1m\"\n\
+             capacity = \"2G\"\nrack = \"/r1\"",
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.heartbeat_interval, Duration::from_millis(200));
+        assert_eq!(config.block_report_interval, Duration::from_secs(60));
+        assert_eq!(config.capacity, Some(2 << 30));
+        assert_eq!(
+            DatanodeConfig::from_toml("capacity = 4096")
+                .unwrap()
+                .capacity,
+            Some(4096)
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        assert!(DatanodeConfig::from_toml("colour = 1").is_err());
+        assert!(DatanodeConfig::from_toml("capacity = \"lots\"").is_err());
+        let bad_url = DatanodeConfig {
+            namenode: "localhost:9870".into(),
+            ..Default::default()
+        };
+        assert!(bad_url.validate().is_err());
+    }
+}

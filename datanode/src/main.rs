@@ -1,0 +1,137 @@
+//! `granary-datanode`: flags and environment override the TOML configuration, then the
+//! datanode runs until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use granary_datanode::DatanodeConfig;
+use humantime_serde::re::humantime;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "granary-datanode",
+    version,
+    about = "Granary datanode: stores and serves block replicas"
+)]
+struct Args {
+    /// TOML configuration file; flags override it.
+    #[arg(long, env = "GRANARY_DATANODE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, env = "GRANARY_DATANODE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Directory holding the replicas and the datanode id.
+    #[arg(long, env = "GRANARY_DATANODE_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Namenode URL, e.g. http://127.0.0.1:9870.
+    #[arg(long, env = "GRANARY_NAMENODE", value_name = "URL")]
+    namenode: Option<String>,
+    /// Rack reported to the namenode.
+    #[arg(long, env = "GRANARY_DATANODE_RACK", value_name = "RACK")]
+    rack: Option<String>,
+    /// Time between heartbeats, e.g. 3s or 200ms.
+    #[arg(long, env = "GRANARY_HEARTBEAT_INTERVAL", value_name = "DUR", value_parser = humantime::parse_duration)]
+    heartbeat_interval: Option<Duration>,
+    /// Time between full block reports, e.g. 10m.
+    #[arg(long, env = "GRANARY_BLOCK_REPORT_INTERVAL", value_name = "DUR", value_parser = humantime::parse_duration)]
+    block_report_interval: Option<Duration>,
+    /// Bytes offered to the cluster, e.g. 100G (default: the filesystem's size).
+    #[arg(long, env = "GRANARY_DATANODE_CAPACITY", value_name = "SIZE", value_parser = parse_size)]
+    capacity: Option<u64>,
+    /// After binding, write the actual listen address to this file (atomically).
+    #[arg(long, env = "GRANARY_DATANODE_ADDR_FILE", value_name = "FILE")]
+    addr_file: Option<PathBuf>,
+}
+
+fn parse_size(raw: &str) -> Result<u64, String> {
+    granary_client::size::parse_size(raw).map_err(|e| e.message)
+}
+
+impl Args {
+    fn config(&self) -> anyhow::Result<DatanodeConfig> {
+        let mut config = match &self.config {
+            Some(path) => DatanodeConfig::from_file(path)?,
+            None => DatanodeConfig::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.namenode {
+            config.namenode = url.clone();
+        }
+        if let Some(rack) = &self.rack {
+            config.rack = rack.clone();
+        }
+        if let Some(interval) = self.heartbeat_interval {
+            config.heartbeat_interval = interval;
+        }
+        if let Some(interval) = self.block_report_interval {
+            config.block_report_interval = interval;
+        }
+        if let Some(capacity) = self.capacity {
+            config.capacity = Some(capacity);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    keep_freed_memory();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    let config = args.config()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime
+        .block_on(granary_datanode::run(
+            config,
+            args.addr_file.as_deref(),
+            shutdown_signal(),
+        ))
+        .context("datanode failed")
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Block traffic allocates and frees a few chunk-sized buffers per frame. glibc's defaults hand
+/// buffers over 128 KiB to mmap and trim the heap eagerly, so the same memory is faulted in
+/// again and again; keeping it costs little and saves a page fault per 4 KiB moved.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes allocator thresholds; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+    }
+}

@@ -1,0 +1,117 @@
+//! `GET /v1/blocks/{id}?offset=&length=`: the framed chunks covering the range, each verified
+//! against its sidecar digest before it is sent. A blocking thread reads ahead a few chunks.
+//!
+//! A corrupt first chunk is a `422 checksum_mismatch` answer; a corrupt later chunk ends the
+//! body with an error, so the client sees a broken stream, never bad bytes.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use granary_client::framing::Frame;
+use granary_client::protocol::ReadBlockQuery;
+use granary_client::server::{ApiError, ApiPath, ApiQuery};
+use granary_client::{BlockId, Error};
+use tokio::sync::mpsc;
+
+use crate::api::{AppState, TransferGuard};
+use crate::store::ChunkReader;
+
+/// Chunks read ahead of the network.
+const READ_AHEAD_FRAMES: usize = 4;
+
+pub async fn get_block(
+    State(state): State<Arc<AppState>>,
+    ApiPath(id): ApiPath<u64>,
+    ApiQuery(query): ApiQuery<ReadBlockQuery>,
+) -> Result<Response, ApiError> {
+    let block = BlockId(id);
+    let transfer = state.transfers.start();
+    let store = Arc::clone(&state.store);
+    let (offset, length) = (query.offset.unwrap_or(0), query.length.unwrap_or(u64::MAX));
+    let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, offset, length))
+        .await
+        .map_err(|e| Error::internal(format!("opening {block}: {e}")))??;
+    let wire_len = reader.remaining_wire_len();
+    let mut frames = read_ahead(reader);
+    let first = match frames.recv().await {
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(frame)) => Some(frame),
+        None => None,
+    };
+    let body = BodyState {
+        next: first,
+        payload: None,
+        frames,
+        failed: false,
+        _transfer: transfer,
+    };
+    let stream = futures_util::stream::unfold(body, BodyState::next_piece);
+    Ok((
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_string()),
+            (CONTENT_LENGTH, wire_len.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Reads the chunks on a blocking thread, at most [`READ_AHEAD_FRAMES`] ahead of the consumer.
+/// The channel ends after the last chunk or right after the first error; it stops reading
+/// when the receiver is dropped.
+pub fn read_ahead(reader: ChunkReader) -> mpsc::Receiver<Result<Frame, Error>> {
+    let (tx, rx) = mpsc::channel(READ_AHEAD_FRAMES);
+    tokio::task::spawn_blocking(move || {
+        for item in reader {
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The response body: each frame's header, then its payload.
+struct BodyState {
+    next: Option<Frame>,
+    payload: Option<Bytes>,
+    frames: mpsc::Receiver<Result<Frame, Error>>,
+    failed: bool,
+    _transfer: TransferGuard,
+}
+
+impl BodyState {
+    async fn next_piece(mut self) -> Option<(Result<Bytes, io::Error>, Self)> {
+        if let Some(payload) = self.payload.take() {
+            return Some((Ok(payload), self));
+        }
+        if self.failed {
+            return None;
+        }
+        let frame = match self.next.take() {
+            Some(frame) => frame,
+            None => match self.frames.recv().await? {
+                Ok(frame) => frame,
+                Err(e) => {
+                    // Erroring the body aborts the response, so the client never takes the
+                    // stream for a complete one.
+                    self.failed = true;
+                    return Some((Err(io::Error::other(e.message)), self));
+                }
+            },
+        };
+        let header = frame.header();
+        self.payload = Some(frame.data);
+        Some((Ok(header), self))
+    }
+}
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod tests;

@@ -1,0 +1,271 @@
+//! The block store: finalized replicas under `current/`, replicas being written under `tmp/`,
+//! and an in-memory index of what is finalized (see ARCHITECTURE.md, "On disk").
+//!
+//! Paths are only ever built from a parsed [`BlockId`], never from request text.
+
+pub mod meta;
+mod reader;
+mod startup;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use granary_client::protocol::{ReplicaReport, StorageReport};
+use granary_client::{BlockId, DatanodeId, Error, ErrorKind};
+
+pub use self::reader::{ChunkReader, VerifiedRead};
+use self::startup::{clear_dir, load_or_create_id, lock_data_dir};
+pub(crate) use self::writer::check_frame_order;
+pub use self::writer::{BlockWriter, PreparedReplica};
+
+const ID_FILE: &str = "datanode_id";
+
+/// Replicas on local disk. Shared as `Arc<BlockStore>`; every method is blocking file I/O
+/// except the index lookups, so async callers use `spawn_blocking` for the rest.
+#[derive(Debug)]
+pub struct BlockStore {
+    root: PathBuf,
+    id: DatanodeId,
+    /// `None`: the size of the filesystem holding the data directory.
+    capacity: Option<u64>,
+    index: Mutex<Index>,
+    next_nonce: AtomicU64,
+    /// Holds the lock on the data directory.
+    _lock: fs::File,
+}
+
+#[derive(Debug, Default)]
+struct Index {
+    /// Finalized replicas and their lengths.
+    replicas: HashMap<BlockId, u64>,
+    /// Blocks with a write in progress, so two writers never race for one id.
+    writing: HashSet<BlockId>,
+    used: u64,
+}
+
+impl BlockStore {
+    /// Opens (creating if needed) the store in `data_dir`: reads or creates the datanode id,
+    /// clears `tmp/`, drops data files without a valid sidecar and indexes the rest.
+    pub fn open(data_dir: &Path, capacity: Option<u64>) -> Result<Self, Error> {
+        let io_err =
+            |what: &Path, e| Error::io(format!("opening block store at {}", what.display()), e);
+        for dir in [
+            data_dir.to_path_buf(),
+            data_dir.join("current"),
+            data_dir.join("tmp"),
+        ] {
+            fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        }
+        let id = load_or_create_id(data_dir)?;
+        let lock = lock_data_dir(data_dir)?;
+        let store = BlockStore {
+            root: data_dir.to_path_buf(),
+            id,
+            capacity,
+            index: Mutex::new(Index::default()),
+            next_nonce: AtomicU64::new(0),
+            _lock: lock,
+        };
+        clear_dir(&store.tmp_dir()).map_err(|e| io_err(&store.tmp_dir(), e))?;
+        let mut index = Index::default();
+        for bucket in 0..=255u64 {
+            let dir = store.bucket_dir(BlockId(bucket));
+            if dir.is_dir() {
+                store
+                    .scan_bucket(&dir, bucket, &mut index)
+                    .map_err(|e| io_err(&dir, e))?;
+            }
+        }
+        tracing::info!(id = %store.id, replicas = index.replicas.len(), used = index.used, "block store opened");
+        *store.lock() = index;
+        Ok(store)
+    }
+
+    pub fn id(&self) -> &DatanodeId {
+        &self.id
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.root
+    }
+
+    /// Every finalized replica, sorted by block id.
+    pub fn replicas(&self) -> Vec<ReplicaReport> {
+        let mut out: Vec<ReplicaReport> = self
+            .lock()
+            .replicas
+            .iter()
+            .map(|(&block, &length)| ReplicaReport { block, length })
+            .collect();
+        out.sort_by_key(|r| r.block);
+        out
+    }
+
+    pub fn contains(&self, block: BlockId) -> bool {
+        self.lock().replicas.contains_key(&block)
+    }
+
+    /// Length of a finalized replica.
+    pub fn length(&self, block: BlockId) -> Option<u64> {
+        self.lock().replicas.get(&block).copied()
+    }
+
+    /// Removes a finalized replica. `Ok(false)` if there was none. The sidecar goes first: a
+    /// data file without it is not a replica, whatever happens next.
+    pub fn delete(&self, block: BlockId) -> Result<bool, Error> {
+        {
+            let mut index = self.lock();
+            let Some(length) = index.replicas.remove(&block) else {
+                return Ok(false);
+            };
+            index.used = index.used.saturating_sub(length);
+        }
+        for path in [self.meta_path(block), self.data_path(block)] {
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io_error(format!("deleting {}", path.display()), e)),
+            }
+        }
+        tracing::info!(%block, "replica deleted");
+        Ok(true)
+    }
+
+    /// Capacity, bytes used by finalized replicas, and what is left for new ones.
+    pub fn storage_report(&self) -> StorageReport {
+        let (used, blocks) = {
+            let index = self.lock();
+            (index.used, index.replicas.len() as u64)
+        };
+        let (fs_size, fs_available) = match fs_stats(&self.root) {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::warn!("statvfs {}: {e}", self.root.display());
+                (0, 0)
+            }
+        };
+        let capacity = self.capacity.unwrap_or(fs_size);
+        let remaining = capacity.saturating_sub(used).min(fs_available);
+        StorageReport {
+            capacity,
+            used,
+            remaining,
+            blocks,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The block's `current/<xx>` directory, created (durably) on first use.
+    fn ensure_bucket_dir(&self, block: BlockId) -> io::Result<PathBuf> {
+        let dir = self.bucket_dir(block);
+        if !dir.is_dir() {
+            match fs::create_dir(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                _ => sync_dir(&self.root.join("current"))?,
+            }
+        }
+        Ok(dir)
+    }
+
+    fn bucket_dir(&self, block: BlockId) -> PathBuf {
+        self.root
+            .join("current")
+            .join(format!("{:02x}", block.0 % 256))
+    }
+
+    fn data_path(&self, block: BlockId) -> PathBuf {
+        self.bucket_dir(block).join(format!("blk_{}", block.0))
+    }
+
+    fn meta_path(&self, block: BlockId) -> PathBuf {
+        self.bucket_dir(block).join(format!("blk_{}.meta", block.0))
+    }
+
+    /// An I/O error on this node's disk, naming this node.
+    fn io_error(&self, context: impl std::fmt::Display, e: io::Error) -> Error {
+        Error::io(context, e).with_datanode(self.id.clone())
+    }
+
+    /// A replica whose bytes or sidecar do not check out.
+    fn corrupt(&self, block: BlockId, what: impl std::fmt::Display) -> Error {
+        tracing::error!(%block, "corrupt replica: {what}");
+        Error::new(
+            ErrorKind::ChecksumMismatch,
+            format!("replica {block} on {} is corrupt: {what}", self.id),
+        )
+        .with_datanode(self.id.clone())
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, so readers see either
+/// the old file or the whole new one.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+fn ignore_not_found(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// Size and space available to unprivileged users of the filesystem holding `path`.
+#[allow(clippy::unnecessary_cast)] // the statvfs field types differ between platforms
+fn fs_stats(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs only writes into the struct we pass; c_path is NUL-terminated.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let unit = stats.f_frsize as u64;
+    Ok((
+        (stats.f_blocks as u64).saturating_mul(unit),
+        (stats.f_bavail as u64).saturating_mul(unit),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! Helpers for the in-process tests: datanodes on 127.0.0.1:0 with their own temporary data
+//! directories, and framed bodies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use granary_client::checksum::CHUNK_SIZE;
+use granary_client::framing::{Frame, FrameCodec};
+use granary_client::protocol::{routes, DatanodeInfo, WritePipeline, PIPELINE_HEADER};
+use granary_client::{BlockId, DatanodeId, WireError};
+use tokio::task::JoinHandle;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::config::DatanodeConfig;
+use crate::store::BlockStore;
+use crate::Datanode;
+
+/// A URL nothing listens on: the datanode's namenode link fails fast and keeps retrying.
+pub const NO_NAMENODE: &str = "http://127.0.0.1:1";
+
+pub struct TestNode {
+    _dir: tempfile::TempDir,
+    pub info: DatanodeInfo,
+    pub store: Arc<BlockStore>,
+    task: JoinHandle<Result<(), granary_client::Error>>,
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn test_config(dir: &tempfile::TempDir, namenode: &str) -> DatanodeConfig {
+    DatanodeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        namenode: namenode.to_string(),
+        heartbeat_interval: Duration::from_millis(50),
+        ..DatanodeConfig::default()
+    }
+}
+
+pub async fn start_node() -> TestNode {
+    start_node_with(NO_NAMENODE).await
+}
+
+pub async fn start_node_with(namenode: &str) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let datanode = Datanode::start(test_config(&dir, namenode)).await.unwrap();
+    let (info, store) = (datanode.info(), datanode.store());
+    let task = tokio::spawn(datanode.serve(std::future::pending()));
+    TestNode {
+        _dir: dir,
+        info,
+        store,
+        task,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    crate::downstream::transfer_client().unwrap()
+}
+
+/// A node that refuses connections.
+pub fn unreachable_node(name: &str) -> DatanodeInfo {
+    DatanodeInfo {
+        id: DatanodeId(name.to_string()),
+        addr: "127.0.0.1:1".parse().unwrap(),
+        rack: "/r".into(),
+    }
+}
+
+/// Deterministic test data of `len` bytes, different per `seed`.
+pub fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+pub fn frames_of(data: &[u8]) -> Vec<Frame> {
+    data.chunks(CHUNK_SIZE)
+        .map(|chunk| Frame::seal(Bytes::copy_from_slice(chunk)))
+        .collect()
+}
+
+pub fn encode(frames: Vec<Frame>) -> Bytes {
+    let mut wire = BytesMut::new();
+    for frame in frames {
+        FrameCodec.encode(frame, &mut wire).unwrap();
+    }
+    wire.freeze()
+}
+
+pub fn decode(body: &[u8]) -> Vec<Frame> {
+    let mut buf = BytesMut::from(body);
+    let mut frames = Vec::new();
+    while let Some(frame) = FrameCodec.decode_eof(&mut buf).unwrap() {
+        frame.verify().unwrap();
+        frames.push(frame);
+    }
+    frames
+}
+
+pub async fn put_body(
+    node: &DatanodeInfo,
+    block: u64,
+    body: Bytes,
+    downstream: &[DatanodeInfo],
+) -> reqwest::Response {
+    let pipeline = serde_json::to_string(&WritePipeline {
+        downstream: downstream.to_vec(),
+    })
+    .unwrap();
+    client()
+        .put(format!(
+            "http://{}{}",
+            node.addr,
+            routes::block(BlockId(block))
+        ))
+        .header(PIPELINE_HEADER, pipeline)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn put(
+    node: &DatanodeInfo,
+    block: u64,
+    data: &[u8],
+    downstream: &[DatanodeInfo],
+) -> reqwest::Response {
+    put_body(node, block, encode(frames_of(data)), downstream).await
+}
+
+pub async fn get(node: &DatanodeInfo, path_and_query: &str) -> reqwest::Response {
+    client()
+        .get(format!("http://{}{path_and_query}", node.addr))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The status and the `WireError` body of an error response.
+pub async fn wire_error(response: reqwest::Response) -> (u16, WireError) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let error =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a WireError ({e}): {text:?}"));
+    (status, error)
+}
