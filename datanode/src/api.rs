@@ -9,9 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use granary_client::protocol::routes;
 use granary_client::server::not_found;
-use granary_client::{ErrorKind, WireError};
+use granary_client::{BlockId, ErrorKind, WireError};
 
-use crate::heartbeat::ReportQueue;
+use crate::heartbeat::{BadReplicaSignal, ReportQueue};
 use crate::store::BlockStore;
 use crate::{pipeline, read};
 
@@ -23,6 +23,20 @@ pub struct AppState {
     /// Finalized and deleted replicas, for the incremental block reports.
     pub reports: ReportQueue,
     pub transfers: TransferCounter,
+    /// Wakes the reporter of corrupt replicas.
+    pub bad_replicas: BadReplicaSignal,
+}
+
+impl AppState {
+    /// Marks a replica corrupt, so it is no longer served and is reported to the namenode.
+    /// `false` if it was already marked or is gone.
+    pub fn mark_corrupt(&self, block: BlockId, reason: impl Into<String>) -> bool {
+        let marked = self.store.mark_corrupt(block, reason);
+        if marked {
+            self.bad_replicas.wake();
+        }
+        marked
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

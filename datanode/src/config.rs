@@ -31,6 +31,21 @@ pub struct DatanodeConfig {
     /// the size of the filesystem holding `data_dir`.
     #[serde(deserialize_with = "deserialize_size")]
     pub capacity: Option<u64>,
+    /// Time between the bytes of the lifeline, the request kept open to the namenode so it
+    /// notices at once when this process dies. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub lifeline_interval: Duration,
+    /// Replica copies ordered by the namenode that run at once; more wait their turn, so
+    /// healing never starves client traffic. Default `4`.
+    pub max_concurrent_replications: usize,
+    /// Bytes per second the block scanner may read while re-verifying replicas, as a number or
+    /// a size such as `"32M"`. Default `32M` (32 MiB/s).
+    #[serde(deserialize_with = "deserialize_rate")]
+    pub scan_rate: u64,
+    /// How often the block scanner starts a pass over every replica (a pass that takes longer
+    /// is followed at once by the next). Default `1h`.
+    #[serde(with = "humantime_serde")]
+    pub scan_period: Duration,
 }
 
 impl Default for DatanodeConfig {
@@ -43,6 +58,10 @@ impl Default for DatanodeConfig {
             heartbeat_interval: Duration::from_secs(3),
             block_report_interval: Duration::from_secs(600),
             capacity: None,
+            lifeline_interval: Duration::from_secs(1),
+            max_concurrent_replications: 4,
+            scan_rate: 32 << 20,
+            scan_period: Duration::from_secs(3600),
         }
     }
 }
@@ -59,7 +78,7 @@ impl DatanodeConfig {
             .map_err(|e| Error::invalid_argument(format!("{}: {}", path.display(), e.message)))
     }
 
-    /// Checks what serde cannot: a usable namenode URL and non-zero intervals.
+    /// Checks what serde cannot: a usable namenode URL, non-zero intervals, rates and limits.
     pub fn validate(&self) -> Result<(), Error> {
         if !(self.namenode.starts_with("http://") || self.namenode.starts_with("https://")) {
             return Err(Error::invalid_argument(format!(
@@ -67,9 +86,22 @@ impl DatanodeConfig {
                 self.namenode
             )));
         }
-        if self.heartbeat_interval.is_zero() || self.block_report_interval.is_zero() {
+        if [
+            self.heartbeat_interval,
+            self.block_report_interval,
+            self.lifeline_interval,
+            self.scan_period,
+        ]
+        .iter()
+        .any(Duration::is_zero)
+        {
             return Err(Error::invalid_argument(
-                "heartbeat and block report intervals must be positive",
+                "heartbeat, block report, lifeline and scan intervals must be positive",
+            ));
+        }
+        if self.max_concurrent_replications == 0 || self.scan_rate == 0 {
+            return Err(Error::invalid_argument(
+                "max_concurrent_replications and scan_rate must be positive",
             ));
         }
         if self.rack.is_empty() {
@@ -77,6 +109,10 @@ impl DatanodeConfig {
         }
         Ok(())
     }
+}
+
+fn deserialize_rate<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    deserialize_size(deserializer)?.ok_or_else(|| serde::de::Error::custom("a rate is required"))
 }
 
 fn deserialize_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
@@ -118,6 +154,21 @@ mod tests {
         assert_eq!(config.heartbeat_interval, Duration::from_millis(200));
         assert_eq!(config.block_report_interval, Duration::from_secs(60));
         assert_eq!(config.capacity, Some(2 << 30));
+        let config = DatanodeConfig::from_toml(
+            "lifeline_interval = \"250ms\"\nmax_concurrent_replications = 1\n\
+             scan_rate = \"1M\"\nscan_period = \"2h\"",
+        )
+        .unwrap();
+        assert_eq!(config.lifeline_interval, Duration::from_millis(250));
+        assert_eq!(config.max_concurrent_replications, 1);
+        assert_eq!(config.scan_rate, 1 << 20);
+        assert_eq!(config.scan_period, Duration::from_secs(7200));
+        assert_eq!(
+            DatanodeConfig::from_toml("scan_rate = 1000")
+                .unwrap()
+                .scan_rate,
+            1000
+        );
         assert_eq!(
             DatanodeConfig::from_toml("capacity = 4096")
                 .unwrap()
@@ -135,5 +186,26 @@ mod tests {
             ..Default::default()
         };
         assert!(bad_url.validate().is_err());
+        for bad in [
+            DatanodeConfig {
+                lifeline_interval: Duration::ZERO,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                scan_period: Duration::ZERO,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                scan_rate: 0,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                max_concurrent_replications: 0,
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        assert!(DatanodeConfig::default().validate().is_ok());
     }
 }

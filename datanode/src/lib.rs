@@ -1,14 +1,18 @@
 //! Granary's datanode: stores block replicas on local disk with checksum sidecars, receives
-//! and forwards blocks in write pipelines, serves verified reads, and keeps the namenode
-//! informed through heartbeats and block reports.
+//! and forwards blocks in write pipelines, serves verified reads, re-verifies its replicas in
+//! the background, keeps the namenode informed through heartbeats, block reports and a
+//! lifeline, and runs the namenode's commands.
 
 pub mod api;
 pub mod config;
 pub mod downstream;
+#[cfg(test)]
+mod fake_namenode;
 pub mod frame_stream;
 pub mod heartbeat;
 pub mod pipeline;
 pub mod read;
+pub mod scanner;
 pub mod server;
 pub mod store;
 #[cfg(test)]

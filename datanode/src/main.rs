@@ -42,6 +42,18 @@ struct Args {
     /// Bytes offered to the cluster, e.g. 100G (default: the filesystem's size).
     #[arg(long, env = "GRANARY_DATANODE_CAPACITY", value_name = "SIZE", value_parser = parse_size)]
     capacity: Option<u64>,
+    /// Time between the bytes of the lifeline request, e.g. 1s.
+    #[arg(long, env = "GRANARY_LIFELINE_INTERVAL", value_name = "DUR", value_parser = humantime::parse_duration)]
+    lifeline_interval: Option<Duration>,
+    /// Replica copies for the namenode that may run at once (default 4).
+    #[arg(long, env = "GRANARY_MAX_CONCURRENT_REPLICATIONS", value_name = "N")]
+    max_concurrent_replications: Option<usize>,
+    /// Bytes per second the block scanner may read, e.g. 32M.
+    #[arg(long, env = "GRANARY_SCAN_RATE", value_name = "SIZE", value_parser = parse_size)]
+    scan_rate: Option<u64>,
+    /// Time from the start of one block scanner pass to the next, e.g. 1h.
+    #[arg(long, env = "GRANARY_SCAN_PERIOD", value_name = "DUR", value_parser = humantime::parse_duration)]
+    scan_period: Option<Duration>,
     /// After binding, write the actual listen address to this file (atomically).
     #[arg(long, env = "GRANARY_DATANODE_ADDR_FILE", value_name = "FILE")]
     addr_file: Option<PathBuf>,
@@ -77,6 +89,18 @@ impl Args {
         }
         if let Some(capacity) = self.capacity {
             config.capacity = Some(capacity);
+        }
+        if let Some(interval) = self.lifeline_interval {
+            config.lifeline_interval = interval;
+        }
+        if let Some(n) = self.max_concurrent_replications {
+            config.max_concurrent_replications = n;
+        }
+        if let Some(rate) = self.scan_rate {
+            config.scan_rate = rate;
+        }
+        if let Some(period) = self.scan_period {
+            config.scan_period = period;
         }
         config.validate()?;
         Ok(config)

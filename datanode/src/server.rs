@@ -11,10 +11,12 @@ use granary_client::protocol::DatanodeInfo;
 use granary_client::{DatanodeId, Error};
 use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState, TransferCounter};
 use crate::config::DatanodeConfig;
-use crate::heartbeat::{self, ReportQueue, ReportReceiver};
+use crate::heartbeat::{self, BadReplicaSignal, ReportQueue, ReportReceiver};
+use crate::scanner;
 use crate::store::{self, BlockStore};
 
 /// How long in-flight requests may run on after a shutdown signal.
@@ -52,6 +54,7 @@ impl Datanode {
             http: crate::downstream::transfer_client()?,
             reports: reports_queue,
             transfers: TransferCounter::default(),
+            bad_replicas: BadReplicaSignal::default(),
         });
         Ok(Datanode {
             config,
@@ -91,12 +94,22 @@ impl Datanode {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let info = self.info();
-        let tasks = heartbeat::spawn(
+        // Background work that should not outlast the shutdown signal: new commands, the
+        // lifeline (its end tells the namenode we are going), the scanner.
+        let background = CancellationToken::new();
+        let _stop_background = background.clone().drop_guard();
+        let mut tasks = heartbeat::spawn(
             Arc::clone(&self.state),
             info.clone(),
             &self.config,
             self.reports,
+            background.clone(),
         )?;
+        tasks.push(scanner::spawn(
+            Arc::clone(&self.state),
+            &self.config,
+            background.clone(),
+        ));
         tracing::info!(id = %info.id, addr = %info.addr, namenode = %self.config.namenode, "datanode serving");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(self.state);
@@ -117,6 +130,7 @@ impl Datanode {
             Some(finished) => finished,
             None => {
                 tracing::info!("shutting down");
+                background.cancel();
                 let _ = stop_tx.send(());
                 match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
                     Ok(finished) => finished,

@@ -12,7 +12,9 @@ use granary_client::{BlockId, DatanodeId, WireError};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::api::{AppState, TransferCounter};
 use crate::config::DatanodeConfig;
+use crate::heartbeat::{BadReplicaSignal, ReportQueue};
 use crate::store::BlockStore;
 use crate::Datanode;
 
@@ -47,8 +49,18 @@ pub async fn start_node() -> TestNode {
 }
 
 pub async fn start_node_with(namenode: &str) -> TestNode {
+    start_node_configured(namenode, |_| {}).await
+}
+
+/// A node whose test configuration `configure` adjusts first.
+pub async fn start_node_configured(
+    namenode: &str,
+    configure: impl FnOnce(&mut DatanodeConfig),
+) -> TestNode {
     let dir = tempfile::tempdir().unwrap();
-    let datanode = Datanode::start(test_config(&dir, namenode)).await.unwrap();
+    let mut config = test_config(&dir, namenode);
+    configure(&mut config);
+    let datanode = Datanode::start(config).await.unwrap();
     let (info, store) = (datanode.info(), datanode.store());
     let task = tokio::spawn(datanode.serve(std::future::pending()));
     TestNode {
@@ -57,6 +69,38 @@ pub async fn start_node_with(namenode: &str) -> TestNode {
         store,
         task,
     }
+}
+
+/// Handler state over a bare store, for driving background work directly, without a server.
+/// Incremental reports go nowhere.
+pub fn test_state(dir: &tempfile::TempDir) -> Arc<AppState> {
+    Arc::new(AppState {
+        store: Arc::new(BlockStore::open(dir.path(), None).unwrap()),
+        http: client(),
+        reports: ReportQueue::new().0,
+        transfers: TransferCounter::default(),
+        bad_replicas: BadReplicaSignal::default(),
+    })
+}
+
+/// Writes a finalized replica straight into a store.
+pub fn write_replica(store: &Arc<BlockStore>, block: u64, bytes: &[u8]) {
+    let mut writer = store.begin_write(BlockId(block)).unwrap();
+    for frame in frames_of(bytes) {
+        writer.append(&frame).unwrap();
+    }
+    store.commit(writer.prepare().unwrap()).unwrap();
+}
+
+/// Polls `condition` every 20 ms for up to 10 s.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
 }
 
 pub fn client() -> reqwest::Client {

@@ -1,36 +1,162 @@
-//! Running the commands the namenode sends back in heartbeat and block-report replies.
+//! Running the namenode's commands, whichever way they arrive (heartbeat and block-report
+//! replies, the command long-poll). Deletes run at once. Replications wait for one of
+//! `max_concurrent_replications` slots, so re-replication never starves client traffic; a
+//! bounded number wait, and beyond that commands are dropped with a warning (the namenode
+//! re-issues replications that time out). The same copy (block, first target) arriving twice
+//! while the first is queued or running is ignored.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use granary_client::protocol::{DatanodeCommand, DatanodeInfo, WriteBlockAck};
-use granary_client::{BlockId, Error};
+use granary_client::protocol::{DatanodeCommand, DatanodeInfo};
+use granary_client::{BlockId, DatanodeId};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
-use super::Heartbeats;
+use super::replicate::replicate;
 use crate::api::AppState;
-use crate::downstream::Downstream;
-use crate::read::read_ahead;
 
-/// Starts every command in the background, so a slow one never delays the next heartbeat.
-pub(super) fn run(heartbeats: &Arc<Heartbeats>, commands: Vec<DatanodeCommand>) {
-    for command in commands {
-        match command {
-            DatanodeCommand::Delete { blocks } => {
-                let node = Arc::clone(&heartbeats.node);
-                tokio::spawn(delete(node, blocks));
-            }
-            DatanodeCommand::Replicate { block, targets } => {
-                let heartbeats = Arc::clone(heartbeats);
-                tokio::spawn(async move {
-                    let Ok(_permit) = heartbeats.replications.acquire().await else {
-                        return;
-                    };
-                    match replicate(&heartbeats.node, block, &targets).await {
-                        Ok(ack) => tracing::info!(%block, to = ?ack.persisted_on, "replica copied"),
-                        Err(e) => tracing::warn!(%block, "replication failed: {e}"),
-                    }
-                });
+/// Replications that may wait for a slot before new ones are dropped.
+const REPLICATION_QUEUE: usize = 64;
+
+type CopyKey = (BlockId, DatanodeId);
+
+pub struct CommandExecutor {
+    node: Arc<AppState>,
+    /// One permit per replication allowed to run.
+    slots: Semaphore,
+    /// One permit per replication allowed to run or wait.
+    admitted: Arc<Semaphore>,
+    in_flight: Mutex<HashSet<CopyKey>>,
+    stats: ReplicationStats,
+    shutdown: CancellationToken,
+}
+
+/// Counters of the replication queue, for logs and tests.
+#[derive(Debug, Default)]
+pub struct ReplicationStats {
+    pub queued: AtomicUsize,
+    pub running: AtomicUsize,
+    /// Most replications ever running at once.
+    pub peak_running: AtomicUsize,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    /// Ignored as duplicates of a queued or running copy.
+    pub duplicates: AtomicU64,
+    /// Dropped because the queue was full.
+    pub dropped: AtomicU64,
+}
+
+impl CommandExecutor {
+    pub fn new(node: Arc<AppState>, max_replications: usize, shutdown: CancellationToken) -> Self {
+        CommandExecutor {
+            node,
+            slots: Semaphore::new(max_replications),
+            admitted: Arc::new(Semaphore::new(max_replications + REPLICATION_QUEUE)),
+            in_flight: Mutex::new(HashSet::new()),
+            stats: ReplicationStats::default(),
+            shutdown,
+        }
+    }
+
+    pub fn stats(&self) -> &ReplicationStats {
+        &self.stats
+    }
+
+    /// Starts every command in the background, so a slow one never delays its caller.
+    pub fn run(self: &Arc<Self>, commands: Vec<DatanodeCommand>) {
+        for command in commands {
+            match command {
+                DatanodeCommand::Delete { blocks } => {
+                    tokio::spawn(delete(Arc::clone(&self.node), blocks));
+                }
+                DatanodeCommand::Replicate { block, targets } => self.replicate(block, targets),
             }
         }
+    }
+
+    fn replicate(self: &Arc<Self>, block: BlockId, targets: Vec<DatanodeInfo>) {
+        let Some(first) = targets.first() else {
+            tracing::warn!(%block, "replicate command without targets; ignored");
+            return;
+        };
+        let key = (block, first.id.clone());
+        if !self.in_flight().insert(key.clone()) {
+            tracing::debug!(%block, to = %first.id, "this copy is already queued or running");
+            self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let Ok(admission) = Arc::clone(&self.admitted).try_acquire_owned() else {
+            self.in_flight().remove(&key);
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%block, to = %first.id, "replication queue full; dropping the command (the namenode will issue it again)");
+            return;
+        };
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let copy = QueuedCopy {
+            executor: Arc::clone(self),
+            key,
+            queued: true,
+            running: false,
+        };
+        tokio::spawn(async move {
+            let _admission = admission;
+            let shutdown = copy.executor.shutdown.clone();
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = copy.run(targets) => {}
+            }
+        });
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<CopyKey>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One admitted replication; its counters and in-flight mark are undone when it is dropped,
+/// however it ends (done, or cancelled at shutdown).
+struct QueuedCopy {
+    executor: Arc<CommandExecutor>,
+    key: CopyKey,
+    queued: bool,
+    running: bool,
+}
+
+impl QueuedCopy {
+    async fn run(mut self, targets: Vec<DatanodeInfo>) {
+        let executor = Arc::clone(&self.executor);
+        let Ok(_slot) = executor.slots.acquire().await else {
+            return;
+        };
+        let stats = &executor.stats;
+        self.queued = false;
+        stats.queued.fetch_sub(1, Ordering::Relaxed);
+        self.running = true;
+        let running = stats.running.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.peak_running.fetch_max(running, Ordering::Relaxed);
+        let outcome = replicate(&executor.node, self.key.0, &targets).await;
+        let counter = match outcome {
+            Ok(_) => &stats.succeeded,
+            Err(_) => &stats.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for QueuedCopy {
+    fn drop(&mut self) {
+        let stats = &self.executor.stats;
+        if self.queued {
+            stats.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        if self.running {
+            stats.running.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.executor.in_flight().remove(&self.key);
     }
 }
 
@@ -57,29 +183,4 @@ async fn delete(node: Arc<AppState>, blocks: Vec<BlockId>) {
             .for_each(|block| node.reports.deleted(block)),
         Err(e) => tracing::warn!("deleting replicas: {e}"),
     }
-}
-
-/// Copies a local replica, verified chunk by chunk, to `targets` as a write pipeline.
-pub async fn replicate(
-    node: &AppState,
-    block: BlockId,
-    targets: &[DatanodeInfo],
-) -> Result<WriteBlockAck, Error> {
-    let (first, rest) = targets
-        .split_first()
-        .ok_or_else(|| Error::invalid_argument("replication without targets"))?;
-    let _transfer = node.transfers.start();
-    let store = Arc::clone(&node.store);
-    let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, 0, u64::MAX))
-        .await
-        .map_err(|e| Error::internal(format!("opening {block}: {e}")))??;
-    let (length, digest) = (reader.block_length(), reader.block_digest());
-    let mut frames = read_ahead(reader);
-    let mut downstream = Downstream::start(&node.http, block, first, rest);
-    while let Some(frame) = frames.recv().await {
-        downstream.send(&frame?).await?;
-    }
-    let ack = downstream.finish().await?;
-    crate::downstream::check_ack(&first.id, &ack, length, digest)?;
-    Ok(ack)
 }

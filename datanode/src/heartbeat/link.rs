@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use granary_client::protocol::{
-    routes, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, HeartbeatRequest,
-    HeartbeatResponse, RegisterRequest, RegisterResponse,
+    routes, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery,
+    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
+    ReportBadReplicaRequest,
 };
-use granary_client::{Error, ErrorKind, WireError};
+use granary_client::{DatanodeId, Error, ErrorKind, WireError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -15,26 +16,64 @@ use crate::downstream::describe;
 /// A block report of a full disk is large, so calls get a generous timeout.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The namenode holds a command poll open for about 10 s; this leaves it ample slack.
+const POLL_TIMEOUT: Duration = Duration::from_secs(40);
 
 #[derive(Clone)]
 pub struct NamenodeLink {
     http: reqwest::Client,
+    /// For the lifeline and the command poll, which legitimately stay open long: no overall
+    /// timeout on the client (the poll sets its own per request).
+    long_http: reqwest::Client,
     base: String,
 }
 
 impl NamenodeLink {
     /// `base` is the namenode URL, such as `http://127.0.0.1:9870`.
     pub fn new(base: &str) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(CALL_TIMEOUT)
-            .build()
-            .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))?;
+        let builder = || {
+            reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(CONNECT_TIMEOUT)
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))
+        };
         Ok(NamenodeLink {
-            http,
+            http: built(builder().timeout(CALL_TIMEOUT))?,
+            long_http: built(builder())?,
             base: base.trim_end_matches('/').to_string(),
         })
+    }
+
+    /// Sends the lifeline: `body` is expected never to end. Returns when the namenode answers
+    /// (`Ok` for a 2xx) or the connection fails.
+    pub async fn lifeline(&self, id: &DatanodeId, body: reqwest::Body) -> Result<(), Error> {
+        let request = self
+            .long_http
+            .post(self.url(routes::LIFELINE))
+            .query(&DatanodeQuery { id: id.clone() })
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(body);
+        self.exchange(routes::LIFELINE, request).await.map(drop)
+    }
+
+    /// Long poll: the namenode answers when it has commands for us, or empty after a while.
+    pub async fn poll_commands(&self, id: &DatanodeId) -> Result<HeartbeatResponse, Error> {
+        let request = self
+            .long_http
+            .get(self.url(routes::COMMANDS))
+            .query(&DatanodeQuery { id: id.clone() })
+            .timeout(POLL_TIMEOUT);
+        let body = self.exchange(routes::COMMANDS, request).await?;
+        decode(routes::COMMANDS, &body)
+    }
+
+    pub async fn report_bad_replica(&self, request: &ReportBadReplicaRequest) -> Result<(), Error> {
+        self.send(routes::REPORT_BAD_REPLICA, request)
+            .await
+            .map(drop)
     }
 
     pub async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse, Error> {
@@ -64,19 +103,29 @@ impl NamenodeLink {
         request: &Req,
     ) -> Result<Resp, Error> {
         let body = self.send(route, request).await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            Error::internal(format!(
-                "malformed answer from the namenode to {route}: {e}"
-            ))
-        })
+        decode(route, &body)
     }
 
-    /// Posts `request` and returns the body of a 2xx answer; any other answer becomes the
-    /// error its `WireError` body describes.
+    fn url(&self, route: &str) -> String {
+        format!("{}{route}", self.base)
+    }
+
+    /// Posts `request` as JSON and returns the body of a 2xx answer.
     async fn send<Req: Serialize>(
         &self,
         route: &str,
         request: &Req,
+    ) -> Result<bytes::Bytes, Error> {
+        let request = self.http.post(self.url(route)).json(request);
+        self.exchange(route, request).await
+    }
+
+    /// Sends `request` and returns the body of a 2xx answer; any other answer becomes the
+    /// error its `WireError` body describes.
+    async fn exchange(
+        &self,
+        route: &str,
+        request: reqwest::RequestBuilder,
     ) -> Result<bytes::Bytes, Error> {
         let unavailable = |e: reqwest::Error| {
             Error::new(
@@ -84,13 +133,7 @@ impl NamenodeLink {
                 format!("namenode {}: {}", self.base, describe(&e)),
             )
         };
-        let response = self
-            .http
-            .post(format!("{}{route}", self.base))
-            .json(request)
-            .send()
-            .await
-            .map_err(unavailable)?;
+        let response = request.send().await.map_err(unavailable)?;
         let status = response.status();
         let body = response.bytes().await.map_err(unavailable)?;
         if status.is_success() {
@@ -104,4 +147,12 @@ impl NamenodeLink {
             ),
         })
     }
+}
+
+fn decode<Resp: DeserializeOwned>(route: &str, body: &[u8]) -> Result<Resp, Error> {
+    serde_json::from_slice(body).map_err(|e| {
+        Error::internal(format!(
+            "malformed answer from the namenode to {route}: {e}"
+        ))
+    })
 }

@@ -1,13 +1,22 @@
-//! The datanode's side of liveness: register with the namenode (retrying until it answers),
-//! send a full block report, then heartbeat every `heartbeat_interval` and re-report every
+//! The datanode's side of liveness and of the namenode's commands.
+//!
+//! The heartbeat lifecycle registers with the namenode (retrying until it answers), sends a
+//! full block report, then heartbeats every `heartbeat_interval` and re-reports every
 //! `block_report_interval`. A namenode that answers `unknown_datanode` has restarted: register
-//! again and send a full report. Commands in the replies are run in the background.
+//! again and send a full report. Beside it run the lifeline (so the namenode notices at once
+//! when this process dies), the command long-poll, and the incremental and bad-replica
+//! reporters. Commands from every source go to one [`CommandExecutor`].
 
+mod bad_replicas;
+mod command_poll;
 mod commands;
+mod lifeline;
 mod link;
+mod registration;
+mod replicate;
 mod reports;
+mod throttle;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,18 +24,20 @@ use granary_client::protocol::{
     BlockReportRequest, DatanodeInfo, HeartbeatRequest, RegisterRequest,
 };
 use granary_client::{Error, ErrorKind};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
 
-pub use self::commands::replicate;
+pub use self::bad_replicas::BadReplicaSignal;
+pub use self::commands::{CommandExecutor, ReplicationStats};
 pub use self::link::NamenodeLink;
+pub use self::registration::{Registration, Session};
+pub use self::replicate::replicate;
 pub use self::reports::{send_incremental_reports, ReportQueue, ReportReceiver};
+use self::throttle::{Backoff, LogThrottle};
 use crate::api::AppState;
 use crate::config::DatanodeConfig;
 
-/// Replications the namenode may have running on this node at once.
-const MAX_REPLICATIONS: usize = 2;
 /// Warnings about an unreachable namenode are logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -36,51 +47,96 @@ pub struct Heartbeats {
     info: DatanodeInfo,
     heartbeat_interval: Duration,
     block_report_interval: Duration,
-    replications: Semaphore,
+    executor: Arc<CommandExecutor>,
+    registration: Arc<Registration>,
 }
 
-/// Starts the heartbeat lifecycle and the incremental reporter for the node `info`.
+/// Starts every task that talks to the namenode for the node `info`. The lifeline, the
+/// command poll and queued replications stop when `shutdown` is cancelled; the caller aborts
+/// the returned tasks when it is done.
 pub fn spawn(
     node: Arc<AppState>,
     info: DatanodeInfo,
     config: &DatanodeConfig,
     reports: ReportReceiver,
+    shutdown: CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     let link = Arc::new(NamenodeLink::new(&config.namenode)?);
-    let reporter = tokio::spawn(send_incremental_reports(
-        Arc::clone(&link),
-        info.id.clone(),
-        reports,
+    let registration = Arc::new(Registration::default());
+    let executor = Arc::new(CommandExecutor::new(
+        Arc::clone(&node),
+        config.max_concurrent_replications,
+        shutdown.clone(),
     ));
+    let id = info.id.clone();
+    let tasks = vec![
+        tokio::spawn(send_incremental_reports(
+            Arc::clone(&link),
+            id.clone(),
+            reports,
+        )),
+        tokio::spawn(bad_replicas::send_bad_replica_reports(
+            Arc::clone(&link),
+            Arc::clone(&node.store),
+            id.clone(),
+            Arc::clone(&registration),
+            node.bad_replicas.clone(),
+        )),
+        tokio::spawn(lifeline::run(
+            Arc::clone(&link),
+            id.clone(),
+            config.lifeline_interval,
+            Arc::clone(&registration),
+            shutdown.clone(),
+        )),
+        tokio::spawn(command_poll::run(
+            Arc::clone(&link),
+            id,
+            Arc::clone(&registration),
+            Arc::clone(&executor),
+            shutdown,
+        )),
+    ];
     let heartbeats = Arc::new(Heartbeats {
         node,
         link,
         info,
         heartbeat_interval: config.heartbeat_interval,
         block_report_interval: config.block_report_interval,
-        replications: Semaphore::new(MAX_REPLICATIONS),
+        executor,
+        registration,
     });
-    Ok(vec![reporter, tokio::spawn(heartbeats.lifecycle())])
+    Ok(tasks
+        .into_iter()
+        .chain([tokio::spawn(heartbeats.lifecycle())])
+        .collect())
 }
 
 impl Heartbeats {
     async fn lifecycle(self: Arc<Self>) {
         let mut log = LogThrottle::new(WARN_EVERY);
         loop {
-            self.register(&mut log).await;
+            let epoch = self.register(&mut log).await;
             let mut next_full_report = Instant::now();
             let mut ticker = tokio::time::interval(self.heartbeat_interval);
             ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 if Instant::now() >= next_full_report {
                     match self.full_report().await {
-                        Ok(()) => next_full_report = Instant::now() + self.block_report_interval,
+                        Ok(()) => {
+                            next_full_report = Instant::now() + self.block_report_interval;
+                            self.registration.full_report_sent();
+                        }
                         Err(e) if e.kind == ErrorKind::UnknownDatanode => break,
                         // Retried after the next heartbeat.
                         Err(e) => log.warn(format_args!("block report failed: {e}")),
                     }
                 }
-                ticker.tick().await;
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    // The lifeline or the command poll was told the namenode forgot us.
+                    () = self.registration.forgotten(epoch) => break,
+                }
                 match self.heartbeat().await {
                     Ok(()) => {}
                     Err(e) if e.kind == ErrorKind::UnknownDatanode => {
@@ -95,8 +151,9 @@ impl Heartbeats {
         }
     }
 
-    /// Registers, retrying with a bounded backoff until the namenode accepts.
-    async fn register(&self, log: &mut LogThrottle) {
+    /// Registers, retrying with a bounded backoff until the namenode accepts, and returns the
+    /// new session's epoch.
+    async fn register(&self, log: &mut LogThrottle) -> u64 {
         let ceiling = self
             .heartbeat_interval
             .clamp(Duration::from_millis(100), Duration::from_secs(5));
@@ -109,7 +166,7 @@ impl Heartbeats {
             match self.link.register(&request).await {
                 Ok(_) => {
                     tracing::info!(id = %self.info.id, addr = %self.info.addr, "registered with the namenode");
-                    return;
+                    return self.registration.registered();
                 }
                 Err(e) => log.warn(format_args!(
                     "registering with the namenode failed (retrying): {e}"
@@ -119,7 +176,7 @@ impl Heartbeats {
         }
     }
 
-    async fn full_report(self: &Arc<Self>) -> Result<(), Error> {
+    async fn full_report(&self) -> Result<(), Error> {
         let replicas = self.node.store.replicas();
         let count = replicas.len();
         let request = BlockReportRequest {
@@ -132,84 +189,19 @@ impl Heartbeats {
             commands = response.commands.len(),
             "full block report sent"
         );
-        commands::run(self, response.commands);
+        self.executor.run(response.commands);
         Ok(())
     }
 
-    async fn heartbeat(self: &Arc<Self>) -> Result<(), Error> {
+    async fn heartbeat(&self) -> Result<(), Error> {
         let request = HeartbeatRequest {
             id: self.info.id.clone(),
             storage: self.node.store.storage_report(),
             active_transfers: self.node.transfers.active(),
         };
         let response = self.link.heartbeat(&request).await?;
-        commands::run(self, response.commands);
+        self.executor.run(response.commands);
         Ok(())
-    }
-}
-
-/// Exponential backoff between `initial` and `max`.
-struct Backoff {
-    initial: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    fn new(initial: Duration, max: Duration) -> Self {
-        Backoff {
-            initial,
-            max,
-            current: initial,
-        }
-    }
-
-    fn next_delay(&mut self) -> Duration {
-        let delay = self.current;
-        self.current = (self.current * 2).min(self.max);
-        delay
-    }
-
-    fn reset(&mut self) {
-        self.current = self.initial;
-    }
-}
-
-/// Logs a recurring warning at most once per period, counting the ones it held back.
-struct LogThrottle {
-    every: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl LogThrottle {
-    fn new(every: Duration) -> Self {
-        LogThrottle {
-            every,
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    fn warn(&mut self, message: fmt::Arguments<'_>) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|last| now.duration_since(last) < self.every)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        if self.suppressed > 0 {
-            tracing::warn!(
-                "{message} ({} similar warnings suppressed)",
-                self.suppressed
-            );
-        } else {
-            tracing::warn!("{message}");
-        }
-        self.last = Some(now);
-        self.suppressed = 0;
     }
 }
 

@@ -11,7 +11,7 @@ use granary_client::{BlockId, DatanodeId};
 use tokio::sync::mpsc;
 
 use super::link::NamenodeLink;
-use super::{Backoff, LogThrottle};
+use super::throttle::{Backoff, LogThrottle};
 
 enum ReplicaChange {
     Received(ReplicaReport),

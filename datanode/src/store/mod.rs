@@ -3,6 +3,7 @@
 //!
 //! Paths are only ever built from a parsed [`BlockId`], never from request text.
 
+mod corrupt;
 pub mod meta;
 mod reader;
 mod startup;
@@ -45,6 +46,10 @@ struct Index {
     replicas: HashMap<BlockId, u64>,
     /// Blocks with a write in progress, so two writers never race for one id.
     writing: HashSet<BlockId>,
+    /// Finalized replicas found damaged, and why. Still listed in block reports (the namenode
+    /// decides when to delete them) but never read from. Forgotten at restart, when the block
+    /// scanner finds them again.
+    corrupt: HashMap<BlockId, String>,
     used: u64,
 }
 
@@ -123,6 +128,7 @@ impl BlockStore {
             let Some(length) = index.replicas.remove(&block) else {
                 return Ok(false);
             };
+            index.corrupt.remove(&block);
             index.used = index.used.saturating_sub(length);
         }
         for path in [self.meta_path(block), self.data_path(block)] {

@@ -48,6 +48,13 @@ impl BlockStore {
             )
         };
         let indexed_length = self.length(block).ok_or_else(unknown)?;
+        if let Some(reason) = self.corruption(block) {
+            return Err(Error::new(
+                ErrorKind::ChecksumMismatch,
+                format!("replica {block} on {} is corrupt: {reason}", self.id),
+            )
+            .with_datanode(self.id.clone()));
+        }
         if offset > indexed_length {
             return Err(Error::invalid_argument(format!(
                 "offset {offset} is past the end of {block} ({indexed_length} bytes)"
