@@ -1,0 +1,65 @@
+//! The HTTP API: exactly the namenode routes of `granary_client::protocol::routes`. Every
+//! failure, including unknown routes, wrong methods and malformed bodies or queries, is a JSON
+//! `WireError` with a 4xx or 5xx status.
+
+mod admin;
+mod datanode;
+mod namespace;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use granary_client::protocol::routes;
+use granary_client::{ErrorKind, WireError};
+
+use crate::namesystem::Namesystem;
+
+/// Largest full block report accepted: about 1.5 million replicas.
+const MAX_BLOCK_REPORT_BYTES: usize = 64 << 20;
+
+pub fn router(namesystem: Arc<Namesystem>) -> Router {
+    Router::new()
+        .route(routes::HEALTH, get(admin::health))
+        .route(routes::CREATE, post(namespace::create))
+        .route(routes::ADD_BLOCK, post(namespace::add_block))
+        .route(routes::ABANDON_BLOCK, post(namespace::abandon_block))
+        .route(routes::COMPLETE, post(namespace::complete))
+        .route(routes::MKDIR, post(namespace::mkdir))
+        .route(routes::DELETE, post(namespace::delete))
+        .route(routes::RENAME, post(namespace::rename))
+        .route(routes::STAT, get(namespace::stat))
+        .route(routes::LIST, get(namespace::list))
+        .route(routes::LOCATE, get(namespace::locate))
+        .route(
+            routes::REPORT_BAD_REPLICA,
+            post(namespace::report_bad_replica),
+        )
+        .route(routes::ADMIN_REPORT, get(admin::report))
+        .route(routes::REGISTER, post(datanode::register))
+        .route(routes::HEARTBEAT, post(datanode::heartbeat))
+        .route(
+            routes::BLOCK_REPORT,
+            post(datanode::block_report).layer(DefaultBodyLimit::max(MAX_BLOCK_REPORT_BYTES)),
+        )
+        .route(routes::BLOCK_RECEIVED, post(datanode::block_received))
+        .fallback(granary_client::server::not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(namesystem)
+}
+
+async fn method_not_allowed() -> Response {
+    let body = WireError {
+        kind: ErrorKind::InvalidArgument,
+        message: "method not allowed on this endpoint".to_string(),
+        datanode: None,
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
+/// The body of calls that answer nothing but success.
+#[derive(serde::Serialize)]
+struct Empty {}

@@ -1,0 +1,26 @@
+//! The Granary namenode: the namespace (in memory, persisted in sled with group commit), the
+//! block map and datanode manager (soft state), block placement and the retry cache, served
+//! over HTTP/JSON.
+
+pub mod api;
+pub mod blocks;
+pub mod config;
+pub mod datanodes;
+pub mod error;
+pub mod namespace;
+pub mod namesystem;
+pub mod placement;
+pub mod retry_cache;
+pub mod server;
+
+pub use config::{NamenodeArgs, NamenodeConfig};
+pub use error::NamenodeError;
+pub use namesystem::Namesystem;
+pub use server::{run, shutdown_signal, NamenodeServer};
+
+/// Wall-clock milliseconds since the Unix epoch, as stored in `modified_ms`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,206 @@
+//! The namespace: directories and files, held in memory as the authority for reads and
+//! persisted write-through by [`store`], with [`durability`] group-committing the flushes.
+//!
+//! Each inode knows its parent and name; the children index is derived from that at load time.
+//! Mutations (in `ops`) change the in-memory state and list what they changed in [`Changes`],
+//! which the store writes as one atomic batch.
+
+pub mod durability;
+pub mod inode;
+mod ops;
+pub mod store;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+
+use granary_client::protocol::FileStatus;
+use granary_client::{BlockId, Error, ErrorKind, FsPath, InodeId};
+
+pub use inode::{BlockRecord, FileInode, Inode, InodeKind, ROOT_ID};
+pub use ops::FileParams;
+
+/// What one mutation changed.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Inodes to (re)write; may repeat.
+    pub written: Vec<InodeId>,
+    pub removed: Vec<InodeId>,
+    /// Blocks that left the namespace. Their replicas are deleted only once the change is
+    /// durable, so a crash cannot leave a surviving file with deleted replicas.
+    pub dropped_blocks: Vec<BlockId>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty() && self.removed.is_empty() && self.dropped_blocks.is_empty()
+    }
+}
+
+#[derive(Debug)]
+pub struct Namespace {
+    inodes: HashMap<InodeId, Inode>,
+    /// Directory id → name → child id. Every directory has an entry, files have none.
+    children: HashMap<InodeId, BTreeMap<String, InodeId>>,
+    next_inode: u64,
+    next_block: u64,
+}
+
+impl Namespace {
+    /// An empty namespace holding only the root directory.
+    pub fn new(now_ms: u64) -> Self {
+        let root = Inode::root(now_ms);
+        Namespace {
+            inodes: HashMap::from([(ROOT_ID, root)]),
+            children: HashMap::from([(ROOT_ID, BTreeMap::new())]),
+            next_inode: ROOT_ID.0 + 1,
+            next_block: 1,
+        }
+    }
+
+    /// Rebuilds the namespace from persisted records. The counters never go below the ids in
+    /// use, so an id can never be handed out twice.
+    pub fn from_records(
+        records: Vec<Inode>,
+        next_inode: u64,
+        next_block: u64,
+    ) -> Result<Self, Error> {
+        let mut ns = Namespace {
+            inodes: HashMap::with_capacity(records.len()),
+            children: HashMap::new(),
+            next_inode: next_inode.max(ROOT_ID.0 + 1),
+            next_block: next_block.max(1),
+        };
+        for inode in records {
+            ns.next_inode = ns.next_inode.max(inode.id.0 + 1);
+            if let Some(f) = inode.file() {
+                if let Some(max) = f.blocks.iter().map(|b| b.id.0).max() {
+                    ns.next_block = ns.next_block.max(max + 1);
+                }
+            } else {
+                ns.children.entry(inode.id).or_default();
+            }
+            ns.inodes.insert(inode.id, inode);
+        }
+        if !ns.inodes.get(&ROOT_ID).is_some_and(Inode::is_dir) {
+            return Err(Error::internal(
+                "corrupt metadata: the root directory record is missing",
+            ));
+        }
+        for inode in ns.inodes.values().filter(|i| i.id != ROOT_ID) {
+            let siblings = ns.children.get_mut(&inode.parent).ok_or_else(|| {
+                Error::internal(format!(
+                    "corrupt metadata: inode {} ({:?}) has missing or non-directory parent {}",
+                    inode.id, inode.name, inode.parent
+                ))
+            })?;
+            siblings.insert(inode.name.clone(), inode.id);
+        }
+        Ok(ns)
+    }
+
+    pub fn get(&self, id: InodeId) -> Option<&Inode> {
+        self.inodes.get(&id)
+    }
+
+    pub fn inodes(&self) -> impl Iterator<Item = &Inode> {
+        self.inodes.values()
+    }
+
+    /// `(next_inode, next_block)`: the next ids to hand out.
+    pub fn counters(&self) -> (u64, u64) {
+        (self.next_inode, self.next_block)
+    }
+
+    /// Complete files and directories (the root included), as listings see them.
+    pub fn counts(&self) -> (u64, u64) {
+        let dirs = self.children.len() as u64;
+        let files = self
+            .inodes
+            .values()
+            .filter(|i| i.file().is_some_and(|f| !f.under_construction))
+            .count();
+        (files as u64, dirs)
+    }
+
+    /// The inode at `path`, under construction or not; `None` when the last component is
+    /// missing, `NotADirectory` when a file sits where a directory is needed.
+    pub fn lookup(&self, path: &FsPath) -> Result<Option<InodeId>, Error> {
+        let mut current = ROOT_ID;
+        for (depth, name) in path.components().enumerate() {
+            let Some(entries) = self.children.get(&current) else {
+                let prefix: Vec<&str> = path.components().take(depth).collect();
+                return Err(Error::new(
+                    ErrorKind::NotADirectory,
+                    format!("{path}: /{} is not a directory", prefix.join("/")),
+                ));
+            };
+            match entries.get(name) {
+                Some(&id) => current = id,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(current))
+    }
+
+    /// The inode at `path` if readers may see it (files under construction are invisible).
+    pub fn lookup_visible(&self, path: &FsPath) -> Result<&Inode, Error> {
+        self.lookup(path)?
+            .and_then(|id| self.inodes.get(&id))
+            .filter(|inode| !inode.is_under_construction())
+            .ok_or_else(|| not_found(path))
+    }
+
+    pub fn stat(&self, path: &FsPath) -> Result<FileStatus, Error> {
+        Ok(self.lookup_visible(path)?.status(path.clone()))
+    }
+
+    /// A directory's children (every descendant when `recursive`), or a file itself, sorted by
+    /// path. Files under construction never appear.
+    pub fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>, Error> {
+        let inode = self.lookup_visible(path)?;
+        if !inode.is_dir() {
+            return Ok(vec![inode.status(path.clone())]);
+        }
+        let mut entries = Vec::new();
+        let mut pending = vec![(path.clone(), inode.id)];
+        while let Some((dir_path, dir)) = pending.pop() {
+            for (name, &child_id) in self.children.get(&dir).into_iter().flatten() {
+                let Some(child) = self.inodes.get(&child_id) else {
+                    continue;
+                };
+                if child.is_under_construction() {
+                    continue;
+                }
+                let child_path = dir_path.join(name)?;
+                if recursive && child.is_dir() {
+                    pending.push((child_path.clone(), child_id));
+                }
+                entries.push(child.status(child_path));
+            }
+        }
+        if recursive {
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Ok(entries)
+    }
+
+    /// The directory at `path`, for operations that put something inside it.
+    fn resolve_dir(&self, path: &FsPath) -> Result<InodeId, Error> {
+        match self.lookup(path)? {
+            Some(id) if self.children.contains_key(&id) => Ok(id),
+            Some(_) => Err(Error::new(
+                ErrorKind::NotADirectory,
+                format!("{path} is not a directory"),
+            )),
+            None => Err(Error::not_found(format!(
+                "parent directory {path} does not exist"
+            ))),
+        }
+    }
+}
+
+pub(crate) fn not_found(path: &FsPath) -> Error {
+    Error::not_found(format!("{path}: no such file or directory"))
+}

@@ -1,0 +1,209 @@
+//! Namespace semantics, in memory.
+
+use granary_client::protocol::{CommittedBlock, FileKind};
+use granary_client::{BlockId, Digest, ErrorKind, FsPath, InodeId};
+
+use super::{Changes, FileParams, Namespace};
+
+const BS: u64 = 1 << 20;
+
+fn p(path: &str) -> FsPath {
+    FsPath::parse(path).unwrap()
+}
+
+fn params() -> FileParams {
+    FileParams {
+        replication: 3,
+        block_size: BS,
+    }
+}
+
+fn kind<T: std::fmt::Debug>(result: Result<T, granary_client::Error>) -> ErrorKind {
+    result.unwrap_err().kind
+}
+
+fn committed(id: BlockId, length: u64) -> CommittedBlock {
+    CommittedBlock {
+        id,
+        length,
+        sha256: Digest::of(&id.0.to_be_bytes()),
+        persisted_on: Vec::new(),
+    }
+}
+
+/// Creates and completes an empty file.
+fn touch_file(ns: &mut Namespace, path: &str) -> InodeId {
+    let mut changes = Changes::default();
+    let id = ns
+        .create(&p(path), params(), false, false, 1, &mut changes)
+        .unwrap();
+    ns.complete(&p(path), id, &[], 2, &mut changes).unwrap();
+    id
+}
+
+fn mkdirs(ns: &mut Namespace, path: &str) {
+    ns.mkdir(&p(path), true, 1, &mut Changes::default())
+        .unwrap();
+}
+
+#[test]
+fn create_checks_parent_and_existing_entries() {
+    let mut ns = Namespace::new(0);
+    let c = &mut Changes::default();
+    assert_eq!(
+        kind(ns.create(&p("/a/f"), params(), false, false, 1, c)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(ns.create(&p("/"), params(), false, false, 1, c)),
+        ErrorKind::InvalidArgument
+    );
+    mkdirs(&mut ns, "/a");
+    touch_file(&mut ns, "/a/f");
+    assert_eq!(
+        kind(ns.create(&p("/a/f/g"), params(), false, true, 1, c)),
+        ErrorKind::NotADirectory
+    );
+    assert_eq!(
+        kind(ns.create(&p("/a"), params(), true, false, 1, c)),
+        ErrorKind::IsADirectory
+    );
+    assert_eq!(
+        kind(ns.create(&p("/a/f"), params(), false, false, 1, c)),
+        ErrorKind::AlreadyExists
+    );
+
+    let uc = ns
+        .create(&p("/a/uc"), params(), false, false, 1, c)
+        .unwrap();
+    assert_eq!(
+        kind(ns.create(&p("/a/uc"), params(), true, false, 1, c)),
+        ErrorKind::UnderConstruction
+    );
+    assert!(ns.writable_file(&p("/a/uc"), uc).is_ok());
+
+    let deep = ns
+        .create(&p("/x/y/z"), params(), false, true, 1, c)
+        .unwrap();
+    assert!(ns.lookup(&p("/x/y")).unwrap().is_some());
+    assert_eq!(ns.lookup(&p("/x/y/z")).unwrap(), Some(deep));
+}
+
+#[test]
+fn overwrite_replaces_the_file_and_drops_its_blocks() {
+    let mut ns = Namespace::new(0);
+    let mut c = Changes::default();
+    let old = ns
+        .create(&p("/f"), params(), false, false, 1, &mut c)
+        .unwrap();
+    let b = ns.add_block(&p("/f"), old, &mut c).unwrap();
+    ns.complete(&p("/f"), old, &[committed(b, 10)], 2, &mut c)
+        .unwrap();
+
+    let mut c = Changes::default();
+    let new = ns
+        .create(&p("/f"), params(), true, false, 3, &mut c)
+        .unwrap();
+    assert_ne!(new, old);
+    assert_eq!(c.removed, vec![old]);
+    assert_eq!(c.dropped_blocks, vec![b]);
+    assert!(ns.get(old).is_none());
+}
+
+#[test]
+fn files_under_construction_are_invisible() {
+    let mut ns = Namespace::new(0);
+    let c = &mut Changes::default();
+    mkdirs(&mut ns, "/d");
+    let id = ns.create(&p("/d/f"), params(), false, false, 1, c).unwrap();
+    assert_eq!(kind(ns.stat(&p("/d/f"))), ErrorKind::NotFound);
+    assert!(ns.list(&p("/d"), false).unwrap().is_empty());
+    assert!(ns
+        .list(&p("/"), true)
+        .unwrap()
+        .iter()
+        .all(|e| e.path != p("/d/f")));
+    assert_eq!(
+        kind(ns.rename(&p("/d/f"), &p("/d/g"), 1, c)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(ns.counts(), (0, 2));
+
+    let status = ns.complete(&p("/d/f"), id, &[], 5, c).unwrap();
+    assert_eq!(status.kind, FileKind::File);
+    assert_eq!(status.modified_ms, 5);
+    assert_eq!(ns.stat(&p("/d/f")).unwrap(), status);
+    assert_eq!(ns.list(&p("/d"), false).unwrap(), vec![status.clone()]);
+    assert_eq!(ns.list(&p("/d/f"), false).unwrap(), vec![status]);
+}
+
+#[test]
+fn mkdir_semantics() {
+    let mut ns = Namespace::new(0);
+    let c = &mut Changes::default();
+    assert_eq!(kind(ns.mkdir(&p("/a/b"), false, 1, c)), ErrorKind::NotFound);
+    ns.mkdir(&p("/a/b"), true, 1, c).unwrap();
+    assert_eq!(
+        ns.mkdir(&p("/a/b"), true, 1, c).unwrap().kind,
+        FileKind::Directory
+    );
+    assert_eq!(
+        kind(ns.mkdir(&p("/a/b"), false, 1, c)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(ns.mkdir(&p("/"), false, 1, c)),
+        ErrorKind::AlreadyExists
+    );
+    assert!(ns.mkdir(&p("/"), true, 1, c).is_ok());
+    touch_file(&mut ns, "/a/f");
+    assert_eq!(
+        kind(ns.mkdir(&p("/a/f"), true, 1, c)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(ns.mkdir(&p("/a/f/g"), true, 1, c)),
+        ErrorKind::NotADirectory
+    );
+    assert_eq!(
+        kind(ns.mkdir(&p("/a/f/g"), false, 1, c)),
+        ErrorKind::NotADirectory
+    );
+}
+
+#[test]
+fn delete_semantics() {
+    let mut ns = Namespace::new(0);
+    let c = &mut Changes::default();
+    assert_eq!(
+        kind(ns.delete(&p("/"), true, 1, c)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(ns.delete(&p("/nope"), true, 1, c)),
+        ErrorKind::NotFound
+    );
+    mkdirs(&mut ns, "/d/e");
+    touch_file(&mut ns, "/d/e/f1");
+    let f2 = ns
+        .create(&p("/d/f2"), params(), false, false, 1, c)
+        .unwrap();
+    let b = ns.add_block(&p("/d/f2"), f2, c).unwrap();
+    assert_eq!(
+        kind(ns.delete(&p("/d"), false, 1, c)),
+        ErrorKind::DirectoryNotEmpty
+    );
+
+    let mut c = Changes::default();
+    let answer = ns.delete(&p("/d"), true, 9, &mut c).unwrap();
+    assert_eq!((answer.files, answer.blocks), (2, 1));
+    assert_eq!(c.dropped_blocks, vec![b]);
+    assert_eq!(c.removed.len(), 4);
+    assert!(ns.lookup(&p("/d")).unwrap().is_none());
+    assert_eq!(ns.inodes().count(), 1);
+    assert_eq!(ns.stat(&p("/")).unwrap().modified_ms, 9);
+    mkdirs(&mut ns, "/empty");
+    assert_eq!(ns.delete(&p("/empty"), false, 1, &mut c).unwrap().files, 0);
+}
+
+mod moves;

@@ -1,0 +1,179 @@
+//! Renames, the writer's block rules, listings and rebuilding from records.
+
+use granary_client::{ErrorKind, InodeId};
+
+use super::super::{Changes, Namespace};
+use super::{committed, kind, mkdirs, p, params, touch_file, BS};
+
+#[test]
+fn renaming_a_directory_rewrites_one_record_and_moves_the_subtree() {
+    let mut ns = Namespace::new(0);
+    mkdirs(&mut ns, "/src/deep/er");
+    mkdirs(&mut ns, "/dst");
+    let file = touch_file(&mut ns, "/src/deep/er/f");
+    let src = ns.lookup(&p("/src/deep")).unwrap().unwrap();
+
+    let mut c = Changes::default();
+    let status = ns
+        .rename(&p("/src/deep"), &p("/dst/moved"), 7, &mut c)
+        .unwrap();
+    assert_eq!(status.path, p("/dst/moved"));
+    let mut written = c.written.clone();
+    written.sort();
+    written.dedup();
+    assert_eq!(
+        written.len(),
+        3,
+        "the entry and its two parents only: {written:?}"
+    );
+    assert!(written.contains(&src));
+    assert_eq!(ns.lookup(&p("/dst/moved/er/f")).unwrap(), Some(file));
+    assert!(ns.lookup(&p("/src/deep")).unwrap().is_none());
+    assert_eq!(
+        ns.stat(&p("/dst/moved/er/f")).unwrap().path,
+        p("/dst/moved/er/f")
+    );
+}
+
+#[test]
+fn rename_errors() {
+    let mut ns = Namespace::new(0);
+    let c = &mut Changes::default();
+    mkdirs(&mut ns, "/a/b");
+    touch_file(&mut ns, "/f");
+    assert_eq!(
+        kind(ns.rename(&p("/"), &p("/x"), 1, c)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/a"), &p("/a/b/c"), 1, c)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/a"), &p("/a"), 1, c)),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/missing"), &p("/x"), 1, c)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/f"), &p("/a/b"), 1, c)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/f"), &p("/"), 1, c)),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/f"), &p("/nope/f"), 1, c)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        kind(ns.rename(&p("/a"), &p("/f/x"), 1, c)),
+        ErrorKind::NotADirectory
+    );
+    ns.rename(&p("/f"), &p("/a/g"), 1, c).unwrap();
+    assert_eq!(ns.list(&p("/a"), false).unwrap().len(), 2);
+}
+
+#[test]
+fn block_allocation_and_completion_rules() {
+    let mut ns = Namespace::new(0);
+    let c = &mut Changes::default();
+    let id = ns.create(&p("/f"), params(), false, false, 1, c).unwrap();
+    assert_eq!(kind(ns.add_block(&p("/g"), id, c)), ErrorKind::NotFound);
+    assert_eq!(
+        kind(ns.add_block(&p("/f"), InodeId(999), c)),
+        ErrorKind::NotFound
+    );
+    let b1 = ns.add_block(&p("/f"), id, c).unwrap();
+    let b2 = ns.add_block(&p("/f"), id, c).unwrap();
+    let b3 = ns.add_block(&p("/f"), id, c).unwrap();
+    assert!(b1 < b2 && b2 < b3);
+
+    assert_eq!(
+        kind(ns.abandon_block(&p("/f"), id, b1, c)),
+        ErrorKind::InvalidArgument
+    );
+    let mut c = Changes::default();
+    ns.abandon_block(&p("/f"), id, b3, &mut c).unwrap();
+    assert_eq!(c.dropped_blocks, vec![b3]);
+    ns.abandon_block(&p("/f"), id, b3, &mut c).unwrap();
+
+    let bad_cases = [
+        vec![committed(b2, BS), committed(b1, 5)],
+        vec![committed(b1, 5), committed(b2, 5)],
+        vec![committed(b1, BS), committed(b3, 5)],
+        vec![committed(b1, BS), committed(b2, 0)],
+        vec![committed(b1, BS + 1)],
+        vec![committed(b1, BS), committed(b1, 5)],
+    ];
+    for blocks in bad_cases {
+        assert_eq!(
+            kind(ns.complete(&p("/f"), id, &blocks, 1, &mut c)),
+            ErrorKind::InvalidArgument,
+            "{blocks:?}"
+        );
+    }
+
+    let mut c = Changes::default();
+    let status = ns
+        .complete(&p("/f"), id, &[committed(b2, 5)], 3, &mut c)
+        .unwrap();
+    assert_eq!(status.length, 5);
+    assert_eq!(c.dropped_blocks, vec![b1]);
+    assert_eq!(
+        ns.complete(&p("/f"), id, &[committed(b2, 5)], 4, &mut c)
+            .unwrap(),
+        status,
+        "repeat is harmless"
+    );
+    assert_eq!(
+        kind(ns.add_block(&p("/f"), id, &mut c)),
+        ErrorKind::UnderConstruction
+    );
+    assert_eq!(
+        kind(ns.complete(&p("/f"), id, &[], 4, &mut c)),
+        ErrorKind::UnderConstruction
+    );
+}
+
+#[test]
+fn recursive_listing_is_sorted_by_path() {
+    let mut ns = Namespace::new(0);
+    mkdirs(&mut ns, "/d/a");
+    touch_file(&mut ns, "/d/a.txt");
+    touch_file(&mut ns, "/d/a/x");
+    touch_file(&mut ns, "/d/b");
+    let paths: Vec<String> = ns
+        .list(&p("/"), true)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path.to_string())
+        .collect();
+    assert_eq!(paths, vec!["/d", "/d/a", "/d/a.txt", "/d/a/x", "/d/b"]);
+    let children: Vec<String> = ns
+        .list(&p("/d"), false)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path.to_string())
+        .collect();
+    assert_eq!(children, vec!["/d/a", "/d/a.txt", "/d/b"]);
+    assert_eq!(kind(ns.list(&p("/nope"), false)), ErrorKind::NotFound);
+}
+
+#[test]
+fn rebuilding_from_records_gives_the_same_namespace() {
+    let mut ns = Namespace::new(0);
+    mkdirs(&mut ns, "/a/b");
+    touch_file(&mut ns, "/a/b/f");
+    let records: Vec<_> = ns.inodes().cloned().collect();
+    let (next_inode, next_block) = ns.counters();
+    let rebuilt = Namespace::from_records(records, next_inode, next_block).unwrap();
+    assert_eq!(
+        rebuilt.list(&p("/"), true).unwrap(),
+        ns.list(&p("/"), true).unwrap()
+    );
+    assert_eq!(rebuilt.counters(), ns.counters());
+}

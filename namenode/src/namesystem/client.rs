@@ -1,0 +1,235 @@
+//! Namespace calls from clients: the writer's create → add_block → complete, the namespace
+//! changes, and the reads.
+
+use std::net::IpAddr;
+
+use granary_client::protocol::{
+    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
+    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
+    LocatedFile, MkdirRequest, RenameRequest, RenameResponse,
+};
+use granary_client::{Error, ErrorKind, FsPath};
+
+use super::{Namesystem, State};
+use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
+use crate::namespace::FileParams;
+use crate::placement::{choose_pipeline, order_for_reader, Candidate};
+use crate::retry_cache::Op;
+
+impl Namesystem {
+    pub async fn create(&self, req: CreateRequest) -> Result<CreateResponse, Error> {
+        let params = self.file_params(req.replication, req.block_size)?;
+        self.mutate(
+            Some((Op::Create, &req.request_id)),
+            |state, changes, now| {
+                let file = state.ns.create(
+                    &req.path,
+                    params,
+                    req.overwrite,
+                    req.create_parents,
+                    now,
+                    changes,
+                )?;
+                Ok(CreateResponse {
+                    file,
+                    replication: params.replication,
+                    block_size: params.block_size,
+                })
+            },
+        )
+        .await
+    }
+
+    /// Allocates the next block of a file under construction and chooses its pipeline.
+    /// `writer_ip` is the request's source address, to put the writer's own datanode first.
+    pub async fn add_block(
+        &self,
+        req: AddBlockRequest,
+        writer_ip: Option<IpAddr>,
+    ) -> Result<AddBlockResponse, Error> {
+        self.mutate(
+            Some((Op::AddBlock, &req.request_id)),
+            |state, changes, _now| {
+                let file = state.ns.writable_file(&req.path, req.file)?;
+                let (replication, block_size) = (file.replication, file.block_size);
+                let pipeline = choose_pipeline(
+                    live_candidates(state),
+                    replication as usize,
+                    writer_ip,
+                    &req.excluded,
+                    &mut rand::thread_rng(),
+                );
+                if pipeline.is_empty() {
+                    let live = state.datanodes.live().count();
+                    return Err(Error::new(
+                        ErrorKind::NoDatanodes,
+                        format!(
+                            "no live datanode can take a block of {} ({live} live, {} excluded)",
+                            req.path,
+                            req.excluded.len()
+                        ),
+                    ));
+                }
+                let block = state.ns.add_block(&req.path, req.file, changes)?;
+                state.blocks.insert(block, req.file, replication, None);
+                for target in &pipeline {
+                    state.datanodes.add_scheduled(&target.id, block_size);
+                }
+                Ok(AddBlockResponse { block, pipeline })
+            },
+        )
+        .await
+    }
+
+    pub async fn abandon_block(&self, req: AbandonBlockRequest) -> Result<(), Error> {
+        self.mutate(None, |state, changes, _now| {
+            state
+                .ns
+                .abandon_block(&req.path, req.file, req.block, changes)
+        })
+        .await
+    }
+
+    pub async fn complete(&self, req: CompleteRequest) -> Result<CompleteResponse, Error> {
+        self.mutate(
+            Some((Op::Complete, &req.request_id)),
+            |state, changes, now| {
+                let status = state
+                    .ns
+                    .complete(&req.path, req.file, &req.blocks, now, changes)?;
+                let State {
+                    blocks, datanodes, ..
+                } = state;
+                for committed in &req.blocks {
+                    blocks.set_length(committed.id, committed.length);
+                    // The writer saw these acks: the file is readable from them at once.
+                    for holder in committed
+                        .persisted_on
+                        .iter()
+                        .filter(|d| datanodes.is_live(d))
+                    {
+                        blocks.add_replica(committed.id, holder);
+                    }
+                }
+                Ok(CompleteResponse { status })
+            },
+        )
+        .await
+    }
+
+    pub async fn mkdir(&self, req: MkdirRequest) -> Result<FileStatus, Error> {
+        self.mutate(Some((Op::Mkdir, &req.request_id)), |state, changes, now| {
+            state.ns.mkdir(&req.path, req.parents, now, changes)
+        })
+        .await
+    }
+
+    pub async fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse, Error> {
+        self.mutate(
+            Some((Op::Delete, &req.request_id)),
+            |state, changes, now| state.ns.delete(&req.path, req.recursive, now, changes),
+        )
+        .await
+    }
+
+    pub async fn rename(&self, req: RenameRequest) -> Result<RenameResponse, Error> {
+        self.mutate(
+            Some((Op::Rename, &req.request_id)),
+            |state, changes, now| {
+                let status = state.ns.rename(&req.src, &req.dst, now, changes)?;
+                Ok(RenameResponse { status })
+            },
+        )
+        .await
+    }
+
+    pub fn stat(&self, path: &FsPath) -> Result<FileStatus, Error> {
+        self.lock().ns.stat(path)
+    }
+
+    pub fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>, Error> {
+        self.lock().ns.list(path, recursive)
+    }
+
+    /// A complete file's blocks with their live replicas, the reader's own datanode first.
+    pub fn locate(&self, path: &FsPath, reader_ip: Option<IpAddr>) -> Result<LocatedFile, Error> {
+        let state = self.lock();
+        let inode = state.ns.lookup_visible(path)?;
+        let Some(file) = inode.file() else {
+            return Err(Error::new(
+                ErrorKind::IsADirectory,
+                format!("{path} is a directory"),
+            ));
+        };
+        let mut rng = rand::thread_rng();
+        let mut offset = 0;
+        let mut blocks = Vec::with_capacity(file.blocks.len());
+        for record in &file.blocks {
+            let sha256 = record.sha256.ok_or_else(|| {
+                Error::internal(format!("{path}: complete file has a block without digest"))
+            })?;
+            let mut locations: Vec<_> = state
+                .blocks
+                .get(record.id)
+                .into_iter()
+                .flat_map(|info| info.replicas.iter())
+                .filter_map(|id| {
+                    state
+                        .datanodes
+                        .get(id)
+                        .filter(|n| n.is_live())
+                        .map(|n| n.info.clone())
+                })
+                .collect();
+            order_for_reader(&mut locations, reader_ip, &mut rng);
+            blocks.push(LocatedBlock {
+                id: record.id,
+                offset,
+                length: record.length,
+                sha256,
+                locations,
+            });
+            offset += record.length;
+        }
+        Ok(LocatedFile {
+            status: inode.status(path.clone()),
+            blocks,
+        })
+    }
+
+    /// A new file's replication and block size: the request's, or the cluster defaults.
+    fn file_params(
+        &self,
+        replication: Option<u16>,
+        block_size: Option<u64>,
+    ) -> Result<FileParams, Error> {
+        let replication = replication.unwrap_or(self.config.default_replication);
+        let block_size = block_size.unwrap_or(self.config.default_block_size);
+        if replication == 0 || replication > self.config.max_replication {
+            return Err(Error::invalid_argument(format!(
+                "replication must be between 1 and {} (got {replication})",
+                self.config.max_replication
+            )));
+        }
+        if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
+            return Err(Error::invalid_argument(format!(
+                "block size must be between 64 KiB and 64 GiB (got {block_size} bytes)"
+            )));
+        }
+        Ok(FileParams {
+            replication,
+            block_size,
+        })
+    }
+}
+
+fn live_candidates(state: &State) -> Vec<Candidate> {
+    state
+        .datanodes
+        .live()
+        .map(|n| Candidate {
+            info: n.info.clone(),
+            load: n.storage.used.saturating_add(n.scheduled_bytes),
+        })
+        .collect()
+}

@@ -1,0 +1,223 @@
+//! Block bookkeeping: placement, replica reports, deletion, dead datanodes, bad replicas.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use granary_client::protocol::*;
+use granary_client::{BlockId, DatanodeId, Digest, ErrorKind};
+use tempfile::TempDir;
+
+use super::{create_req, dn, p, put_one_block, register, rid, Running};
+
+#[tokio::test]
+async fn blocks_are_placed_reported_located_and_deleted() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    let file = nn.create(create_req("/f", rid("c"))).await.unwrap().file;
+    let add = AddBlockRequest {
+        path: p("/f"),
+        file,
+        excluded: Vec::new(),
+        request_id: rid("add-1"),
+    };
+    assert_eq!(
+        nn.add_block(add.clone(), None).await.unwrap_err().kind,
+        ErrorKind::NoDatanodes
+    );
+
+    for (i, id) in ["dn-a", "dn-b", "dn-c"].iter().enumerate() {
+        register(nn, id, i as u8 + 1);
+    }
+    let writer = Some(IpAddr::from([10, 0, 0, 2]));
+    let allocated = nn.add_block(add.clone(), writer).await.unwrap();
+    assert_eq!(
+        nn.add_block(add, writer).await.unwrap(),
+        allocated,
+        "retried add_block allocates nothing"
+    );
+    assert_eq!(allocated.pipeline.len(), 2);
+    assert_eq!(allocated.pipeline[0].id, dn("dn-b"));
+
+    let received = |id: &str, block, length| BlockReceivedRequest {
+        id: dn(id),
+        received: vec![ReplicaReport { block, length }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(received("dn-b", allocated.block, 100))
+        .unwrap();
+    nn.block_received(received("dn-c", BlockId(9999), 1))
+        .unwrap();
+    let commands = nn.heartbeat(HeartbeatRequest {
+        id: dn("dn-c"),
+        storage: StorageReport::default(),
+        active_transfers: 0,
+    });
+    assert_eq!(
+        commands.unwrap().commands,
+        vec![DatanodeCommand::Delete {
+            blocks: vec![BlockId(9999)]
+        }]
+    );
+
+    let committed = CommittedBlock {
+        id: allocated.block,
+        length: 100,
+        sha256: Digest::of(b"x"),
+        persisted_on: allocated.pipeline.iter().map(|d| d.id.clone()).collect(),
+    };
+    let complete = CompleteRequest {
+        path: p("/f"),
+        file,
+        blocks: vec![committed],
+        request_id: rid("done"),
+    };
+    nn.complete(complete).await.unwrap();
+    let located = nn.locate(&p("/f"), writer).unwrap();
+    assert_eq!(located.blocks[0].locations.len(), 2);
+    assert_eq!(located.blocks[0].locations[0].id, dn("dn-b"));
+    assert_eq!(nn.cluster_report().under_replicated_blocks, 0);
+
+    let outsider = ["dn-a", "dn-b", "dn-c"]
+        .into_iter()
+        .map(dn)
+        .find(|d| allocated.pipeline.iter().all(|p| p.id != *d));
+    let report = BlockReportRequest {
+        id: outsider.unwrap(),
+        replicas: vec![
+            ReplicaReport {
+                block: allocated.block,
+                length: 99,
+            },
+            ReplicaReport {
+                block: BlockId(777),
+                length: 5,
+            },
+        ],
+    };
+    let answer = nn.block_report(report).unwrap();
+    assert_eq!(
+        answer.commands,
+        vec![DatanodeCommand::Delete {
+            blocks: vec![allocated.block, BlockId(777)]
+        }]
+    );
+
+    let delete = DeleteRequest {
+        path: p("/f"),
+        recursive: false,
+        request_id: rid("rm"),
+    };
+    assert_eq!(nn.delete(delete).await.unwrap().blocks, 1);
+    for holder in &allocated.pipeline {
+        let beat = HeartbeatRequest {
+            id: holder.id.clone(),
+            storage: StorageReport::default(),
+            active_transfers: 0,
+        };
+        let commands = nn.heartbeat(beat).unwrap().commands;
+        assert_eq!(
+            commands,
+            vec![DatanodeCommand::Delete {
+                blocks: vec![allocated.block]
+            }]
+        );
+    }
+    running.close().await;
+}
+
+#[tokio::test]
+async fn dead_datanodes_lose_their_replicas_and_bad_replicas_keep_the_last_copy() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    register(nn, "dn-a", 1);
+    register(nn, "dn-b", 2);
+    let (block, holders) = put_one_block(nn, "/f", None).await;
+    assert_eq!(holders.len(), 2);
+
+    let bad = |id: &DatanodeId| ReportBadReplicaRequest {
+        block,
+        datanode: id.clone(),
+        reason: "checksum".into(),
+    };
+    nn.report_bad_replica(bad(&holders[0])).unwrap();
+    nn.report_bad_replica(bad(&holders[1])).unwrap();
+    let beat = |id: &DatanodeId| HeartbeatRequest {
+        id: id.clone(),
+        storage: StorageReport::default(),
+        active_transfers: 0,
+    };
+    assert_eq!(
+        nn.heartbeat(beat(&holders[0])).unwrap().commands,
+        vec![DatanodeCommand::Delete {
+            blocks: vec![block]
+        }]
+    );
+    assert!(
+        nn.heartbeat(beat(&holders[1])).unwrap().commands.is_empty(),
+        "the last copy is never deleted"
+    );
+    assert_eq!(nn.cluster_report().missing_blocks, 1);
+
+    let reported = BlockReceivedRequest {
+        id: holders[1].clone(),
+        received: vec![ReplicaReport { block, length: 100 }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(reported).unwrap();
+    assert_eq!(nn.cluster_report().under_replicated_blocks, 1);
+
+    nn.expire_datanodes(Instant::now() + Duration::from_secs(60));
+    let report = nn.cluster_report();
+    assert_eq!(
+        (
+            report.live_datanodes,
+            report.dead_datanodes,
+            report.missing_blocks
+        ),
+        (0, 2, 1)
+    );
+    assert!(nn.locate(&p("/f"), None).unwrap().blocks[0]
+        .locations
+        .is_empty());
+    assert_eq!(
+        nn.heartbeat(beat(&holders[1])).unwrap_err().kind,
+        ErrorKind::UnknownDatanode
+    );
+    running.close().await;
+}
+
+#[tokio::test]
+async fn files_under_construction_keep_their_blocks_across_a_restart() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    register(&running.nn, "dn-a", 1);
+    let file = running
+        .nn
+        .create(create_req("/uc", rid("c")))
+        .await
+        .unwrap()
+        .file;
+    let add = AddBlockRequest {
+        path: p("/uc"),
+        file,
+        excluded: Vec::new(),
+        request_id: rid("a"),
+    };
+    let block = running.nn.add_block(add, None).await.unwrap().block;
+    running.close().await;
+
+    let running = Running::open(dir.path());
+    register(&running.nn, "dn-a", 1);
+    let report = BlockReportRequest {
+        id: dn("dn-a"),
+        replicas: vec![ReplicaReport { block, length: 42 }],
+    };
+    assert!(running.nn.block_report(report).unwrap().commands.is_empty());
+    assert_eq!(
+        running.nn.stat(&p("/uc")).unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    running.close().await;
+}

@@ -1,0 +1,277 @@
+//! The namesystem end to end without HTTP: persistence, the retry cache and group commit here,
+//! the block bookkeeping in `blocks`.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use granary_client::protocol::*;
+use granary_client::{BlockId, DatanodeId, Digest, ErrorKind, FsPath, InodeId, RequestId};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+use super::Namesystem;
+use crate::config::NamenodeConfig;
+
+const BS: u64 = 1 << 20;
+
+struct Running {
+    nn: Arc<Namesystem>,
+    flusher: JoinHandle<()>,
+}
+
+impl Running {
+    fn open(dir: &Path) -> Running {
+        let config = NamenodeConfig {
+            meta_dir: dir.to_path_buf(),
+            default_block_size: BS,
+            default_replication: 2,
+            dead_after: Duration::from_secs(5),
+            ..NamenodeConfig::default()
+        };
+        // sled releases its file lock a moment after the last handle of a closed database
+        // is dropped (its IO threads let go last); a new process never sees this.
+        let mut attempts = 0;
+        let nn = loop {
+            match Namesystem::open(config.clone()) {
+                Ok(nn) => break nn,
+                Err(e) if e.message.contains("lock") && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let flusher = tokio::spawn(nn.group_commit().run_flusher());
+        Running { nn, flusher }
+    }
+
+    /// Stops everything holding the database, so it can be opened again.
+    async fn close(self) {
+        self.flusher.abort();
+        let _ = self.flusher.await;
+        self.nn.flush().unwrap();
+        assert_eq!(Arc::strong_count(&self.nn), 1);
+    }
+}
+
+fn p(path: &str) -> FsPath {
+    FsPath::parse(path).unwrap()
+}
+
+fn rid(id: &str) -> RequestId {
+    RequestId(id.to_string())
+}
+
+fn create_req(path: &str, request_id: RequestId) -> CreateRequest {
+    CreateRequest {
+        path: p(path),
+        replication: None,
+        block_size: None,
+        overwrite: false,
+        create_parents: true,
+        request_id,
+    }
+}
+
+fn dn(id: &str) -> DatanodeId {
+    DatanodeId(id.to_string())
+}
+
+fn register(nn: &Namesystem, id: &str, last_octet: u8) {
+    let datanode = DatanodeInfo {
+        id: dn(id),
+        addr: ([10, 0, 0, last_octet], 9866).into(),
+        rack: DEFAULT_RACK.into(),
+    };
+    nn.register(RegisterRequest {
+        datanode,
+        storage: StorageReport::default(),
+    })
+    .unwrap();
+}
+
+async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
+    let file = nn
+        .create(create_req(path, RequestId::new()))
+        .await
+        .unwrap()
+        .file;
+    let complete = CompleteRequest {
+        path: p(path),
+        file,
+        blocks: Vec::new(),
+        request_id: RequestId::new(),
+    };
+    nn.complete(complete).await.unwrap();
+    file
+}
+
+/// Writes a one-block file the way a client does; returns its block and pipeline.
+async fn put_one_block(
+    nn: &Namesystem,
+    path: &str,
+    writer: Option<IpAddr>,
+) -> (BlockId, Vec<DatanodeId>) {
+    let file = nn
+        .create(create_req(path, RequestId::new()))
+        .await
+        .unwrap()
+        .file;
+    let add = AddBlockRequest {
+        path: p(path),
+        file,
+        excluded: Vec::new(),
+        request_id: RequestId::new(),
+    };
+    let allocated = nn.add_block(add, writer).await.unwrap();
+    let holders: Vec<DatanodeId> = allocated.pipeline.iter().map(|d| d.id.clone()).collect();
+    let block = CommittedBlock {
+        id: allocated.block,
+        length: 100,
+        sha256: Digest::of(b"x"),
+        persisted_on: holders.clone(),
+    };
+    let complete = CompleteRequest {
+        path: p(path),
+        file,
+        blocks: vec![block],
+        request_id: RequestId::new(),
+    };
+    nn.complete(complete).await.unwrap();
+    (allocated.block, holders)
+}
+
+#[tokio::test]
+async fn namespace_survives_reopen_and_ids_are_not_reused() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    register(&running.nn, "dn-a", 1);
+    let first = put_empty(&running.nn, "/a/b/one").await;
+    let (block, _) = put_one_block(&running.nn, "/a/two", None).await;
+    let mkdir = MkdirRequest {
+        path: p("/c/d"),
+        parents: true,
+        request_id: RequestId::new(),
+    };
+    running.nn.mkdir(mkdir).await.unwrap();
+    let rename = RenameRequest {
+        src: p("/a/b"),
+        dst: p("/c/d/b"),
+        request_id: RequestId::new(),
+    };
+    running.nn.rename(rename).await.unwrap();
+    let before = running.nn.list(&p("/"), true).unwrap();
+    running.close().await;
+
+    let running = Running::open(dir.path());
+    assert_eq!(running.nn.list(&p("/"), true).unwrap(), before);
+    assert_eq!(
+        running.nn.stat(&p("/c/d/b/one")).unwrap().kind,
+        FileKind::File
+    );
+    let located = running.nn.locate(&p("/a/two"), None).unwrap();
+    assert_eq!(located.blocks[0].id, block);
+    assert!(
+        located.blocks[0].locations.is_empty(),
+        "replica locations are soft state"
+    );
+    register(&running.nn, "dn-a", 1);
+    let (next_block, _) = put_one_block(&running.nn, "/three", None).await;
+    assert!(next_block > block);
+    assert!(put_empty(&running.nn, "/four").await > first);
+    running.close().await;
+}
+
+#[tokio::test]
+async fn a_repeated_request_is_applied_once_and_answered_alike() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    let first = nn.create(create_req("/f", rid("create-1"))).await.unwrap();
+    let again = nn.create(create_req("/f", rid("create-1"))).await.unwrap();
+    assert_eq!(first, again);
+    let complete = CompleteRequest {
+        path: p("/f"),
+        file: first.file,
+        blocks: Vec::new(),
+        request_id: rid("done-1"),
+    };
+    nn.complete(complete.clone()).await.unwrap();
+
+    let delete = DeleteRequest {
+        path: p("/f"),
+        recursive: false,
+        request_id: rid("delete-1"),
+    };
+    let answer = nn.delete(delete.clone()).await.unwrap();
+    assert_eq!(answer.files, 1);
+    assert_eq!(nn.delete(delete.clone()).await.unwrap(), answer);
+    let other = DeleteRequest {
+        request_id: rid("delete-2"),
+        ..delete.clone()
+    };
+    assert_eq!(
+        nn.delete(other.clone()).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        nn.delete(other).await.unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+
+    let reused = MkdirRequest {
+        path: p("/x"),
+        parents: false,
+        request_id: rid("delete-1"),
+    };
+    assert_eq!(
+        nn.mkdir(reused).await.unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+    running.close().await;
+
+    let running = Running::open(dir.path());
+    assert_eq!(
+        running.nn.delete(delete).await.unwrap(),
+        answer,
+        "the cache survives a restart"
+    );
+    assert_eq!(
+        running.nn.complete(complete).await.unwrap().status.path,
+        p("/f")
+    );
+    running.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_mutations_all_become_durable() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..400 {
+        let nn = running.nn.clone();
+        tasks.spawn(async move { put_empty(&nn, &format!("/load/d{}/f{i}", i % 7)).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    let (mutations, flushes) = running.nn.group_commit().stats();
+    assert!(mutations >= 800);
+    assert!(
+        flushes < mutations / 2,
+        "{flushes} flushes for {mutations} mutations"
+    );
+    running.close().await;
+
+    let running = Running::open(dir.path());
+    let files = running.nn.list(&p("/load"), true).unwrap();
+    assert_eq!(
+        files.iter().filter(|s| s.kind == FileKind::File).count(),
+        400
+    );
+    running.close().await;
+}
+
+mod blocks;

@@ -1,0 +1,200 @@
+//! The `granary-namenode` binary over real HTTP: acknowledged changes survive `kill -9`,
+//! malformed requests get JSON errors, and SIGTERM stops it cleanly.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Daemon {
+    fn start(meta_dir: &Path, addr_file: &Path) -> Daemon {
+        let _ = std::fs::remove_file(addr_file);
+        let child = Command::new(env!("CARGO_BIN_EXE_granary-namenode"))
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--meta-dir")
+            .arg(meta_dir)
+            .arg("--addr-file")
+            .arg(addr_file)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start granary-namenode");
+        // Owned by a `Daemon` at once, so a failed start still kills and reaps the process.
+        let mut daemon = Daemon {
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(addr_file) {
+                if let Ok(addr) = text.trim().parse() {
+                    daemon.addr = addr;
+                    return daemon;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "namenode did not publish its address"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One HTTP/1.1 request; returns the status and the body.
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).unwrap();
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: nn\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: Option<&str>) -> serde_json::Value {
+        let (status, body) = self.call(method, path, body);
+        assert_eq!(status, 200, "{method} {path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn acknowledged_changes_survive_kill_9() {
+    let dir = TempDir::new().unwrap();
+    let addr_file = dir.path().join("nn.addr");
+    let meta = dir.path().join("meta");
+    let mut daemon = Daemon::start(&meta, &addr_file);
+
+    let create = r#"{"path":"/a/f","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"request_id":"c1"}"#;
+    let created = daemon.json("POST", "/v1/namespace/create", Some(create));
+    let file = created["file"].as_u64().unwrap();
+    let complete = format!(r#"{{"path":"/a/f","file":{file},"blocks":[],"request_id":"d1"}}"#);
+    daemon.json("POST", "/v1/namespace/complete", Some(&complete));
+    daemon.json(
+        "POST",
+        "/v1/namespace/mkdir",
+        Some(r#"{"path":"/x/y","parents":true,"request_id":"m1"}"#),
+    );
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+
+    let daemon = Daemon::start(&meta, &addr_file);
+    let status = daemon.json("GET", "/v1/namespace/stat?path=/a/f", None);
+    assert_eq!(status["type"], "file");
+    assert_eq!(status["length"], 0);
+    let listing = daemon.json("GET", "/v1/namespace/list?path=/&recursive=true", None);
+    assert_eq!(listing["entries"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        daemon.json("POST", "/v1/namespace/create", Some(create))["file"],
+        file,
+        "retry cache survived"
+    );
+}
+
+#[test]
+fn malformed_requests_get_json_errors_and_sigterm_exits_cleanly() {
+    let dir = TempDir::new().unwrap();
+    let mut daemon = Daemon::start(&dir.path().join("meta"), &dir.path().join("nn.addr"));
+    let cases = [
+        (
+            "POST",
+            "/v1/namespace/create",
+            Some("{not json"),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "GET",
+            "/v1/namespace/stat?path=relative",
+            None,
+            400,
+            "invalid_path",
+        ),
+        ("GET", "/v1/namespace/stat", None, 400, "invalid_argument"),
+        (
+            "GET",
+            "/v1/namespace/stat?path=/missing",
+            None,
+            404,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/v1/namespace/locate?path=/",
+            None,
+            409,
+            "is_a_directory",
+        ),
+        ("GET", "/v1/nope", None, 404, "not_found"),
+        ("GET", "/v1/namespace/create", None, 405, "invalid_argument"),
+        (
+            "POST",
+            "/v1/datanode/heartbeat",
+            Some(
+                r#"{"id":"dn-x","storage":{"capacity":0,"used":0,"remaining":0,"blocks":0},"active_transfers":0}"#,
+            ),
+            412,
+            "unknown_datanode",
+        ),
+    ];
+    for (method, path, body, want_status, want_kind) in cases {
+        let (status, body) = daemon.call(method, path, body);
+        assert_eq!(status, want_status, "{method} {path}: {body}");
+        let error: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+        assert_eq!(error["kind"], want_kind, "{method} {path}: {body}");
+    }
+    assert_eq!(daemon.json("GET", "/v1/health", None)["status"], "ok");
+    assert_eq!(
+        daemon.json("GET", "/v1/admin/report", None)["directories"],
+        1
+    );
+
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "namenode did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
