@@ -7,7 +7,7 @@ use tokio::io::AsyncRead;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::RequestId;
+use crate::ids::{DatanodeId, RequestId};
 use crate::namenode::NamenodeClient;
 use crate::path::FsPath;
 use crate::protocol::*;
@@ -97,7 +97,7 @@ impl Granary {
         &self,
         src: &FsPath,
         dst: &Path,
-        progress: Option<&dyn Fn(u64)>,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<u64> {
         let reader = self.open(src).await?;
         let parent = dst
@@ -171,5 +171,52 @@ impl Granary {
 
     pub async fn report(&self) -> Result<ClusterReport> {
         self.nn.report().await
+    }
+
+    /// Changes a file's replication; the namenode adds or trims replicas in the background.
+    pub async fn set_replication(&self, path: &FsPath, replication: u16) -> Result<FileStatus> {
+        let req = SetReplicationRequest {
+            path: path.clone(),
+            replication,
+            request_id: RequestId::new(),
+        };
+        self.nn.set_replication(&req).await
+    }
+
+    pub async fn fsck(&self, path: &FsPath) -> Result<FsckReport> {
+        self.nn.fsck(path).await
+    }
+
+    pub async fn safe_mode(&self, action: SafeModeAction) -> Result<SafeModeStatus> {
+        self.nn.safe_mode(action).await
+    }
+
+    pub async fn decommission(&self, datanode: &DatanodeId) -> Result<DatanodeReport> {
+        self.nn
+            .decommission(&DatanodeAdminRequest {
+                datanode: datanode.clone(),
+            })
+            .await
+    }
+
+    pub async fn recommission(&self, datanode: &DatanodeId) -> Result<DatanodeReport> {
+        self.nn
+            .recommission(&DatanodeAdminRequest {
+                datanode: datanode.clone(),
+            })
+            .await
+    }
+
+    /// Marks a datanode as away on purpose for up to `duration` (default: the namenode's bound).
+    pub async fn maintenance(
+        &self,
+        datanode: &DatanodeId,
+        duration: Option<std::time::Duration>,
+    ) -> Result<DatanodeReport> {
+        let req = MaintenanceRequest {
+            datanode: datanode.clone(),
+            duration_ms: duration.map(|d| d.as_millis() as u64),
+        };
+        self.nn.maintenance(&req).await
     }
 }

@@ -101,6 +101,32 @@ impl NamenodeClient {
         self.get(routes::ADMIN_REPORT, &()).await
     }
 
+    pub async fn set_replication(&self, req: &SetReplicationRequest) -> Result<FileStatus> {
+        self.post(routes::SET_REPLICATION, req).await
+    }
+
+    pub async fn fsck(&self, path: &FsPath) -> Result<FsckReport> {
+        self.get(routes::ADMIN_FSCK, &FsckQuery { path: path.clone() })
+            .await
+    }
+
+    pub async fn safe_mode(&self, action: SafeModeAction) -> Result<SafeModeStatus> {
+        self.post(routes::ADMIN_SAFEMODE, &SafeModeRequest { action })
+            .await
+    }
+
+    pub async fn decommission(&self, req: &DatanodeAdminRequest) -> Result<DatanodeReport> {
+        self.post(routes::ADMIN_DECOMMISSION, req).await
+    }
+
+    pub async fn recommission(&self, req: &DatanodeAdminRequest) -> Result<DatanodeReport> {
+        self.post(routes::ADMIN_RECOMMISSION, req).await
+    }
+
+    pub async fn maintenance(&self, req: &MaintenanceRequest) -> Result<DatanodeReport> {
+        self.post(routes::ADMIN_MAINTENANCE, req).await
+    }
+
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         route: &str,

@@ -26,7 +26,7 @@ impl FsPath {
         let bad = |why: &str| {
             Error::new(
                 ErrorKind::InvalidPath,
-                format!("invalid path {raw:?}: {why}"),
+                format!("invalid path {}: {why}", abbreviate(raw)),
             )
         };
         if raw.is_empty() {
@@ -113,6 +113,15 @@ impl FsPath {
     /// True when `self` is `other` or lies below it.
     pub fn starts_with(&self, other: &FsPath) -> bool {
         other.is_root() || self.0 == other.0 || self.0.starts_with(&format!("{}/", other.0))
+    }
+}
+
+/// A path quoted for an error message, shortened so one bad argument cannot flood a terminal.
+fn abbreviate(raw: &str) -> String {
+    const SHOWN: usize = 80;
+    match raw.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &raw[..cut], raw.len()),
+        None => format!("{raw:?}"),
     }
 }
 

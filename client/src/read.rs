@@ -75,7 +75,7 @@ impl FileReader {
     pub async fn copy_to<W: AsyncWrite + Unpin>(
         &self,
         out: &mut W,
-        progress: Option<&dyn Fn(u64)>,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<u64> {
         let mut stream = self.read_all();
         let mut written = 0u64;

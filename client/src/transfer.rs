@@ -25,12 +25,15 @@ pub type BodySender = mpsc::Sender<std::io::Result<Bytes>>;
 /// write to a few chunks.
 pub const BODY_CHANNEL_FRAMES: usize = 16;
 
-/// HTTP client for block traffic: no overall timeout (a block takes as long as it takes), but a
-/// stalled connection fails after `read_timeout`.
+/// A read that receives nothing for this long is abandoned for the next replica.
+pub const STALLED_READ: Duration = Duration::from_secs(60);
+
+/// HTTP client for block traffic: no overall timeout, since a block takes as long as it takes.
+/// Stalls are caught per frame by readers ([`STALLED_READ`]) and, for writes, by the datanodes'
+/// own idle timeouts. (reqwest's `read_timeout` would also fire during a long upload.)
 pub fn data_client(config: &ClientConfig) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(config.connect_timeout)
-        .read_timeout(Duration::from_secs(120))
         .pool_max_idle_per_host(16)
         .tcp_nodelay(true);
     if let Some(ip) = config.local_address {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use granary_client::framing::Frame;
 use granary_client::protocol::ReadBlockQuery;
 use granary_client::server::{ApiError, ApiPath, ApiQuery};
-use granary_client::{BlockId, Error};
+use granary_client::{BlockId, Error, ErrorKind};
 use tokio::sync::mpsc;
 
 use crate::api::{AppState, TransferGuard};
@@ -39,7 +39,10 @@ pub async fn get_block(
     let wire_len = reader.remaining_wire_len();
     let mut frames = read_ahead(reader);
     let first = match frames.recv().await {
-        Some(Err(e)) => return Err(e.into()),
+        Some(Err(e)) => {
+            note_corruption(&state, block, &e);
+            return Err(e.into());
+        }
         Some(Ok(frame)) => Some(frame),
         None => None,
     };
@@ -48,6 +51,8 @@ pub async fn get_block(
         payload: None,
         frames,
         failed: false,
+        state: Arc::clone(&state),
+        block,
         _transfer: transfer,
     };
     let stream = futures_util::stream::unfold(body, BodyState::next_piece);
@@ -83,7 +88,18 @@ struct BodyState {
     payload: Option<Bytes>,
     frames: mpsc::Receiver<Result<Frame, Error>>,
     failed: bool,
+    state: Arc<AppState>,
+    block: BlockId,
     _transfer: TransferGuard,
+}
+
+/// A client read that found bad bytes on disk marks the replica corrupt, which stops it being
+/// served and has it reported to the namenode (which re-replicates a good copy and deletes it).
+fn note_corruption(state: &AppState, block: BlockId, error: &Error) {
+    if error.kind == ErrorKind::ChecksumMismatch {
+        tracing::warn!(%block, "read found a corrupt replica: {}", error.message);
+        state.mark_corrupt(block, error.message.clone());
+    }
 }
 
 impl BodyState {
@@ -99,6 +115,7 @@ impl BodyState {
             None => match self.frames.recv().await? {
                 Ok(frame) => frame,
                 Err(e) => {
+                    note_corruption(&self.state, self.block, &e);
                     // Erroring the body aborts the response, so the client never takes the
                     // stream for a complete one.
                     self.failed = true;

@@ -64,10 +64,12 @@ async fn corrupt_first_chunk_is_a_422() {
     let (status, error) = wire_error(get(&node.info, "/v1/blocks/20?offset=65537").await).await;
     assert_eq!((status, error.kind), (422, ErrorKind::ChecksumMismatch));
     assert_eq!(error.datanode.as_ref(), Some(node.store.id()));
-    // The chunk before it is intact and still served.
+    // The read marked the whole replica corrupt: not even its intact chunks are served now,
+    // and the namenode is told so it can replace the replica.
+    assert!(node.store.is_corrupt(BlockId(20)));
     assert_eq!(
         get(&node.info, "/v1/blocks/20?length=65536").await.status(),
-        200
+        422
     );
 }
 

@@ -7,8 +7,16 @@ use crate::protocol::datanode::DatanodeInfo;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DatanodeState {
+    /// Heartbeating and in service.
     Live,
+    /// Silent for `dead_after`, or its process is gone; its replicas do not count.
     Dead,
+    /// Being drained: still serves reads, its blocks are copied elsewhere.
+    Decommissioning,
+    /// Drained: holds no block that lacks its full replica count elsewhere; may be stopped.
+    Decommissioned,
+    /// Away on purpose within its maintenance window: its blocks are not re-replicated.
+    Maintenance,
 }
 
 /// One datanode in `admin report`.

@@ -93,3 +93,9 @@ pub enum DatanodeCommand {
         targets: Vec<DatanodeInfo>,
     },
 }
+
+/// Query string of the lifeline and command long-poll routes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DatanodeQuery {
+    pub id: DatanodeId,
+}

@@ -4,11 +4,13 @@
 
 pub mod admin;
 pub mod datanode;
+pub mod health;
 pub mod namespace;
 pub mod transfer;
 
 pub use admin::*;
 pub use datanode::*;
+pub use health::*;
 pub use namespace::*;
 pub use transfer::*;
 
@@ -28,12 +30,24 @@ pub mod routes {
     pub const LOCATE: &str = "/v1/namespace/locate";
     pub const REPORT_BAD_REPLICA: &str = "/v1/namespace/report_bad_replica";
 
+    pub const SET_REPLICATION: &str = "/v1/namespace/set_replication";
+
     pub const ADMIN_REPORT: &str = "/v1/admin/report";
+    pub const ADMIN_FSCK: &str = "/v1/admin/fsck";
+    pub const ADMIN_SAFEMODE: &str = "/v1/admin/safemode";
+    pub const ADMIN_DECOMMISSION: &str = "/v1/admin/decommission";
+    pub const ADMIN_RECOMMISSION: &str = "/v1/admin/recommission";
+    pub const ADMIN_MAINTENANCE: &str = "/v1/admin/maintenance";
 
     pub const REGISTER: &str = "/v1/datanode/register";
     pub const HEARTBEAT: &str = "/v1/datanode/heartbeat";
     pub const BLOCK_REPORT: &str = "/v1/datanode/block_report";
     pub const BLOCK_RECEIVED: &str = "/v1/datanode/block_received";
+    /// A datanode's long-lived request: its body never ends while the datanode lives, so the
+    /// namenode notices a dead process at once (see `LifelineQuery`).
+    pub const LIFELINE: &str = "/v1/datanode/lifeline";
+    /// Long poll: answers as soon as the namenode has commands for the datanode.
+    pub const COMMANDS: &str = "/v1/datanode/commands";
 
     /// Datanode: `PUT` writes a block (framed body), `GET` reads it (framed response).
     pub const BLOCK: &str = "/v1/blocks/{id}";

@@ -74,6 +74,15 @@ pub enum FsCommand {
     },
     /// Rename a file or directory; into DST when DST is a directory.
     Mv { src: String, dst: String },
+    /// Change a file's replication (every file below a directory); the cluster adds or
+    /// trims replicas in the background.
+    Setrep {
+        /// Wait until every block has exactly the new number of replicas.
+        #[arg(short = 'w', long)]
+        wait: bool,
+        replication: u16,
+        path: String,
+    },
     /// Show a file's status, blocks and replica locations.
     Stat {
         #[arg(long)]
@@ -127,7 +136,7 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
                     .await
                     .map_err(|e| match e.kind {
                         ErrorKind::DirectoryNotEmpty => {
-                            anyhow::anyhow!("{e} (use -r to delete it and everything below it)")
+                            anyhow::anyhow!("{path}: directory is not empty (use -r to delete it and everything below it)")
                         }
                         _ => e.into(),
                     })?;
@@ -138,6 +147,11 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             let dst = into_directory(&fs, &src, fs_path(&dst)?).await?;
             fs.rename(&src, &dst).await?;
         }
+        FsCommand::Setrep {
+            wait,
+            replication,
+            path,
+        } => setrep(&fs, &fs_path(&path)?, replication, wait).await?,
         FsCommand::Stat { json, path } => stat(&fs, &fs_path(&path)?, json).await?,
     }
     Ok(ExitCode::SUCCESS)
@@ -259,6 +273,53 @@ async fn ls(fs: &Granary, path: &FsPath, recursive: bool, json: bool) -> anyhow:
         );
     }
     Ok(())
+}
+
+async fn setrep(fs: &Granary, path: &FsPath, replication: u16, wait: bool) -> anyhow::Result<()> {
+    let status = fs.stat(path).await?;
+    let files: Vec<FsPath> = match status.kind {
+        FileKind::File => vec![status.path],
+        FileKind::Directory => fs
+            .list(path, true)
+            .await?
+            .into_iter()
+            .filter(|e| e.kind == FileKind::File)
+            .map(|e| e.path)
+            .collect(),
+    };
+    for file in &files {
+        fs.set_replication(file, replication).await?;
+        println!("{file}: replication set to {replication}");
+    }
+    if wait {
+        for file in &files {
+            wait_for_replication(fs, file, usize::from(replication)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Polls until every block of `file` has exactly `replication` live replicas.
+async fn wait_for_replication(
+    fs: &Granary,
+    file: &FsPath,
+    replication: usize,
+) -> anyhow::Result<()> {
+    let live = fs.report().await?.live_datanodes as usize;
+    if live < replication {
+        bail!("{file}: only {live} live datanodes, cannot reach {replication} replicas");
+    }
+    loop {
+        let located = fs.locate(file).await?;
+        if located
+            .blocks
+            .iter()
+            .all(|b| b.locations.len() == replication)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// `fs stat --json`: the status plus every block with the ids of the datanodes holding it.

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cluster;
+mod drill;
 mod fs;
 mod output;
 
@@ -33,13 +34,29 @@ enum Command {
     /// A local cluster of real namenode and datanode processes.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
-    /// Operator views of a running cluster.
+    /// Operator views and controls of a running cluster.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Failure drill: remove datanodes, check nothing is lost and the cluster heals itself.
+    Drill(drill::DrillArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // clap's usage block is for help; a mistake gets one line.
+            let rendered = e.to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("granary: {}", one_line(first));
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GRANARY_LOG")
@@ -68,6 +85,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fs(cmd) => fs::run(connect(cli.namenode)?, cmd).await,
         Command::Admin(cmd) => admin::run(connect(cli.namenode)?, cmd).await,
         Command::Cluster(cmd) => cluster::run(cmd).await,
+        Command::Drill(args) => drill::run(connect(cli.namenode)?, args).await,
     }
 }
 

@@ -1,8 +1,8 @@
 //! `granary cluster up|status|down`: a local cluster of real processes, one namenode on
 //! 127.0.0.1 and datanode i on 127.0.0.(i+2), recorded in `<dir>/cluster.json`.
 
-mod process;
-mod state;
+pub(crate) mod process;
+pub(crate) mod state;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -96,7 +96,7 @@ fn default_dir() -> PathBuf {
     home.join(".granary").join("cluster")
 }
 
-fn cluster_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+pub(crate) fn cluster_dir(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = flag.unwrap_or_else(default_dir);
     std::path::absolute(&dir).with_context(|| dir.display().to_string())
 }
@@ -141,6 +141,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .unwrap_or(if is_new { 3 } else { 0 })
         .max(state.datanodes.len() as u32);
     let datanode_bin = process::daemon_binary("granary-datanode")?;
+    let mut started = Vec::new();
     for index in 0..wanted {
         let settings = state.settings.clone();
         let slot = state.datanode_slot(&dir, index)?;
@@ -151,7 +152,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             continue;
         }
         let listen = SocketAddr::new(slot.ip, 0);
-        let pid = process::spawn(
+        let child = process::spawn(
             &datanode_bin,
             [
                 "--listen".into(),
@@ -169,10 +170,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             ],
             &slot.log,
         )?;
-        slot.pid = Some(pid);
+        slot.pid = Some(child.id());
+        started.push((index, child));
         state.save(&dir)?;
     }
-    wait_until_registered(&dir, &state, &url).await?;
+    wait_until_registered(&dir, &state, &url, &mut started).await?;
     println!(
         "cluster up: namenode {url}, {} datanodes, directory {}",
         state.datanodes.len(),
@@ -193,7 +195,7 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
     let addr_path = dir.join("namenode.addr");
     let _ = std::fs::remove_file(&addr_path);
     let s = &state.settings;
-    let pid = process::spawn(
+    let mut child = process::spawn(
         &process::daemon_binary("granary-namenode")?,
         [
             "--listen".into(),
@@ -221,7 +223,7 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
         {
             break addr;
         }
-        if !process::is_running(pid, &state.namenode.meta_dir) || Instant::now() > deadline {
+        if !matches!(child.try_wait(), Ok(None)) || Instant::now() > deadline {
             bail!(
                 "the namenode did not start: {}",
                 process::log_tail(&state.namenode.log, 3)
@@ -229,7 +231,7 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    state.namenode.pid = Some(pid);
+    state.namenode.pid = Some(child.id());
     state.namenode.addr = Some(addr);
     state.save(dir)?;
     Ok(format!("http://{addr}"))
@@ -239,8 +241,14 @@ fn addr_file(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("datanode-{index}.addr"))
 }
 
-/// Waits until every running datanode of the cluster is live at the namenode.
-async fn wait_until_registered(dir: &Path, state: &ClusterState, url: &str) -> anyhow::Result<()> {
+/// Waits until every running datanode of the cluster is live at the namenode. `started` are the
+/// datanodes this command started, watched for an early exit.
+async fn wait_until_registered(
+    dir: &Path,
+    state: &ClusterState,
+    url: &str,
+    started: &mut [(u32, std::process::Child)],
+) -> anyhow::Result<()> {
     let fs = Granary::connect(url)?;
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
@@ -260,16 +268,15 @@ async fn wait_until_registered(dir: &Path, state: &ClusterState, url: &str) -> a
                 return Ok(());
             }
         }
-        for d in &state.datanodes {
-            if !d
-                .pid
-                .is_some_and(|pid| process::is_running(pid, &d.data_dir))
-            {
-                bail!(
-                    "datanode {} exited: {}",
-                    d.index,
-                    process::log_tail(&d.log, 3)
-                );
+        for (index, child) in started.iter_mut() {
+            if !matches!(child.try_wait(), Ok(None)) {
+                let log = state
+                    .datanodes
+                    .iter()
+                    .find(|d| d.index == *index)
+                    .map(|d| d.log.clone())
+                    .unwrap_or_default();
+                bail!("datanode {index} exited: {}", process::log_tail(&log, 3));
             }
         }
         if Instant::now() > deadline {

@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -26,8 +26,10 @@ pub fn daemon_binary(name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Starts a daemon in its own process group (so a Ctrl-C at the terminal does not reach it),
-/// with its output appended to `log`.
-pub fn spawn<I, S>(binary: &Path, args: I, log: &Path) -> anyhow::Result<u32>
+/// with its output appended to `log`. The caller watches the returned child for an early exit:
+/// until the child has exec'd, its `/proc` command line is still ours, so `is_running` cannot
+/// recognise it yet.
+pub fn spawn<I, S>(binary: &Path, args: I, log: &Path) -> anyhow::Result<Child>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -50,7 +52,7 @@ where
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
-    Ok(child.id())
+    Ok(child)
 }
 
 /// True when `pid` is a running process whose command line mentions `marker` (its data
