@@ -1,0 +1,315 @@
+//! Test harness: a real cluster (namenode and datanode processes started by `granary cluster
+//! up`) in a temporary directory, on loopback with ephemeral ports, stopped when dropped —
+//! also when the test fails.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use granary_client::{ClientConfig, Granary};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+/// Settings of a test cluster; small blocks and fast timers by default.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    pub datanodes: u32,
+    pub block_size: &'static str,
+    pub replication: u16,
+    pub heartbeat_interval: &'static str,
+    pub dead_after: &'static str,
+    pub racks: u32,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        ClusterSpec {
+            datanodes: 3,
+            block_size: "1M",
+            replication: 3,
+            heartbeat_interval: "200ms",
+            dead_after: "30s",
+            racks: 0,
+        }
+    }
+}
+
+/// A running test cluster.
+pub struct TestCluster {
+    pub dir: TempDir,
+    pub url: String,
+}
+
+/// What a CLI run printed and how it ended.
+#[derive(Debug)]
+pub struct CliOutput {
+    pub success: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for CliOutput {
+    fn from(o: Output) -> Self {
+        CliOutput {
+            success: o.status.success(),
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl CliOutput {
+    /// Panics with the output unless the command succeeded.
+    pub fn ok(self) -> Self {
+        assert!(
+            self.success,
+            "command failed ({:?}): stdout={} stderr={}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the command failed with exactly one line on stderr; returns that line.
+    pub fn fails_with_one_line(self) -> String {
+        assert!(
+            !self.success,
+            "command unexpectedly succeeded: {}",
+            self.stdout
+        );
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line, got: {:?}",
+            self.stderr
+        );
+        lines[0].to_string()
+    }
+}
+
+/// `cluster status --json`, the parts tests use.
+#[derive(Debug, Deserialize)]
+pub struct ClusterStatus {
+    pub namenode: NamenodeStatus,
+    pub datanodes: Vec<DatanodeStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NamenodeStatus {
+    pub url: Option<String>,
+    pub pid: Option<u32>,
+    pub running: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DatanodeStatus {
+    pub index: u32,
+    pub id: Option<String>,
+    pub address: Option<String>,
+    pub pid: Option<u32>,
+    pub running: bool,
+    pub data_dir: PathBuf,
+}
+
+/// Directory of the workspace's binaries (`target/debug` or `target/release`), found from the
+/// test executable (`target/<profile>/deps/<test>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf();
+    for bin in ["granary", "granary-namenode", "granary-datanode"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{} is missing: run `cargo build --workspace` first",
+            dir.join(bin).display()
+        );
+    }
+    dir
+}
+
+pub fn granary_bin() -> PathBuf {
+    bin_dir().join("granary")
+}
+
+impl TestCluster {
+    pub fn start(spec: ClusterSpec) -> TestCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("granary-test-")
+            .tempdir()
+            .expect("temp dir");
+        let mut cluster = TestCluster {
+            dir,
+            url: String::new(),
+        };
+        cluster
+            .cluster_cmd(&[
+                "up",
+                "--port",
+                "0",
+                "--datanodes",
+                &spec.datanodes.to_string(),
+                "--block-size",
+                spec.block_size,
+                "--replication",
+                &spec.replication.to_string(),
+                "--heartbeat-interval",
+                spec.heartbeat_interval,
+                "--dead-after",
+                spec.dead_after,
+                "--racks",
+                &spec.racks.to_string(),
+            ])
+            .ok();
+        cluster.url = cluster.status().namenode.url.expect("namenode url");
+        cluster
+    }
+
+    /// Runs `granary cluster <args> --dir <dir>`.
+    pub fn cluster_cmd(&self, args: &[&str]) -> CliOutput {
+        let mut cmd = Command::new(granary_bin());
+        cmd.arg("cluster")
+            .args(args)
+            .arg("--dir")
+            .arg(self.dir.path());
+        cmd.env_remove("GRANARY_NAMENODE")
+            .env_remove("GRANARY_CLUSTER_DIR");
+        cmd.output().expect("run granary").into()
+    }
+
+    /// Runs `granary --namenode <url> <args>`.
+    pub fn granary(&self, args: &[&str]) -> CliOutput {
+        Command::new(granary_bin())
+            .arg("--namenode")
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .expect("run granary")
+            .into()
+    }
+
+    /// Brings back whatever is not running (`granary cluster up` on the same directory).
+    pub fn up(&self) {
+        self.cluster_cmd(&["up"]).ok();
+    }
+
+    pub fn status(&self) -> ClusterStatus {
+        let out = self.cluster_cmd(&["status", "--json"]).ok();
+        serde_json::from_str(&out.stdout).expect("cluster status --json")
+    }
+
+    pub fn client(&self) -> Granary {
+        Granary::connect(&self.url).expect("client")
+    }
+
+    /// A client whose connections come from `ip`, as a process running on that datanode's host.
+    pub fn client_from(&self, ip: IpAddr) -> Granary {
+        let mut config = ClientConfig::new(&self.url);
+        config.local_address = Some(ip);
+        Granary::new(config).expect("client")
+    }
+
+    pub fn datanode(&self, index: u32) -> DatanodeStatus {
+        self.status()
+            .datanodes
+            .into_iter()
+            .find(|d| d.index == index)
+            .expect("datanode index")
+    }
+
+    /// SIGKILLs datanode `index` and waits until it is gone.
+    pub fn kill_datanode(&self, index: u32) {
+        let dn = self.datanode(index);
+        kill9(dn.pid.expect("datanode pid"), &dn.data_dir);
+    }
+
+    /// SIGKILLs the namenode and waits until it is gone.
+    pub fn kill_namenode(&self) {
+        let pid = self.status().namenode.pid.expect("namenode pid");
+        kill9(pid, &self.dir.path().join("namenode"));
+    }
+
+    /// Polls `check` every 50 ms until it is true; panics after `timeout`.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !check() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let down = self.cluster_cmd(&["down"]);
+        // Whatever `down` could not stop is killed by pid, so no test leaves a process behind.
+        if let Ok(text) = std::fs::read_to_string(self.dir.path().join("cluster.json")) {
+            if let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) {
+                let nn = state["namenode"]["pid"].as_u64();
+                let dns = state["datanodes"].as_array().cloned().unwrap_or_default();
+                for pid in dns.iter().filter_map(|d| d["pid"].as_u64()).chain(nn) {
+                    if let Ok(pid) = i32::try_from(pid) {
+                        // SAFETY: plain kill(2) of a pid this test's cluster started.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        }
+        if !down.success {
+            eprintln!("cluster down failed: {}", down.stderr);
+        }
+    }
+}
+
+fn kill9(pid: u32, marker: &Path) {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let mut needle = marker.as_os_str().as_encoded_bytes().to_vec();
+    needle.push(0);
+    assert!(
+        cmdline
+            .windows(needle.len())
+            .any(|w| w == needle.as_slice()),
+        "pid {pid} is not the expected daemon"
+    );
+    // SAFETY: plain kill(2) of a pid verified above to be this cluster's daemon.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+        assert!(Instant::now() < deadline, "pid {pid} did not die");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn test_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

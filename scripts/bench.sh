@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Benchmarks (never run as tests). Usage: scripts/bench.sh fs
+#
+#   fs   on a local 3-datanode cluster (128 MiB blocks): put and get of a 1 GiB file at
+#        replication 1 and 3 next to the local disk (cp + sync, cat > /dev/null), namenode
+#        metadata ops/s with 16 concurrent clients, and peak RSS of the namenode and a datanode.
+#
+# Each figure is the median of RUNS runs (default 3). Caches are dropped before every read
+# when the machine allows it (root), so reads are cold; the table says which.
+# Environment: RUNS, SIZE_MIB (default 1024), BENCH_DIR (default /tmp), META_FILES (per client).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-fs}
+RUNS=${RUNS:-3}
+SIZE_MIB=${SIZE_MIB:-1024}
+META_CLIENTS=16
+META_FILES=${META_FILES:-2000}
+
+cargo build --release --workspace --bins --quiet
+export PATH="$PWD/target/release:$PATH"
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/granary-bench.XXXXXX")
+export GRANARY_CLUSTER_DIR="$WORK/cluster"
+cleanup() {
+  granary cluster down >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+CACHE=warm
+drop_caches() {
+  sync
+  if echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; then CACHE=cold; else CACHE=warm; fi
+}
+now() { date +%s.%N; }
+# Seconds taken by a command (its output discarded).
+seconds() {
+  local start end
+  start=$(now)
+  "$@" >/dev/null
+  end=$(now)
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+mbps() { awk -v mib="$SIZE_MIB" -v s="$1" 'BEGIN { printf "%.0f", mib * 1.048576 / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+peak_rss_mib() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "meets" : "MISSES") }'; }
+
+bench_fs() {
+  echo "== cluster: 1 namenode, 3 datanodes, 128 MiB blocks ($WORK)"
+  granary cluster up --datanodes 3 --port 0 >/dev/null
+  local status nn_pid dn_pid
+  status=$(granary cluster status --json)
+  nn_pid=$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["namenode"]["pid"])')
+  dn_pid=$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["datanodes"][0]["pid"])')
+
+  echo "== generating a $SIZE_MIB MiB file"
+  head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$WORK/src.bin"
+  sync
+
+  local -a lw lr p1 g1 p3 g3
+  for run in $(seq "$RUNS"); do
+    echo "-- run $run/$RUNS"
+    lw+=("$(seconds sh -c "cp '$WORK/src.bin' '$WORK/copy.bin' && sync")")
+    rm -f "$WORK/copy.bin"
+    drop_caches
+    lr+=("$(seconds cat "$WORK/src.bin")")
+    for r in 1 3; do
+      local t_put t_get
+      t_put=$(seconds granary fs put -r "$r" "$WORK/src.bin" "/bench-r$r")
+      drop_caches
+      t_get=$(seconds granary fs get "/bench-r$r" "$WORK/back.bin")
+      cmp -s "$WORK/src.bin" "$WORK/back.bin" || { echo "get returned different bytes" >&2; exit 1; }
+      rm -f "$WORK/back.bin"
+      granary fs rm "/bench-r$r"
+      if [ "$r" = 1 ]; then p1+=("$t_put"); g1+=("$t_get"); else p3+=("$t_put"); g3+=("$t_get"); fi
+    done
+  done
+
+  echo "== metadata: $META_CLIENTS clients x $META_FILES empty files"
+  local meta
+  meta=$(granary-meta-bench --namenode "$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["namenode"]["url"])')" \
+    --clients "$META_CLIENTS" --files "$META_FILES")
+  local creates lists deletes
+  creates=$(echo "$meta" | awk '/create_ops_per_sec/ { print $2 }')
+  lists=$(echo "$meta" | awk '/list_ops_per_sec/ { print $2 }')
+  deletes=$(echo "$meta" | awk '/delete_ops_per_sec/ { print $2 }')
+
+  local LW LR P1 G1 P3 G3
+  LW=$(printf '%s\n' "${lw[@]}" | median); LR=$(printf '%s\n' "${lr[@]}" | median)
+  P1=$(printf '%s\n' "${p1[@]}" | median); G1=$(printf '%s\n' "${g1[@]}" | median)
+  P3=$(printf '%s\n' "${p3[@]}" | median); G3=$(printf '%s\n' "${g3[@]}" | median)
+  local lw_mb lr_mb
+  lw_mb=$(mbps "$LW"); lr_mb=$(mbps "$LR")
+  local put_target get_target
+  put_target=$(awk -v w="$lw_mb" 'BEGIN { printf "%.0f", 0.6 * w / 3 }')
+  get_target=$(awk -v r="$lr_mb" 'BEGIN { printf "%.0f", 0.35 * r }')
+
+  echo
+  echo "## fs benchmark: $SIZE_MIB MiB, median of $RUNS, reads $CACHE, $(nproc) cores"
+  echo
+  echo "| operation | seconds | MB/s | ratio to local | target | verdict |"
+  echo "|---|---|---|---|---|---|"
+  echo "| local write (cp + sync) | $LW | $lw_mb | 1.00 | | |"
+  echo "| local read (cat > /dev/null) | $LR | $lr_mb | 1.00 | | |"
+  echo "| put, replication 1 | $P1 | $(mbps "$P1") | $(ratio "$(mbps "$P1")" "$lw_mb") of write | | |"
+  echo "| put, replication 3 | $P3 | $(mbps "$P3") | $(ratio "$(mbps "$P3")" "$lw_mb") of write | ≥ $put_target MB/s (0.6 × write ÷ 3) | $(verdict "$(mbps "$P3")" "$put_target") |"
+  echo "| get, replication 1 | $G1 | $(mbps "$G1") | $(ratio "$(mbps "$G1")" "$lr_mb") of read | ≥ $get_target MB/s (0.35 × read) | $(verdict "$(mbps "$G1")" "$get_target") |"
+  echo "| get, replication 3 | $G3 | $(mbps "$G3") | $(ratio "$(mbps "$G3")" "$lr_mb") of read | ≥ $get_target MB/s (0.35 × read) | $(verdict "$(mbps "$G3")" "$get_target") |"
+  echo
+  echo "| metadata ($META_CLIENTS clients) | ops/s | target | verdict |"
+  echo "|---|---|---|---|"
+  echo "| create (create + complete, empty file) | $creates | ≥ 20000 | $(verdict "$creates" 20000) |"
+  echo "| list (directory of 100) | $lists | | |"
+  echo "| delete | $deletes | | |"
+  echo
+  local nn_rss dn_rss
+  nn_rss=$(peak_rss_mib "$nn_pid"); dn_rss=$(peak_rss_mib "$dn_pid")
+  echo "| process | peak RSS (MiB) | target | verdict |"
+  echo "|---|---|---|---|"
+  echo "| namenode | $nn_rss | | |"
+  echo "| datanode 0 | $dn_rss | < 256 | $(awk -v v="$dn_rss" 'BEGIN { print (v < 256 ? "meets" : "MISSES") }') |"
+}
+
+case "$what" in
+  fs) bench_fs ;;
+  *) echo "usage: scripts/bench.sh fs" >&2; exit 2 ;;
+esac

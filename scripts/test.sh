@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: every crate's unit tests and the integration tests, which start real
+# namenode and datanode processes on loopback. This is what CI runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The integration tests drive the daemon and CLI binaries, so build them first.
+cargo build --workspace --all-targets
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --profile "${NEXTEST_PROFILE:-default}"
+else
+  echo "cargo-nextest not found; using cargo test" >&2
+  cargo test --workspace
+fi
