@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Benchmarks (never run as tests). Usage: scripts/bench.sh fs
+# Benchmarks (never run as tests). Usage: scripts/bench.sh fs|heal|all
 #
 #   fs   on a local 3-datanode cluster (128 MiB blocks): put and get of a 1 GiB file at
 #        replication 1 and 3 next to the local disk (cp + sync, cat > /dev/null), namenode
 #        metadata ops/s with 16 concurrent clients, and peak RSS of the namenode and a datanode.
+#   heal on a local 4-datanode cluster holding 1 GiB at replication 3 (8 files of 128 MiB):
+#        kill -9 of the datanode holding the most of it, then the time until fsck is HEALTHY
+#        with full replication, split into detection and copy, and the copy throughput.
 #
 # Each figure is the median of RUNS runs (default 3). Caches are dropped before every read
 # when the machine allows it (root), so reads are cold; the table says which.
@@ -123,7 +126,42 @@ bench_fs() {
   echo "| datanode 0 | $dn_rss | < 256 | $(awk -v v="$dn_rss" 'BEGIN { print (v < 256 ? "meets" : "MISSES") }') |"
 }
 
+bench_heal() {
+  local -a detect total copy mbps
+  for run in $(seq "$RUNS"); do
+    echo "-- run $run/$RUNS: 4 datanodes, 1 GiB at replication 3, kill -9 of one"
+    export GRANARY_CLUSTER_DIR="$WORK/heal-$run"
+    granary cluster up --datanodes 4 --port 0 >/dev/null
+    local out
+    out=$(granary drill --kill 1 --files 8 --file-size 128M --timeout 300s --json)
+    granary cluster down >/dev/null
+    rm -rf "$GRANARY_CLUSTER_DIR"
+    local verdict
+    verdict=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verdict"])')
+    [ "$verdict" = PASS ] || { echo "drill failed: $out" >&2; exit 1; }
+    detect+=("$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds_to_declare_removed"])')")
+    total+=("$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds_to_full_replication"])')")
+    copy+=("$(echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["seconds_to_full_replication"] - r["seconds_to_declare_removed"])')")
+    mbps+=("$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["healing_mb_per_sec"] or 0))')")
+    COPIED=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_re_replicated"] // 1048576)')
+  done
+  local D T C M
+  D=$(printf '%s\n' "${detect[@]}" | median); T=$(printf '%s\n' "${total[@]}" | median)
+  C=$(printf '%s\n' "${copy[@]}" | median); M=$(printf '%s\n' "${mbps[@]}" | median)
+  echo
+  echo "## heal benchmark: kill -9 of 1 of 4 datanodes holding 1 GiB at replication 3, median of $RUNS"
+  echo
+  echo "| phase | seconds | target | verdict |"
+  echo "|---|---|---|---|"
+  echo "| detection (kill → declared dead) | $(printf '%.2f' "$D") | | |"
+  echo "| copy (declared dead → full replication, ${COPIED} MiB re-replicated) | $(printf '%.2f' "$C") | | |"
+  echo "| total (kill → fsck HEALTHY, fully replicated) | $(printf '%.2f' "$T") | ≤ 3.00 | $(awk -v t="$T" 'BEGIN { print (t <= 3 ? "meets" : "MISSES") }') |"
+  echo "| copy throughput | $M MB/s | | |"
+}
+
 case "$what" in
   fs) bench_fs ;;
-  *) echo "usage: scripts/bench.sh fs" >&2; exit 2 ;;
+  heal) bench_heal ;;
+  all) bench_fs; bench_heal ;;
+  *) echo "usage: scripts/bench.sh fs|heal|all" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Demo: start a local cluster of 3 datanodes, put a multi-block file, show its blocks and
-# replica locations, get it back and verify it, then stop the cluster.
+# replica locations, get it back and verify it; then add a datanode and run a failure drill
+# that kills one, and stop the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,11 @@ echo "verified: byte-identical"
 
 echo "== cluster report"
 granary admin report
+
+echo "== failure drill: add a 4th datanode, then SIGKILL one and watch the cluster heal"
+granary cluster up --datanodes 4
+granary drill --kill 1
+granary admin fsck /
 
 echo "== stopping the cluster"
 granary cluster down

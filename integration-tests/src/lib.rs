@@ -21,6 +21,9 @@ pub struct ClusterSpec {
     pub heartbeat_interval: &'static str,
     pub dead_after: &'static str,
     pub racks: u32,
+    /// Environment for the daemons (they inherit it from `granary cluster up`), e.g.
+    /// `GRANARY_SCAN_PERIOD` for a fast block scanner.
+    pub env: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for ClusterSpec {
@@ -32,6 +35,7 @@ impl Default for ClusterSpec {
             heartbeat_interval: "200ms",
             dead_after: "30s",
             racks: 0,
+            env: Vec::new(),
         }
     }
 }
@@ -40,6 +44,7 @@ impl Default for ClusterSpec {
 pub struct TestCluster {
     pub dir: TempDir,
     pub url: String,
+    env: Vec<(&'static str, &'static str)>,
 }
 
 /// What a CLI run printed and how it ended.
@@ -151,6 +156,7 @@ impl TestCluster {
         let mut cluster = TestCluster {
             dir,
             url: String::new(),
+            env: spec.env.clone(),
         };
         cluster
             .cluster_cmd(&[
@@ -183,7 +189,8 @@ impl TestCluster {
             .arg("--dir")
             .arg(self.dir.path());
         cmd.env_remove("GRANARY_NAMENODE")
-            .env_remove("GRANARY_CLUSTER_DIR");
+            .env_remove("GRANARY_CLUSTER_DIR")
+            .envs(self.env.iter().copied());
         cmd.output().expect("run granary").into()
     }
 
@@ -239,6 +246,49 @@ impl TestCluster {
         kill9(pid, &self.dir.path().join("namenode"));
     }
 
+    /// The namenode's metadata directory.
+    pub fn meta_dir(&self) -> PathBuf {
+        self.dir.path().join("namenode")
+    }
+
+    /// `granary <args> --json`, parsed; panics unless the command succeeded.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.granary(&all).ok().stdout).expect("JSON output")
+    }
+
+    /// `admin fsck --json` of `/`, whatever its exit code.
+    pub fn fsck(&self) -> serde_json::Value {
+        let out = self.granary(&["admin", "fsck", "/", "--json"]);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("fsck --json: {e}: {} {}", out.stdout, out.stderr))
+    }
+
+    /// True when fsck says HEALTHY with nothing under- or over-replicated.
+    pub fn fully_replicated(&self) -> bool {
+        let f = self.fsck();
+        f["status"] == "HEALTHY"
+            && f["under_replicated"].as_array().is_some_and(Vec::is_empty)
+            && f["over_replicated"].as_array().is_some_and(Vec::is_empty)
+    }
+
+    /// The id of datanode `index`.
+    pub fn datanode_id(&self, index: u32) -> String {
+        self.datanode(index).id.expect("datanode id")
+    }
+
+    /// The state `admin report` gives datanode `id` (`live`, `dead`, `decommissioned`, ...).
+    pub fn datanode_state(&self, id: &str) -> String {
+        let report = self.json(&["admin", "report"]);
+        report["datanodes"]
+            .as_array()
+            .and_then(|dns| dns.iter().find(|d| d["id"] == id))
+            .and_then(|d| d["state"].as_str())
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
     /// Polls `check` every 50 ms until it is true; panics after `timeout`.
     pub fn wait_for(&self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
@@ -254,6 +304,9 @@ impl TestCluster {
 
 impl Drop for TestCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_log_tails();
+        }
         let down = self.cluster_cmd(&["down"]);
         // Whatever `down` could not stop is killed by pid, so no test leaves a process behind.
         if let Ok(text) = std::fs::read_to_string(self.dir.path().join("cluster.json")) {
@@ -274,6 +327,23 @@ impl Drop for TestCluster {
     }
 }
 
+impl TestCluster {
+    /// The end of every daemon's log, so a failed test shows what the cluster was doing.
+    fn print_log_tails(&self) {
+        let Ok(entries) = std::fs::read_dir(self.dir.path().join("logs")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("---- {} (last 100 lines)", entry.path().display());
+            for line in &lines[lines.len().saturating_sub(100)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 fn kill9(pid: u32, marker: &Path) {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let mut needle = marker.as_os_str().as_encoded_bytes().to_vec();
@@ -287,9 +357,21 @@ fn kill9(pid: u32, marker: &Path) {
     // SAFETY: plain kill(2) of a pid verified above to be this cluster's daemon.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+    while !exited(pid) {
         assert!(Instant::now() < deadline, "pid {pid} did not die");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True once `pid` has released everything it held: gone, or a zombie. (Its command line
+/// empties earlier, when its memory goes, while its sockets and file locks are still open.)
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may itself contain spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
     }
 }
 
@@ -312,4 +394,44 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A daemon a test started by hand; killed (and reaped) when dropped.
+pub struct DaemonGuard(std::process::Child);
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl TestCluster {
+    /// Starts the cluster's namenode by itself (no datanodes), on its usual address and
+    /// metadata, for tests that need it before any datanode reports.
+    pub fn start_namenode_alone(&self) -> DaemonGuard {
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let child = Command::new(bin_dir().join("granary-namenode"))
+            .args(["--listen", &addr, "--meta-dir"])
+            .arg(self.meta_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start namenode");
+        let mut guard = DaemonGuard(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "namenode did not start");
+            assert!(
+                matches!(guard.0.try_wait(), Ok(None)),
+                "namenode exited at start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            matches!(guard.0.try_wait(), Ok(None)),
+            "namenode exited at start"
+        );
+        guard
+    }
 }

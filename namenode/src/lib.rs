@@ -1,16 +1,19 @@
 //! The Granary namenode: the namespace (in memory, persisted in sled with group commit), the
-//! block map and datanode manager (soft state), block placement and the retry cache, served
-//! over HTTP/JSON.
+//! block map and datanode manager (soft state), block placement, re-replication, safe mode,
+//! fsck and the retry cache, served over HTTP/JSON.
 
 pub mod api;
 pub mod blocks;
 pub mod config;
 pub mod datanodes;
 pub mod error;
+pub mod fsck;
 pub mod namespace;
 pub mod namesystem;
 pub mod placement;
+pub mod replication;
 pub mod retry_cache;
+pub mod safemode;
 pub mod server;
 
 pub use config::{NamenodeArgs, NamenodeConfig};

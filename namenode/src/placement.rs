@@ -52,6 +52,32 @@ pub fn choose_pipeline(
     chosen
 }
 
+/// Targets for new copies of an existing block: up to `count` distinct candidates, least used
+/// first. When every existing replica sits on one rack and another rack has a candidate, the
+/// first copy goes to that other rack, so the block survives the loss of a rack again.
+pub fn choose_copy_targets(
+    mut pool: Vec<Candidate>,
+    count: usize,
+    existing_racks: &[String],
+    rng: &mut impl Rng,
+) -> Vec<DatanodeInfo> {
+    pool.shuffle(rng);
+    pool.sort_by_key(|c| c.load);
+    let mut chosen = Vec::with_capacity(count.min(pool.len()));
+    let one_rack = existing_racks
+        .first()
+        .filter(|r| existing_racks.iter().all(|x| x == *r));
+    if let Some(rack) = one_rack.filter(|_| count > 0) {
+        if let Some(other) = take(&mut pool, |c| c.info.rack != *rack) {
+            chosen.push(other.info);
+        }
+    }
+    while chosen.len() < count && !pool.is_empty() {
+        chosen.push(pool.remove(0).info);
+    }
+    chosen
+}
+
 /// Orders a block's replica locations for a reader: its own datanode first (same IP), then
 /// the rest in random order so that reads spread over the cluster.
 pub fn order_for_reader(
@@ -218,6 +244,26 @@ mod tests {
             firsts.insert(locations[0].id.clone());
         }
         assert!(firsts.len() > 1, "reads should spread over replicas");
+    }
+
+    #[test]
+    fn copies_leave_a_single_rack_and_prefer_the_least_used() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let pool = vec![
+            node("a1", [10, 0, 1, 1], "/a", 0),
+            node("a2", [10, 0, 1, 2], "/a", 0),
+            node("b1", [10, 0, 2, 1], "/b", 900),
+        ];
+        for _ in 0..20 {
+            let targets = choose_copy_targets(pool.clone(), 1, &["/a".to_string()], &mut rng);
+            assert_eq!(ids(&targets), vec!["b1"]);
+            let spread = ["/a".to_string(), "/b".to_string()];
+            let targets = choose_copy_targets(pool.clone(), 2, &spread, &mut rng);
+            let mut got = ids(&targets);
+            got.sort();
+            assert_eq!(got, vec!["a1", "a2"], "least used when racks are covered");
+        }
+        assert!(choose_copy_targets(pool, 0, &[], &mut rng).is_empty());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub enum Op {
     Mkdir,
     Delete,
     Rename,
+    SetReplication,
 }
 
 impl Op {
@@ -38,6 +39,7 @@ impl Op {
             Op::Mkdir => "mkdir",
             Op::Delete => "delete",
             Op::Rename => "rename",
+            Op::SetReplication => "set_replication",
         }
     }
 }

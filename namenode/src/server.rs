@@ -76,8 +76,12 @@ impl NamenodeServer {
             api::router(namesystem.clone()).into_make_service_with_connect_info::<SocketAddr>();
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        let stopping = namesystem.clone();
         let signal_task = tokio::spawn(async move {
             shutdown.await;
+            // Lifelines and command polls are held open on purpose; end them, or graceful
+            // shutdown would wait for them.
+            stopping.begin_shutdown();
             let _ = stop_tx.send(true);
         });
         let mut graceful_rx = stop_rx.clone();
@@ -155,7 +159,8 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The group-commit flusher, the dead-datanode monitor and the retry-cache sweep.
+/// The group-commit flusher, the dead-datanode monitor, the replication monitor and the
+/// retry-cache sweep.
 fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
     let flusher = tokio::spawn(namesystem.group_commit().run_flusher());
     let monitored = namesystem.clone();
@@ -167,11 +172,12 @@ fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
             monitored.expire_datanodes(Instant::now());
         }
     });
+    let replication = tokio::spawn(namesystem.clone().run_replication_monitor());
     let sweeper = tokio::spawn(retry_cache::run_sweeper(
         namesystem.store().clone(),
         namesystem.config().retry_cache_ttl,
     ));
-    vec![flusher, monitor, sweeper]
+    vec![flusher, monitor, replication, sweeper]
 }
 
 /// Writes the address to a temporary file and renames it into place, so a reader never sees

@@ -198,3 +198,87 @@ fn malformed_requests_get_json_errors_and_sigterm_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Registers a datanode whose data address is `addr`.
+fn register(daemon: &Daemon, id: &str, addr: SocketAddr) {
+    let body = format!(
+        r#"{{"datanode":{{"id":"{id}","addr":"{addr}","rack":"/r"}},"storage":{{"capacity":0,"used":0,"remaining":0,"blocks":0}}}}"#
+    );
+    daemon.json("POST", "/v1/datanode/register", Some(&body));
+}
+
+/// Opens a lifeline the way a datanode does: a chunked body that has sent one beat.
+fn open_lifeline(daemon: &Daemon, id: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(daemon.addr).unwrap();
+    let head = format!(
+        "POST /v1/datanode/lifeline?id={id} HTTP/1.1\r\nHost: nn\r\n\
+         Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+}
+
+fn datanode_state(daemon: &Daemon, id: &str) -> String {
+    let report = daemon.json("GET", "/v1/admin/report", None);
+    let nodes = report["datanodes"].as_array().unwrap();
+    let node = nodes.iter().find(|d| d["id"] == id).unwrap();
+    node["state"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_broken_lifeline_kills_its_datanode_at_once_and_sigterm_ends_open_ones() {
+    let dir = TempDir::new().unwrap();
+    let mut daemon = Daemon::start(&dir.path().join("meta"), &dir.path().join("nn.addr"));
+    let (status, body) = daemon.call("GET", "/v1/datanode/commands?id=dn-x", None);
+    assert_eq!(
+        (status, body.contains("unknown_datanode")),
+        (412, true),
+        "{body}"
+    );
+
+    // Nothing listens at dn-1's data address: it is gone once its lifeline breaks.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    register(&daemon, "dn-1", closed);
+    let lifeline = open_lifeline(&daemon, "dn-1");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(datanode_state(&daemon, "dn-1"), "live");
+    let broken = Instant::now();
+    drop(lifeline);
+    loop {
+        if datanode_state(&daemon, "dn-1") == "dead" {
+            break;
+        }
+        assert!(
+            broken.elapsed() < Duration::from_secs(3),
+            "not declared dead (dead_after is 30 s)"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // dn-2 accepts connections; its open lifeline must not hold up a shutdown.
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    register(&daemon, "dn-2", listening.local_addr().unwrap());
+    let _lifeline = open_lifeline(&daemon, "dn-2");
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(daemon.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let asked = Instant::now();
+    loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "an open lifeline delayed the shutdown"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

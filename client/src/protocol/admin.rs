@@ -31,6 +31,9 @@ pub struct DatanodeReport {
     /// Replicas the namenode's block map has on this node.
     pub blocks: u64,
     pub seconds_since_heartbeat: f64,
+    /// End of the maintenance window, ms since the Unix epoch, while in maintenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_until_ms: Option<u64>,
 }
 
 /// `GET /v1/admin/report`.
@@ -39,6 +42,9 @@ pub struct ClusterReport {
     pub datanodes: Vec<DatanodeReport>,
     pub live_datanodes: u64,
     pub dead_datanodes: u64,
+    pub decommissioning_datanodes: u64,
+    pub decommissioned_datanodes: u64,
+    pub maintenance_datanodes: u64,
     pub files: u64,
     pub directories: u64,
     pub blocks: u64,
@@ -46,6 +52,15 @@ pub struct ClusterReport {
     pub under_replicated_blocks: u64,
     /// Blocks of complete files with no live replica.
     pub missing_blocks: u64,
+    /// Blocks with more good live replicas than their file's replication.
+    pub over_replicated_blocks: u64,
+    /// Blocks whose every remaining replica is corrupt.
+    pub corrupt_blocks: u64,
+    /// Replica copies ordered and not yet confirmed.
+    pub pending_replications: u64,
+    /// Bytes copied by re-replication since the namenode started (confirmed copies).
+    pub re_replicated_bytes: u64,
+    pub safe_mode: bool,
     pub capacity: u64,
     pub used: u64,
     pub remaining: u64,

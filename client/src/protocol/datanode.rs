@@ -99,3 +99,15 @@ pub enum DatanodeCommand {
 pub struct DatanodeQuery {
     pub id: DatanodeId,
 }
+
+/// A `Replicate` command that failed, so the namenode re-plans it now instead of waiting for
+/// its timeout.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplicationFailedRequest {
+    /// The source datanode that ran the copy.
+    pub id: DatanodeId,
+    pub block: BlockId,
+    /// The targets of the failed copy, in pipeline order.
+    pub targets: Vec<DatanodeId>,
+    pub reason: String,
+}

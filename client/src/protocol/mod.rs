@@ -48,6 +48,8 @@ pub mod routes {
     pub const LIFELINE: &str = "/v1/datanode/lifeline";
     /// Long poll: answers as soon as the namenode has commands for the datanode.
     pub const COMMANDS: &str = "/v1/datanode/commands";
+    /// A replica copy the namenode ordered failed; it is ordered again at once.
+    pub const REPLICATION_FAILED: &str = "/v1/datanode/replication_failed";
 
     /// Datanode: `PUT` writes a block (framed body), `GET` reads it (framed response).
     pub const BLOCK: &str = "/v1/blocks/{id}";

@@ -9,11 +9,12 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use granary_client::protocol::{DatanodeCommand, DatanodeInfo};
+use granary_client::protocol::{DatanodeCommand, DatanodeInfo, ReplicationFailedRequest};
 use granary_client::{BlockId, DatanodeId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::link::NamenodeLink;
 use super::replicate::replicate;
 use crate::api::AppState;
 
@@ -31,6 +32,8 @@ pub struct CommandExecutor {
     in_flight: Mutex<HashSet<CopyKey>>,
     stats: ReplicationStats,
     shutdown: CancellationToken,
+    /// Where failed copies are reported, so the namenode re-plans them at once.
+    failures: Option<(Arc<NamenodeLink>, DatanodeId)>,
 }
 
 /// Counters of the replication queue, for logs and tests.
@@ -57,7 +60,14 @@ impl CommandExecutor {
             in_flight: Mutex::new(HashSet::new()),
             stats: ReplicationStats::default(),
             shutdown,
+            failures: None,
         }
+    }
+
+    /// Reports every failed copy to the namenode as this datanode.
+    pub fn report_failures_to(mut self, link: Arc<NamenodeLink>, id: DatanodeId) -> Self {
+        self.failures = Some((link, id));
+        self
     }
 
     pub fn stats(&self) -> &ReplicationStats {
@@ -139,11 +149,23 @@ impl QueuedCopy {
         let running = stats.running.fetch_add(1, Ordering::Relaxed) + 1;
         stats.peak_running.fetch_max(running, Ordering::Relaxed);
         let outcome = replicate(&executor.node, self.key.0, &targets).await;
-        let counter = match outcome {
+        let counter = match &outcome {
             Ok(_) => &stats.succeeded,
             Err(_) => &stats.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        if let (Err(e), Some((link, id))) = (outcome, &executor.failures) {
+            let report = ReplicationFailedRequest {
+                id: id.clone(),
+                block: self.key.0,
+                targets: targets.iter().map(|t| t.id.clone()).collect(),
+                reason: e.message,
+            };
+            // Best effort: an undelivered report only means the namenode waits for its timeout.
+            if let Err(e) = link.replication_failed(&report).await {
+                tracing::debug!(block = %report.block, "reporting a failed copy: {e}");
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use granary_client::protocol::{
     routes, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery,
     HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
-    ReportBadReplicaRequest,
+    ReplicationFailedRequest, ReportBadReplicaRequest,
 };
 use granary_client::{DatanodeId, Error, ErrorKind, WireError};
 use serde::de::DeserializeOwned;
@@ -68,6 +68,15 @@ impl NamenodeLink {
             .timeout(POLL_TIMEOUT);
         let body = self.exchange(routes::COMMANDS, request).await?;
         decode(routes::COMMANDS, &body)
+    }
+
+    pub async fn replication_failed(
+        &self,
+        request: &ReplicationFailedRequest,
+    ) -> Result<(), Error> {
+        self.send(routes::REPLICATION_FAILED, request)
+            .await
+            .map(drop)
     }
 
     pub async fn report_bad_replica(&self, request: &ReportBadReplicaRequest) -> Result<(), Error> {

@@ -63,12 +63,15 @@ pub fn spawn(
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     let link = Arc::new(NamenodeLink::new(&config.namenode)?);
     let registration = Arc::new(Registration::default());
-    let executor = Arc::new(CommandExecutor::new(
-        Arc::clone(&node),
-        config.max_concurrent_replications,
-        shutdown.clone(),
-    ));
     let id = info.id.clone();
+    let executor = Arc::new(
+        CommandExecutor::new(
+            Arc::clone(&node),
+            config.max_concurrent_replications,
+            shutdown.clone(),
+        )
+        .report_failures_to(Arc::clone(&link), id.clone()),
+    );
     let tasks = vec![
         tokio::spawn(send_incremental_reports(
             Arc::clone(&link),

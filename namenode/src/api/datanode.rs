@@ -1,14 +1,16 @@
-//! Datanode calls: registration, heartbeats, full and incremental block reports.
+//! Datanode calls: registration, heartbeats, full and incremental block reports, the lifeline
+//! and the command long-poll.
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::Json;
 use granary_client::protocol::{
-    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, HeartbeatRequest,
-    HeartbeatResponse, RegisterRequest, RegisterResponse,
+    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery, HeartbeatRequest,
+    HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
 };
-use granary_client::server::{ApiJson, ApiResult};
+use granary_client::server::{ApiJson, ApiQuery, ApiResult};
 
 use super::Empty;
 use crate::namesystem::Namesystem;
@@ -42,4 +44,29 @@ pub async fn block_received(
 ) -> ApiResult<Json<Empty>> {
     nn.block_received(req)?;
     Ok(Json(Empty {}))
+}
+
+pub async fn replication_failed(
+    State(nn): Nn,
+    ApiJson(req): ApiJson<ReplicationFailedRequest>,
+) -> ApiResult<Json<Empty>> {
+    nn.replication_failed(req)?;
+    Ok(Json(Empty {}))
+}
+
+/// Held open until the datanode's body ends (see `namesystem::liveness`).
+pub async fn lifeline(
+    State(nn): Nn,
+    ApiQuery(query): ApiQuery<DatanodeQuery>,
+    body: Body,
+) -> ApiResult<Json<Empty>> {
+    nn.lifeline(&query.id, body).await?;
+    Ok(Json(Empty {}))
+}
+
+pub async fn commands(
+    State(nn): Nn,
+    ApiQuery(query): ApiQuery<DatanodeQuery>,
+) -> ApiResult<Json<HeartbeatResponse>> {
+    Ok(Json(nn.poll_commands(&query.id).await?))
 }

@@ -38,7 +38,13 @@ pub fn router(namesystem: Arc<Namesystem>) -> Router {
             routes::REPORT_BAD_REPLICA,
             post(namespace::report_bad_replica),
         )
+        .route(routes::SET_REPLICATION, post(namespace::set_replication))
         .route(routes::ADMIN_REPORT, get(admin::report))
+        .route(routes::ADMIN_FSCK, get(admin::fsck))
+        .route(routes::ADMIN_SAFEMODE, post(admin::safe_mode))
+        .route(routes::ADMIN_DECOMMISSION, post(admin::decommission))
+        .route(routes::ADMIN_RECOMMISSION, post(admin::recommission))
+        .route(routes::ADMIN_MAINTENANCE, post(admin::maintenance))
         .route(routes::REGISTER, post(datanode::register))
         .route(routes::HEARTBEAT, post(datanode::heartbeat))
         .route(
@@ -46,6 +52,12 @@ pub fn router(namesystem: Arc<Namesystem>) -> Router {
             post(datanode::block_report).layer(DefaultBodyLimit::max(MAX_BLOCK_REPORT_BYTES)),
         )
         .route(routes::BLOCK_RECEIVED, post(datanode::block_received))
+        .route(
+            routes::REPLICATION_FAILED,
+            post(datanode::replication_failed),
+        )
+        .route(routes::LIFELINE, post(datanode::lifeline))
+        .route(routes::COMMANDS, get(datanode::commands))
         .fallback(granary_client::server::not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(namesystem)

@@ -9,7 +9,7 @@ use granary_client::protocol::{
     AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
     CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, ListQuery,
     ListResponse, LocatedFile, MkdirRequest, PathQuery, RenameRequest, RenameResponse,
-    ReportBadReplicaRequest,
+    ReportBadReplicaRequest, SetReplicationRequest,
 };
 use granary_client::server::{ApiJson, ApiQuery, ApiResult};
 
@@ -99,4 +99,11 @@ pub async fn report_bad_replica(
 ) -> ApiResult<Json<Empty>> {
     nn.report_bad_replica(req)?;
     Ok(Json(Empty {}))
+}
+
+pub async fn set_replication(
+    State(nn): Nn,
+    ApiJson(req): ApiJson<SetReplicationRequest>,
+) -> ApiResult<Json<FileStatus>> {
+    Ok(Json(nn.set_replication(req).await?))
 }

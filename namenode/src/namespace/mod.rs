@@ -11,6 +11,7 @@ mod ops;
 pub mod store;
 #[cfg(test)]
 mod tests;
+mod walk;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};

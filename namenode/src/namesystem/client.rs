@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use granary_client::protocol::{
     AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
     CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
-    LocatedFile, MkdirRequest, RenameRequest, RenameResponse,
+    LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
 
@@ -14,6 +14,7 @@ use super::{Namesystem, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use crate::namespace::FileParams;
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
+use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
 
 impl Namesystem {
@@ -60,7 +61,7 @@ impl Namesystem {
                     &mut rand::thread_rng(),
                 );
                 if pipeline.is_empty() {
-                    let live = state.datanodes.live().count();
+                    let live = state.datanodes.in_service().count();
                     return Err(Error::new(
                         ErrorKind::NoDatanodes,
                         format!(
@@ -106,7 +107,7 @@ impl Namesystem {
                     for holder in committed
                         .persisted_on
                         .iter()
-                        .filter(|d| datanodes.is_live(d))
+                        .filter(|d| datanodes.is_alive(d))
                     {
                         blocks.add_replica(committed.id, holder);
                     }
@@ -143,6 +144,35 @@ impl Namesystem {
         .await
     }
 
+    /// Changes a complete file's replication; the replication monitor then adds or trims
+    /// replicas until every block has the new count.
+    pub async fn set_replication(&self, req: SetReplicationRequest) -> Result<FileStatus, Error> {
+        let max = self.config.max_replication;
+        if req.replication == 0 || req.replication > max {
+            return Err(Error::invalid_argument(format!(
+                "replication must be between 1 and {max} (got {})",
+                req.replication
+            )));
+        }
+        let status = self
+            .mutate(
+                Some((Op::SetReplication, &req.request_id)),
+                |state, changes, _now| {
+                    let (status, blocks) =
+                        state
+                            .ns
+                            .set_replication(&req.path, req.replication, changes)?;
+                    for block in blocks {
+                        state.blocks.set_replication(block, req.replication);
+                    }
+                    Ok(status)
+                },
+            )
+            .await?;
+        self.wake_monitor();
+        Ok(status)
+    }
+
     pub fn stat(&self, path: &FsPath) -> Result<FileStatus, Error> {
         self.lock().ns.stat(path)
     }
@@ -151,7 +181,9 @@ impl Namesystem {
         self.lock().ns.list(path, recursive)
     }
 
-    /// A complete file's blocks with their live replicas, the reader's own datanode first.
+    /// A complete file's blocks with the replicas on running datanodes, never corrupt ones:
+    /// good replicas first (the reader's own datanode first among them), then those on
+    /// decommissioning nodes or about to be deleted.
     pub fn locate(&self, path: &FsPath, reader_ip: Option<IpAddr>) -> Result<LocatedFile, Error> {
         let state = self.lock();
         let inode = state.ns.lookup_visible(path)?;
@@ -168,20 +200,28 @@ impl Namesystem {
             let sha256 = record.sha256.ok_or_else(|| {
                 Error::internal(format!("{path}: complete file has a block without digest"))
             })?;
-            let mut locations: Vec<_> = state
-                .blocks
-                .get(record.id)
-                .into_iter()
-                .flat_map(|info| info.replicas.iter())
-                .filter_map(|id| {
-                    state
-                        .datanodes
-                        .get(id)
-                        .filter(|n| n.is_live())
-                        .map(|n| n.info.clone())
-                })
-                .collect();
-            order_for_reader(&mut locations, reader_ip, &mut rng);
+            let (mut good, mut leaving) = (Vec::new(), Vec::new());
+            if let Some(info) = state.blocks.get(record.id) {
+                for holder in &info.replicas {
+                    let Some(node) = state.datanodes.get(holder).filter(|n| n.is_alive()) else {
+                        continue;
+                    };
+                    match replica_kind(info, holder, &state.datanodes) {
+                        ReplicaKind::Live | ReplicaKind::Maintenance => {
+                            good.push(node.info.clone())
+                        }
+                        // Still readable, but about to go: after the others.
+                        ReplicaKind::Leaving | ReplicaKind::Excess => {
+                            leaving.push(node.info.clone())
+                        }
+                        ReplicaKind::Corrupt | ReplicaKind::Unavailable => {}
+                    }
+                }
+            }
+            order_for_reader(&mut good, reader_ip, &mut rng);
+            order_for_reader(&mut leaving, reader_ip, &mut rng);
+            let mut locations = good;
+            locations.append(&mut leaving);
             blocks.push(LocatedBlock {
                 id: record.id,
                 offset,
@@ -223,10 +263,11 @@ impl Namesystem {
     }
 }
 
+/// Placement candidates: alive, in-service datanodes.
 fn live_candidates(state: &State) -> Vec<Candidate> {
     state
         .datanodes
-        .live()
+        .in_service()
         .map(|n| Candidate {
             info: n.info.clone(),
             load: n.storage.used.saturating_add(n.scheduled_bytes),

@@ -1,92 +1,138 @@
-//! Calls from datanodes (registration, heartbeats, block reports), bad-replica reports from
-//! readers, and the operator's cluster report.
+//! Calls from datanodes (registration, heartbeats, block reports) and bad-replica reports from
+//! readers and datanodes.
 
 use std::time::Instant;
 
 use granary_client::protocol::{
-    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, ClusterReport, DatanodeCommand,
-    DatanodeReport, DatanodeState, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
-    RegisterResponse, ReportBadReplicaRequest, DEFAULT_RACK,
+    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, HeartbeatRequest,
+    HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
+    ReportBadReplicaRequest, DEFAULT_RACK,
 };
 use granary_client::{DatanodeId, Error};
 
 use super::{Namesystem, State};
 use crate::blocks::ReplicaVerdict;
-use crate::datanodes::Registration;
+use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
+
+/// How long the targets of a failed copy are passed over for that block: long enough for a
+/// target that already holds the block to report it, short enough to retry a hiccup soon.
+const FAILED_COPY_AVOIDANCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Namesystem {
     pub fn register(&self, mut req: RegisterRequest) -> Result<RegisterResponse, Error> {
-        let id = &req.datanode.id;
+        let id = req.datanode.id.clone();
         id.0.parse::<DatanodeId>()
             .map_err(Error::invalid_argument)?;
         if req.datanode.rack.trim().is_empty() {
             req.datanode.rack = DEFAULT_RACK.to_string();
         }
         let info = req.datanode.clone();
-        let outcome = self
-            .lock()
+        let mut state = self.lock();
+        let outcome = state
             .datanodes
             .register(req.datanode, req.storage, Instant::now());
-        match outcome {
-            Registration::New => {
-                let rack = &info.rack;
-                tracing::info!(datanode = %info.id, addr = %info.addr, rack, "datanode registered")
+        let State {
+            blocks,
+            datanodes,
+            replication,
+            ..
+        } = &mut *state;
+        if outcome != Registration::New {
+            // The previous incarnation's copies died with it: order them again now rather
+            // than after the timeout.
+            for block in replication.pending.forget_node(&id) {
+                blocks.mark_dirty(block);
             }
-            Registration::Revived => {
-                tracing::info!(datanode = %info.id, addr = %info.addr, "dead datanode is back")
-            }
-            Registration::Refreshed => {
-                tracing::info!(datanode = %info.id, addr = %info.addr, "datanode re-registered")
+            // A known node registering again has restarted: if that was what its maintenance
+            // window was for, the window has served its purpose.
+            if datanodes.get(&id).is_some_and(|n| n.admin.is_maintenance()) {
+                datanodes.set_admin(&id, AdminState::InService);
+                blocks.mark_datanode_dirty(&id);
+                if let Err(e) = admin_state::store(self.store.db(), &id, AdminState::InService) {
+                    tracing::warn!(datanode = %id, "cannot persist admin state: {}", e.message);
+                }
+                tracing::info!(datanode = %id, "datanode registered again; its maintenance is over");
             }
         }
+        // More room for copies that found no target.
+        replication.needed.unpark_all();
+        drop(state);
+        let (addr, rack) = (&info.addr, &info.rack);
+        match outcome {
+            Registration::New => tracing::info!(datanode = %id, %addr, rack, "datanode registered"),
+            Registration::Returned => tracing::info!(datanode = %id, %addr, "datanode is back"),
+            Registration::Refreshed => {
+                tracing::info!(datanode = %id, %addr, "datanode re-registered (restarted)")
+            }
+        }
+        self.wake_monitor();
         Ok(RegisterResponse {})
     }
 
     pub fn heartbeat(&self, req: HeartbeatRequest) -> Result<HeartbeatResponse, Error> {
-        let commands = self.lock().datanodes.heartbeat(
+        let mut state = self.lock();
+        let was_away = state
+            .datanodes
+            .get(&req.id)
+            .is_some_and(|n| n.liveness == Liveness::Away);
+        let commands = state.datanodes.heartbeat(
             &req.id,
             req.storage,
             req.active_transfers,
             Instant::now(),
         )?;
+        if was_away {
+            // Its replicas are readable and copyable again.
+            state.blocks.mark_datanode_dirty(&req.id);
+            state.replication.needed.unpark_all();
+            tracing::info!(datanode = %req.id, "datanode in maintenance is heartbeating again");
+        }
         Ok(HeartbeatResponse { commands })
     }
 
     /// A full report replaces the datanode's replicas in the block map. Replicas of blocks no
-    /// file has, or of the wrong length, are deleted.
+    /// file has, of the wrong length, or ordered deleted earlier are deleted (not while in
+    /// safe mode: the namespace may not be complete yet).
     pub fn block_report(&self, req: BlockReportRequest) -> Result<BlockReportResponse, Error> {
         let mut state = self.lock();
-        let State {
-            blocks, datanodes, ..
-        } = &mut *state;
-        datanodes.live_mut(&req.id)?;
+        state.datanodes.reporting_mut(&req.id)?;
         let reported: Vec<_> = req.replicas.iter().map(|r| (r.block, r.length)).collect();
-        let to_delete = blocks.apply_full_report(&req.id, &reported);
+        let to_delete = state.blocks.apply_full_report(&req.id, &reported);
         tracing::info!(
             datanode = %req.id,
             replicas = reported.len(),
             to_delete = to_delete.len(),
             "full block report"
         );
-        let commands = if to_delete.is_empty() {
-            Vec::new()
-        } else {
-            vec![DatanodeCommand::Delete { blocks: to_delete }]
-        };
+        for &block in &to_delete {
+            state.datanodes.queue_delete(&req.id, block);
+        }
+        let left_safe_mode = Self::update_safe_mode(&mut state);
+        let commands = state.datanodes.take_commands(&req.id)?;
+        drop(state);
+        if left_safe_mode {
+            self.wake_monitor();
+        }
         Ok(BlockReportResponse { commands })
     }
 
-    /// An incremental report: replicas finalized or deleted since the last one.
+    /// An incremental report: replicas finalized or deleted since the last one. A replica
+    /// that completes a copy the monitor ordered wakes it, so the next copy starts at once.
     pub fn block_received(&self, req: BlockReceivedRequest) -> Result<(), Error> {
         let mut state = self.lock();
         let State {
-            blocks, datanodes, ..
+            blocks,
+            datanodes,
+            replication,
+            ..
         } = &mut *state;
-        datanodes.live_mut(&req.id)?;
+        datanodes.reporting_mut(&req.id)?;
+        let mut landed = false;
         for replica in &req.received {
             match blocks.check_replica(replica.block, replica.length) {
                 ReplicaVerdict::Accept => {
                     blocks.add_replica(replica.block, &req.id);
+                    landed |= replication.copy_landed(replica.block, &req.id, replica.length);
                 }
                 verdict => {
                     tracing::debug!(
@@ -100,82 +146,51 @@ impl Namesystem {
         for &block in &req.deleted {
             blocks.remove_replica(block, &req.id);
         }
+        let left_safe_mode = Self::update_safe_mode(&mut state);
+        drop(state);
+        if landed || left_safe_mode {
+            self.wake_monitor();
+        }
         Ok(())
     }
 
-    /// A reader found a corrupt replica: forget it, and delete it unless it is the last live
-    /// copy (a damaged copy may still be partly readable; an absent one is not).
-    pub fn report_bad_replica(&self, req: ReportBadReplicaRequest) -> Result<(), Error> {
+    /// A copy the monitor ordered failed at its source: it is dropped and ordered again at
+    /// once (its targets briefly avoided), instead of after `replication_timeout`.
+    pub fn replication_failed(&self, req: ReplicationFailedRequest) -> Result<(), Error> {
         let mut state = self.lock();
-        let State {
-            blocks, datanodes, ..
-        } = &mut *state;
-        let Some(info) = blocks.get(req.block) else {
+        state.datanodes.reporting_mut(&req.id)?;
+        let dropped = state.replication.pending.failed(
+            req.block,
+            &req.id,
+            &req.targets,
+            std::time::Instant::now(),
+            FAILED_COPY_AVOIDANCE,
+        );
+        drop(state);
+        if dropped {
+            tracing::info!(block = %req.block, source = %req.id, targets = ?req.targets, "replica copy failed: {}", req.reason);
+            self.wake_monitor();
+        }
+        Ok(())
+    }
+
+    /// A reader or the datanode itself found a corrupt replica. It is marked, never offered
+    /// or copied again, and deleted once the block has its replication from good replicas
+    /// (the last copy of a block is never deleted, however damaged).
+    pub fn report_bad_replica(&self, req: ReportBadReplicaRequest) -> Result<(), Error> {
+        let marked = self.lock().blocks.mark_corrupt(req.block, &req.datanode);
+        if !marked {
             tracing::info!(
                 block = %req.block, datanode = %req.datanode,
                 "bad replica reported for a block no file has"
             );
             return Ok(());
-        };
-        let other_live = info
-            .replicas
-            .iter()
-            .filter(|d| **d != req.datanode && datanodes.is_live(d))
-            .count();
-        blocks.remove_replica(req.block, &req.datanode);
-        if other_live > 0 {
-            datanodes.queue_delete(&req.datanode, req.block);
-            tracing::warn!(
-                block = %req.block, datanode = %req.datanode, reason = %req.reason, other_live,
-                "bad replica reported; deleting it"
-            );
-        } else {
-            tracing::warn!(
-                block = %req.block, datanode = %req.datanode, reason = %req.reason,
-                "bad replica reported; it is the last live copy, so it stays on disk"
-            );
         }
+        tracing::warn!(
+            block = %req.block, datanode = %req.datanode, reason = %req.reason,
+            "replica marked corrupt; it will be replaced, then deleted"
+        );
+        self.wake_monitor();
         Ok(())
-    }
-
-    pub fn cluster_report(&self) -> ClusterReport {
-        let state = self.lock();
-        let now = Instant::now();
-        let datanodes: Vec<DatanodeReport> = state
-            .datanodes
-            .all()
-            .map(|n| DatanodeReport {
-                info: n.info.clone(),
-                state: n.state,
-                capacity: n.storage.capacity,
-                used: n.storage.used,
-                remaining: n.storage.remaining,
-                blocks: state.blocks.replica_count(&n.info.id),
-                seconds_since_heartbeat: now
-                    .saturating_duration_since(n.last_heartbeat)
-                    .as_secs_f64(),
-            })
-            .collect();
-        let live: Vec<&DatanodeReport> = datanodes
-            .iter()
-            .filter(|d| d.state == DatanodeState::Live)
-            .collect();
-        let health = state.blocks.health(|id| state.datanodes.is_live(id));
-        let (files, directories) = state.ns.counts();
-        ClusterReport {
-            live_datanodes: live.len() as u64,
-            dead_datanodes: (datanodes.len() - live.len()) as u64,
-            files,
-            directories,
-            blocks: health.blocks,
-            under_replicated_blocks: health.under_replicated,
-            missing_blocks: health.missing,
-            capacity: live.iter().map(|d| d.capacity).sum(),
-            used: live.iter().map(|d| d.used).sum(),
-            remaining: live.iter().map(|d| d.remaining).sum(),
-            default_replication: self.config.default_replication,
-            default_block_size: self.config.default_block_size,
-            datanodes,
-        }
     }
 }

@@ -1,13 +1,16 @@
-//! The namesystem: the namespace, the block map and the datanode manager behind one mutex,
-//! plus the store and group commit that make namespace changes durable. The HTTP handlers are
-//! thin wrappers around its methods (`client` for the namespace calls, `datanode` for
-//! datanodes and operators).
+//! The namesystem: the namespace, the block map, the datanode manager, the replication state
+//! and safe mode behind one mutex, plus the store and group commit that make namespace changes
+//! durable. The HTTP handlers are thin wrappers around its methods (`client` for the namespace
+//! calls, `datanode` for datanode reports, `liveness` for lifelines, expiry and the command
+//! long-poll, `admin` for operators).
 //!
 //! A mutation runs under the lock (retry-cache lookup, in-memory change, staging its records),
 //! then waits for durability outside it, so concurrent mutations share batches and fsyncs.
 
+mod admin;
 mod client;
 mod datanode;
+pub(crate) mod liveness;
 #[cfg(test)]
 mod tests;
 
@@ -17,28 +20,38 @@ use std::time::{Duration, Instant};
 use granary_client::{BlockId, Error, ErrorKind, RequestId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::{watch, Notify};
 
 use crate::blocks::BlockMap;
 use crate::config::NamenodeConfig;
-use crate::datanodes::DatanodeManager;
+use crate::datanodes::{admin_state, DatanodeManager};
 use crate::namespace::durability::GroupCommit;
 use crate::namespace::store::{RetryRecord, Store};
 use crate::namespace::{Changes, Namespace};
 use crate::now_ms;
+use crate::replication::{self, ReplicationState, Settings};
 use crate::retry_cache::{self, Op};
+use crate::safemode::SafeMode;
 
 /// Everything the one lock protects.
 pub(crate) struct State {
     pub ns: Namespace,
     pub blocks: BlockMap,
     pub datanodes: DatanodeManager,
+    pub replication: ReplicationState,
+    pub safemode: SafeMode,
 }
 
 pub struct Namesystem {
     config: NamenodeConfig,
+    settings: Settings,
     state: Mutex<State>,
     store: Store,
     commit: Arc<GroupCommit>,
+    /// Runs the replication monitor before its next tick (a node died, a copy landed).
+    monitor_wake: Notify,
+    /// Set when the process shuts down, so held-open requests (lifelines, long-polls) end.
+    shutdown: watch::Sender<bool>,
 }
 
 /// The outcome of the locked part of a mutation.
@@ -74,16 +87,28 @@ impl Namesystem {
         let (files, dirs) = ns.counts();
         let meta_dir = config.meta_dir.display().to_string();
         tracing::info!(files, directories = dirs, meta_dir, "namespace loaded");
-        let datanodes = DatanodeManager::new(config.dead_after);
+        let remembered = admin_state::load(store.db())?;
+        if !remembered.is_empty() {
+            tracing::info!(datanodes = remembered.len(), "admin states loaded");
+        }
+        let mut datanodes = DatanodeManager::new(config.dead_after, remembered);
+        let (reported, total) = blocks.safe_counts();
+        let safemode = SafeMode::at_startup(config.safemode_threshold, reported, total);
+        datanodes.set_hold_deletes(safemode.is_on());
         Ok(Arc::new(Namesystem {
             state: Mutex::new(State {
                 ns,
                 blocks,
                 datanodes,
+                replication: ReplicationState::default(),
+                safemode,
             }),
             commit: GroupCommit::new(store.clone()),
             store,
+            settings: Settings::from_config(&config),
             config,
+            monitor_wake: Notify::new(),
+            shutdown: watch::Sender::new(false),
         }))
     }
 
@@ -99,29 +124,68 @@ impl Namesystem {
         self.commit.clone()
     }
 
-    /// Declares silent datanodes dead and drops their replicas from the block map.
-    pub fn expire_datanodes(&self, now: Instant) {
-        let mut state = self.lock();
-        let State {
-            blocks, datanodes, ..
-        } = &mut *state;
-        for id in datanodes.expire(now) {
-            let replicas = blocks.remove_datanode(&id);
-            let addr = datanodes
-                .get(&id)
-                .map(|n| n.info.addr.to_string())
-                .unwrap_or_default();
-            tracing::warn!(
-                datanode = %id, %addr, replicas,
-                "datanode dead after {:?} without heartbeat; its replicas left the block map",
-                self.config.dead_after
-            );
-        }
-    }
-
     /// How often the dead-datanode monitor should look: a quarter of `dead_after`, ≥ 100 ms.
     pub fn expiry_period(&self) -> Duration {
         (self.config.dead_after / 4).max(Duration::from_millis(100))
+    }
+
+    /// One pass of the replication monitor (see `replication::monitor`); persists the admin
+    /// states it changed.
+    pub fn replication_pass(&self, now: Instant) -> replication::Pass {
+        let mut state = self.lock();
+        let pass = replication::run_pass(&mut state, &self.settings, now, now_ms());
+        for id in &pass.admin_changed {
+            let admin = state.datanodes.get(id).map(|n| n.admin).unwrap_or_default();
+            // Durable with sled's next background flush: if lost, the next pass after a
+            // restart makes the same decision again.
+            if let Err(e) = admin_state::store(self.store.db(), id, admin) {
+                tracing::warn!(datanode = %id, "cannot persist admin state: {}", e.message);
+            }
+        }
+        pass
+    }
+
+    /// Runs the replication monitor every `replication_check_interval`, and at once when woken;
+    /// runs until its task is aborted.
+    pub async fn run_replication_monitor(self: Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.config.replication_check_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = self.monitor_wake.notified() => {}
+            }
+            let pass = self.replication_pass(Instant::now());
+            if pass.copies_ordered + pass.replicas_trimmed + pass.corrupt_deleted > 0 {
+                tracing::debug!(?pass, "replication pass");
+            }
+        }
+    }
+
+    /// Asks the replication monitor to run now.
+    pub fn wake_monitor(&self) {
+        self.monitor_wake.notify_one();
+    }
+
+    /// Ends held-open requests (lifelines, command polls) so a shutdown is not delayed by them.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once [`Namesystem::begin_shutdown`] was called.
+    pub(crate) async fn shutting_down(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|stopping| *stopping).await;
+    }
+
+    /// Leaves start-up safe mode if enough blocks are now reported.
+    fn update_safe_mode(state: &mut State) -> bool {
+        let (reported, total) = state.blocks.safe_counts();
+        let left = state.safemode.update(reported, total);
+        if left {
+            state.datanodes.set_hold_deletes(false);
+        }
+        left
     }
 
     /// Writes and flushes everything staged; for shutdown.
@@ -188,6 +252,10 @@ impl Namesystem {
                 }
             }
         }
+        let (reported, total) = state.blocks.safe_counts();
+        if let Err(e) = state.safemode.check_writable(reported, total) {
+            return Ok(Locked::Unchanged(Err(e)));
+        }
         let mut changes = Changes::default();
         let result = apply(&mut state, &mut changes, now);
         let record = match retry {
@@ -227,9 +295,13 @@ impl Namesystem {
         }
         let mut state = self.lock();
         let State {
-            blocks, datanodes, ..
+            blocks,
+            datanodes,
+            replication,
+            ..
         } = &mut *state;
         for block in dropped {
+            replication.forget_block(block);
             for holder in blocks.remove(block) {
                 datanodes.queue_delete(&holder, block);
             }

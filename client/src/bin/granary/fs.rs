@@ -176,7 +176,7 @@ async fn put(
 ) -> anyhow::Result<()> {
     // Check every source before writing anything.
     for src in sources.iter().filter(|s| s.as_str() != "-") {
-        let meta = std::fs::metadata(src).with_context(|| format!("{src}"))?;
+        let meta = std::fs::metadata(src).with_context(|| src.to_string())?;
         if meta.is_dir() {
             bail!("{src}: is a directory (put takes files)");
         }

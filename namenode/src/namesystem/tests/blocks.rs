@@ -127,7 +127,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
 }
 
 #[tokio::test]
-async fn dead_datanodes_lose_their_replicas_and_bad_replicas_keep_the_last_copy() {
+async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replicas() {
     let dir = TempDir::new().unwrap();
     let running = Running::open(dir.path());
     let nn = &running.nn;
@@ -142,31 +142,41 @@ async fn dead_datanodes_lose_their_replicas_and_bad_replicas_keep_the_last_copy(
         reason: "checksum".into(),
     };
     nn.report_bad_replica(bad(&holders[0])).unwrap();
+    let located = nn.locate(&p("/f"), None).unwrap();
+    let offered: Vec<_> = located.blocks[0].locations.iter().map(|l| &l.id).collect();
+    assert_eq!(offered, vec![&holders[1]]);
+    let report = nn.cluster_report();
+    assert_eq!(
+        (report.under_replicated_blocks, report.corrupt_blocks),
+        (1, 0)
+    );
+
     nn.report_bad_replica(bad(&holders[1])).unwrap();
+    let report = nn.cluster_report();
+    assert_eq!((report.corrupt_blocks, report.missing_blocks), (1, 0));
+    assert!(nn.locate(&p("/f"), None).unwrap().blocks[0]
+        .locations
+        .is_empty());
+    nn.replication_pass(Instant::now());
     let beat = |id: &DatanodeId| HeartbeatRequest {
         id: id.clone(),
         storage: StorageReport::default(),
         active_transfers: 0,
     };
-    assert_eq!(
-        nn.heartbeat(beat(&holders[0])).unwrap().commands,
-        vec![DatanodeCommand::Delete {
-            blocks: vec![block]
-        }]
-    );
-    assert!(
-        nn.heartbeat(beat(&holders[1])).unwrap().commands.is_empty(),
-        "the last copy is never deleted"
-    );
-    assert_eq!(nn.cluster_report().missing_blocks, 1);
-
+    for holder in &holders {
+        assert!(
+            nn.heartbeat(beat(holder)).unwrap().commands.is_empty(),
+            "the last copies are never deleted"
+        );
+    }
+    // Reported again: still corrupt.
     let reported = BlockReceivedRequest {
         id: holders[1].clone(),
         received: vec![ReplicaReport { block, length: 100 }],
         deleted: Vec::new(),
     };
     nn.block_received(reported).unwrap();
-    assert_eq!(nn.cluster_report().under_replicated_blocks, 1);
+    assert_eq!(nn.cluster_report().corrupt_blocks, 1);
 
     nn.expire_datanodes(Instant::now() + Duration::from_secs(60));
     let report = nn.cluster_report();

@@ -22,14 +22,21 @@ struct Running {
 }
 
 impl Running {
+    /// Start-up safe mode is off unless a test turns it on.
     fn open(dir: &Path) -> Running {
-        let config = NamenodeConfig {
+        Running::open_with(dir, |_| {})
+    }
+
+    fn open_with(dir: &Path, adjust: impl FnOnce(&mut NamenodeConfig)) -> Running {
+        let mut config = NamenodeConfig {
             meta_dir: dir.to_path_buf(),
             default_block_size: BS,
             default_replication: 2,
             dead_after: Duration::from_secs(5),
+            safemode_threshold: 0.0,
             ..NamenodeConfig::default()
         };
+        adjust(&mut config);
         // sled releases its file lock a moment after the last handle of a closed database
         // is dropped (its IO threads let go last); a new process never sees this.
         let mut attempts = 0;
@@ -274,4 +281,7 @@ async fn concurrent_mutations_all_become_durable() {
     running.close().await;
 }
 
+mod admin;
 mod blocks;
+mod health;
+mod liveness;

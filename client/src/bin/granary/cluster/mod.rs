@@ -258,13 +258,15 @@ async fn wait_until_registered(
             .map(|d| state::datanode_id(&d.data_dir))
             .collect();
         if let (true, Ok(report)) = (ids.iter().all(Option::is_some), fs.report().await) {
-            let live = |id: &str| {
+            // Registered and not dead: a decommissioned or in-maintenance node keeps that
+            // state when it comes back, and is up all the same.
+            let registered = |id: &str| {
                 report
                     .datanodes
                     .iter()
-                    .any(|d| d.info.id.0 == id && d.state == DatanodeState::Live)
+                    .any(|d| d.info.id.0 == id && d.state != DatanodeState::Dead)
             };
-            if ids.iter().flatten().all(|id| live(id)) {
+            if ids.iter().flatten().all(|id| registered(id)) {
                 return Ok(());
             }
         }

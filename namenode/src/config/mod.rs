@@ -1,0 +1,178 @@
+//! Namenode configuration: a TOML file, overridden by command-line flags (`args`), each of which
+//! can also come from a `GRANARY_*` environment variable. Every default is documented on its
+//! field.
+
+mod args;
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use granary_client::CHUNK_SIZE;
+use humantime_serde::re::humantime;
+use serde::Deserialize;
+
+pub use args::NamenodeArgs;
+
+use crate::error::NamenodeError;
+
+/// Smallest block size a file may use: one checksum chunk.
+pub const MIN_BLOCK_SIZE: u64 = CHUNK_SIZE as u64;
+/// Largest block size a file may use; a replica must fit comfortably on one disk.
+pub const MAX_BLOCK_SIZE: u64 = 64 << 30;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NamenodeConfig {
+    /// HTTP address for clients and datanodes. Default `127.0.0.1:9870` (HDFS's namenode web
+    /// port); loopback so that a default start never exposes the namespace.
+    pub listen: SocketAddr,
+    /// Directory of the sled metadata database. Default `./granary-namenode`.
+    pub meta_dir: PathBuf,
+    /// Block size of files whose writer does not choose one. Default 128 MiB (as HDFS): large
+    /// enough that the namenode holds few blocks per byte stored.
+    pub default_block_size: u64,
+    /// Replica count of files whose writer does not choose one. Default 3 (as HDFS): survives
+    /// the loss of any two datanodes.
+    pub default_replication: u16,
+    /// How often datanodes are expected to heartbeat. Default 3 s (as HDFS).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A datanode silent this long is dead and its replicas leave the block map. Default 30 s,
+    /// far shorter than HDFS's 10.5 min because our clusters are small and re-replication is
+    /// cheap; can be set down to about a second for tests. A datanode whose process dies is
+    /// normally declared dead much sooner, through its lifeline.
+    #[serde(with = "humantime_serde")]
+    pub dead_after: Duration,
+    /// How long a mutation's response stays in the retry cache. Default 10 min: far longer than
+    /// any client's retry loop, short enough to keep the cache small.
+    #[serde(with = "humantime_serde")]
+    pub retry_cache_ttl: Duration,
+    /// Highest replication a writer may ask for. Default 32: more copies than that is a mistake.
+    pub max_replication: u16,
+    /// After binding, write the bound address (e.g. `127.0.0.1:40123`) to this file, so a
+    /// launcher that asked for port 0 can find the namenode. Default: none.
+    pub addr_file: Option<PathBuf>,
+    /// How often the replication monitor looks for blocks to copy or trim (it also runs at once
+    /// after a datanode dies or a copy lands). Default 100 ms: our clusters are small and
+    /// healing speed matters more than the few microseconds a pass costs.
+    #[serde(with = "humantime_serde")]
+    pub replication_check_interval: Duration,
+    /// Replica copies one datanode may send, and receive, at once. Default 4: enough to heal
+    /// quickly, few enough that clients still get most of the disk and network.
+    pub max_replication_streams: usize,
+    /// A copy not confirmed this long is given up and ordered again, avoiding its target for a
+    /// while. Default 30 s: a 128 MiB block copies in well under a second on a healthy node.
+    #[serde(with = "humantime_serde")]
+    pub replication_timeout: Duration,
+    /// How long a datanode's command long-poll is held open when there is nothing to do.
+    /// Default 10 s (the datanode's own timeout is 40 s).
+    #[serde(with = "humantime_serde")]
+    pub command_poll_timeout: Duration,
+    /// When a datanode's lifeline ends, how long the TCP probe of its data address may take
+    /// before the node is declared dead. Default 500 ms: a live process accepts at once; a
+    /// dead one refuses at once on most networks.
+    #[serde(with = "humantime_serde")]
+    pub lifeline_probe_timeout: Duration,
+    /// Longest maintenance window an operator may ask for (and the window when none is given).
+    /// Default 1 h: a restart or a disk swap, not a way to keep a node out of service forever.
+    #[serde(with = "humantime_serde")]
+    pub max_maintenance: Duration,
+    /// Fraction of the blocks of complete files that must have a reported replica before the
+    /// namenode leaves start-up safe mode by itself. Default 0.999 (as HDFS); 0 disables
+    /// start-up safe mode. Must be within 0..=1.
+    pub safemode_threshold: f64,
+}
+
+impl Default for NamenodeConfig {
+    fn default() -> Self {
+        NamenodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9870)),
+            meta_dir: PathBuf::from("./granary-namenode"),
+            default_block_size: 128 << 20,
+            default_replication: 3,
+            heartbeat_interval: Duration::from_secs(3),
+            dead_after: Duration::from_secs(30),
+            retry_cache_ttl: Duration::from_secs(600),
+            max_replication: 32,
+            addr_file: None,
+            replication_check_interval: Duration::from_millis(100),
+            max_replication_streams: 4,
+            replication_timeout: Duration::from_secs(30),
+            command_poll_timeout: Duration::from_secs(10),
+            lifeline_probe_timeout: Duration::from_millis(500),
+            max_maintenance: Duration::from_secs(3600),
+            safemode_threshold: 0.999,
+        }
+    }
+}
+
+impl NamenodeConfig {
+    /// Reads a TOML file; missing fields take their defaults.
+    pub fn from_toml_file(path: &Path) -> Result<Self, NamenodeError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| NamenodeError::Config(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| NamenodeError::Config(format!("{}: {}", path.display(), e.message())))
+    }
+
+    pub fn from_toml_str(text: &str) -> Result<Self, NamenodeError> {
+        toml::from_str(text).map_err(|e| NamenodeError::Config(e.message().to_string()))
+    }
+
+    /// Checks the ranges the rest of the namenode relies on.
+    pub fn validate(&self) -> Result<(), NamenodeError> {
+        let fail = |msg: String| Err(NamenodeError::Config(msg));
+        if self.max_replication == 0 {
+            return fail("max_replication must be at least 1".into());
+        }
+        if self.default_replication == 0 || self.default_replication > self.max_replication {
+            return fail(format!(
+                "replication must be between 1 and {} (got {})",
+                self.max_replication, self.default_replication
+            ));
+        }
+        if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.default_block_size) {
+            return fail(format!(
+                "block size must be between 64 KiB and 64 GiB (got {} bytes)",
+                self.default_block_size
+            ));
+        }
+        if self.heartbeat_interval.is_zero() {
+            return fail("heartbeat_interval must be positive".into());
+        }
+        if self.dead_after <= self.heartbeat_interval {
+            return fail(format!(
+                "dead_after ({}) must be longer than heartbeat_interval ({})",
+                humantime::format_duration(self.dead_after),
+                humantime::format_duration(self.heartbeat_interval)
+            ));
+        }
+        let positive = [
+            ("retry_cache_ttl", self.retry_cache_ttl),
+            (
+                "replication_check_interval",
+                self.replication_check_interval,
+            ),
+            ("replication_timeout", self.replication_timeout),
+            ("command_poll_timeout", self.command_poll_timeout),
+            ("lifeline_probe_timeout", self.lifeline_probe_timeout),
+            ("max_maintenance", self.max_maintenance),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+            return fail(format!("{name} must be positive"));
+        }
+        if self.max_replication_streams == 0 {
+            return fail("max_replication_streams must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.safemode_threshold) {
+            return fail(format!(
+                "safemode_threshold must be within 0 and 1 (got {})",
+                self.safemode_threshold
+            ));
+        }
+        Ok(())
+    }
+}

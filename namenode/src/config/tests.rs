@@ -1,0 +1,94 @@
+use std::time::Duration;
+
+use clap::Parser;
+
+use super::*;
+
+#[test]
+fn empty_toml_gives_defaults() {
+    assert_eq!(
+        NamenodeConfig::from_toml_str("").unwrap(),
+        NamenodeConfig::default()
+    );
+    NamenodeConfig::default().validate().unwrap();
+}
+
+#[test]
+fn toml_fields_and_durations_parse() {
+    let text = "listen = \"127.0.0.1:0\"\ndead_after = \"2s\"\nheartbeat_interval = \"500ms\"\n\
+                default_block_size = 1048576\ndefault_replication = 2\n\
+                replication_check_interval = \"50ms\"\nmax_replication_streams = 2\n\
+                replication_timeout = \"5s\"\ncommand_poll_timeout = \"1s\"\n\
+                lifeline_probe_timeout = \"100ms\"\nmax_maintenance = \"10m\"\n\
+                safemode_threshold = 0.5\n";
+    let config = NamenodeConfig::from_toml_str(text).unwrap();
+    assert_eq!(config.dead_after, Duration::from_secs(2));
+    assert_eq!(config.heartbeat_interval, Duration::from_millis(500));
+    assert_eq!(config.default_replication, 2);
+    assert_eq!(config.listen.port(), 0);
+    assert_eq!(config.replication_check_interval, Duration::from_millis(50));
+    assert_eq!(config.max_replication_streams, 2);
+    assert_eq!(config.replication_timeout, Duration::from_secs(5));
+    assert_eq!(config.command_poll_timeout, Duration::from_secs(1));
+    assert_eq!(config.lifeline_probe_timeout, Duration::from_millis(100));
+    assert_eq!(config.max_maintenance, Duration::from_secs(600));
+    assert_eq!(config.safemode_threshold, 0.5);
+    config.validate().unwrap();
+    assert!(NamenodeConfig::from_toml_str("bogus = 1").is_err());
+}
+
+#[test]
+fn flags_override_and_validate() {
+    let args = NamenodeArgs::try_parse_from([
+        "granary-namenode",
+        "--block-size",
+        "64M",
+        "--replication",
+        "1",
+        "--dead-after",
+        "1s",
+        "--heartbeat-interval",
+        "200ms",
+        "--safemode-threshold",
+        "0",
+        "--replication-check-interval",
+        "20ms",
+        "--max-replication-streams",
+        "8",
+    ])
+    .unwrap();
+    let config = args.into_config().unwrap();
+    assert_eq!(config.default_block_size, 64 << 20);
+    assert_eq!(config.default_replication, 1);
+    assert_eq!(config.dead_after, Duration::from_secs(1));
+    assert_eq!(config.safemode_threshold, 0.0);
+    assert_eq!(config.replication_check_interval, Duration::from_millis(20));
+    assert_eq!(config.max_replication_streams, 8);
+
+    let rejected = |args: NamenodeArgs, word: &str| {
+        let message = args.into_config().unwrap_err().to_string();
+        assert!(message.contains(word), "{message}");
+    };
+    let zero = NamenodeArgs {
+        replication: Some(0),
+        ..Default::default()
+    };
+    rejected(zero, "replication");
+    let tiny = NamenodeArgs {
+        block_size: Some(4096),
+        ..Default::default()
+    };
+    rejected(tiny, "block size");
+    for threshold in [1.5, -0.1, f64::NAN] {
+        let bad = NamenodeArgs {
+            safemode_threshold: Some(threshold),
+            ..Default::default()
+        };
+        rejected(bad, "safemode_threshold");
+    }
+    let no_streams = NamenodeArgs {
+        max_replication_streams: Some(0),
+        ..Default::default()
+    };
+    rejected(no_streams, "max_replication_streams");
+}

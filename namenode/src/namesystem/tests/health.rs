@@ -1,0 +1,197 @@
+//! Block health end to end: fsck and setrep.
+
+use std::time::Instant;
+
+use granary_client::protocol::*;
+use granary_client::{Digest, ErrorKind, RequestId};
+use tempfile::TempDir;
+
+use super::admin::setrep;
+use super::{create_req, dn, p, put_one_block, register, Running};
+
+#[tokio::test]
+async fn fsck_classifies_every_block_below_a_path() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    for (i, id) in ["dn-a", "dn-b", "dn-c"].iter().enumerate() {
+        register(nn, id, i as u8 + 1);
+    }
+    put_one_block(nn, "/d/ok", None).await;
+    let (under, holders) = put_one_block(nn, "/d/under", None).await;
+    let bad = |block, id: &granary_client::DatanodeId| ReportBadReplicaRequest {
+        block,
+        datanode: id.clone(),
+        reason: "test".into(),
+    };
+    nn.report_bad_replica(bad(under, &holders[0])).unwrap();
+    let (over, holders) = put_one_block(nn, "/d/over", None).await;
+    let third = ["dn-a", "dn-b", "dn-c"]
+        .into_iter()
+        .map(dn)
+        .find(|d| !holders.contains(d));
+    let extra = BlockReceivedRequest {
+        id: third.unwrap(),
+        received: vec![ReplicaReport {
+            block: over,
+            length: 100,
+        }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(extra).unwrap();
+    let (corrupt, holders) = put_one_block(nn, "/d/bad", None).await;
+    for holder in &holders {
+        nn.report_bad_replica(bad(corrupt, holder)).unwrap();
+    }
+    // A file whose writer saw no replica land: its block is missing.
+    let file = nn
+        .create(create_req("/e/gone", RequestId::new()))
+        .await
+        .unwrap()
+        .file;
+    let add = AddBlockRequest {
+        path: p("/e/gone"),
+        file,
+        excluded: Vec::new(),
+        request_id: RequestId::new(),
+    };
+    let missing = nn.add_block(add, None).await.unwrap().block;
+    let committed = CommittedBlock {
+        id: missing,
+        length: 100,
+        sha256: Digest::of(b"x"),
+        persisted_on: Vec::new(),
+    };
+    let complete = CompleteRequest {
+        path: p("/e/gone"),
+        file,
+        blocks: vec![committed],
+        request_id: RequestId::new(),
+    };
+    nn.complete(complete).await.unwrap();
+
+    let all = nn.fsck(&p("/")).unwrap();
+    assert_eq!(all.status, HealthStatus::Corrupt);
+    assert_eq!(
+        (all.files, all.directories, all.blocks, all.bytes),
+        (5, 3, 5, 500)
+    );
+    let ids = |list: &[BlockHealth]| list.iter().map(|b| b.block).collect::<Vec<_>>();
+    assert_eq!(ids(&all.under_replicated), vec![under]);
+    assert_eq!(ids(&all.over_replicated), vec![over]);
+    assert_eq!(ids(&all.missing), vec![missing]);
+    assert_eq!(ids(&all.corrupt), vec![corrupt]);
+    let under_health = &all.under_replicated[0];
+    assert_eq!(under_health.file, p("/d/under"));
+    assert_eq!(
+        (
+            under_health.live_replicas,
+            under_health.expected_replicas,
+            under_health.corrupt_replicas
+        ),
+        (1, 2, 1)
+    );
+    assert_eq!(all.corrupt[0].corrupt_replicas, 2);
+    let report = nn.cluster_report();
+    assert_eq!(
+        (
+            report.under_replicated_blocks,
+            report.over_replicated_blocks
+        ),
+        (1, 1)
+    );
+    assert_eq!((report.missing_blocks, report.corrupt_blocks), (1, 1));
+
+    let ok = nn.fsck(&p("/d/ok")).unwrap();
+    assert_eq!(ok.status, HealthStatus::Healthy);
+    assert_eq!((ok.files, ok.directories, ok.blocks), (1, 0, 1));
+    let under_only = nn.fsck(&p("/d/under")).unwrap();
+    assert_eq!(
+        under_only.status,
+        HealthStatus::Healthy,
+        "under-replicated is not corrupt"
+    );
+    assert_eq!(nn.fsck(&p("/e")).unwrap().status, HealthStatus::Corrupt);
+    assert_eq!(nn.fsck(&p("/nope")).unwrap_err().kind, ErrorKind::NotFound);
+    running.close().await;
+}
+
+#[tokio::test]
+async fn setrep_is_validated_idempotent_persisted_and_converges() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    for (i, id) in ["dn-a", "dn-b", "dn-c"].iter().enumerate() {
+        register(nn, id, i as u8 + 1);
+    }
+    let (block, holders) = put_one_block(nn, "/f", None).await;
+    for bad in [0, 33] {
+        let err = nn
+            .set_replication(setrep("/f", bad, "bad"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+    }
+    let mkdir = MkdirRequest {
+        path: p("/dir"),
+        parents: false,
+        request_id: RequestId::new(),
+    };
+    nn.mkdir(mkdir).await.unwrap();
+    let err = nn
+        .set_replication(setrep("/dir", 2, "d"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::IsADirectory);
+    nn.create(create_req("/uc", RequestId::new()))
+        .await
+        .unwrap();
+    let err = nn.set_replication(setrep("/uc", 2, "u")).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnderConstruction);
+    let err = nn
+        .set_replication(setrep("/nope", 2, "n"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+
+    let status = nn.set_replication(setrep("/f", 3, "up")).await.unwrap();
+    assert_eq!(status.replication, 3);
+    assert_eq!(
+        nn.set_replication(setrep("/f", 3, "up")).await.unwrap(),
+        status
+    );
+    nn.replication_pass(Instant::now());
+    let mut copies = Vec::new();
+    for holder in &holders {
+        copies.extend(nn.lock().datanodes.take_commands(holder).unwrap());
+    }
+    let [DatanodeCommand::Replicate { targets, .. }] = copies.as_slice() else {
+        panic!("one copy expected: {copies:?}");
+    };
+    let received = BlockReceivedRequest {
+        id: targets[0].id.clone(),
+        received: vec![ReplicaReport { block, length: 100 }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(received).unwrap();
+    let report = nn.cluster_report();
+    assert_eq!(
+        (report.re_replicated_bytes, report.pending_replications),
+        (100, 0)
+    );
+    assert_eq!(report.under_replicated_blocks, 0);
+
+    nn.set_replication(setrep("/f", 1, "down")).await.unwrap();
+    let pass = nn.replication_pass(Instant::now());
+    assert_eq!(pass.replicas_trimmed, 2);
+    assert_eq!(
+        nn.locate(&p("/f"), None).unwrap().blocks[0].locations.len(),
+        3,
+        "excess replicas stay readable, last"
+    );
+    running.close().await;
+
+    let running = Running::open(dir.path());
+    assert_eq!(running.nn.stat(&p("/f")).unwrap().replication, 1);
+    running.close().await;
+}
