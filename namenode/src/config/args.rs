@@ -74,7 +74,7 @@ pub struct NamenodeArgs {
         value_parser = parse_duration
     )]
     pub command_poll_timeout: Option<Duration>,
-    /// Timeout of the TCP probe of a datanode whose lifeline ended, e.g. 500ms.
+    /// Timeout of each health probe of a datanode whose lifeline ended, e.g. 500ms.
     #[arg(
         long,
         value_name = "DUR",

@@ -71,9 +71,9 @@ pub struct NamenodeConfig {
     /// Default 10 s (the datanode's own timeout is 40 s).
     #[serde(with = "humantime_serde")]
     pub command_poll_timeout: Duration,
-    /// When a datanode's lifeline ends, how long the TCP probe of its data address may take
-    /// before the node is declared dead. Default 500 ms: a live process accepts at once; a
-    /// dead one refuses at once on most networks.
+    /// When a datanode's lifeline ends, how long each of the two health probes of its data
+    /// address may take before the node is declared dead. Default 500 ms: a live datanode
+    /// answers at once; a dead one refuses, or accepts and never answers.
     #[serde(with = "humantime_serde")]
     pub lifeline_probe_timeout: Duration,
     /// Longest maintenance window an operator may ask for (and the window when none is given).

@@ -165,39 +165,22 @@ pub async fn run(fs: Granary, args: DrillArgs) -> anyhow::Result<ExitCode> {
         join(&victims)
     ));
 
-    let (verified_down, mut mismatched) = verify(&fs, &expected).await;
-    say(format!(
-        "drill: {verified_down} of {} files read back identical while the nodes were gone",
-        expected.len()
-    ));
-
+    // The cluster is watched while the data set is read back, so the timings are the
+    // cluster's own, not the read's.
     let gone_state = if mode == "kill" {
         DatanodeState::Dead
     } else {
         DatanodeState::Decommissioned
     };
     let deadline = start + Duration::from(args.timeout);
-    let declared = wait_until(deadline, || async {
-        let report = fs.report().await.ok()?;
-        victims
-            .iter()
-            .all(|v| {
-                report
-                    .datanodes
-                    .iter()
-                    .any(|d| &d.info.id == v && d.state == gone_state)
-            })
-            .then_some(())
-    })
-    .await
-    .map(|()| start.elapsed().as_secs_f64());
-    let healed = match declared {
-        Some(_) => wait_healthy(&fs, deadline.saturating_duration_since(Instant::now()))
-            .await
-            .ok()
-            .map(|()| start.elapsed().as_secs_f64()),
-        None => None,
-    };
+    let ((verified_down, mut mismatched), (declared, healed)) = tokio::join!(
+        verify(&fs, &expected),
+        watch_healing(&fs, &victims, gone_state, start, deadline)
+    );
+    say(format!(
+        "drill: {verified_down} of {} files read back identical while the nodes were gone",
+        expected.len()
+    ));
     let (verified_after, mismatched_after) = verify(&fs, &expected).await;
     mismatched.extend(mismatched_after);
     mismatched.sort();
@@ -329,6 +312,39 @@ where
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Seconds from `start` until every victim is in `gone_state`, and until the cluster is back at
+/// full replication after that; `None` for a phase not reached by `deadline`.
+async fn watch_healing(
+    fs: &Granary,
+    victims: &[DatanodeId],
+    gone_state: DatanodeState,
+    start: Instant,
+    deadline: Instant,
+) -> (Option<f64>, Option<f64>) {
+    let declared = wait_until(deadline, || async {
+        let report = fs.report().await.ok()?;
+        victims
+            .iter()
+            .all(|v| {
+                report
+                    .datanodes
+                    .iter()
+                    .any(|d| &d.info.id == v && d.state == gone_state)
+            })
+            .then_some(())
+    })
+    .await
+    .map(|()| start.elapsed().as_secs_f64());
+    let healed = match declared {
+        Some(_) => wait_healthy(fs, deadline.saturating_duration_since(Instant::now()))
+            .await
+            .ok()
+            .map(|()| start.elapsed().as_secs_f64()),
+        None => None,
+    };
+    (declared, healed)
 }
 
 /// Waits until fsck of `/` is HEALTHY with no block under-replicated.
