@@ -6,8 +6,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+/// `16.0 MiB`: binary units, as sizes are given on the command line.
 pub fn bytes(n: u64) -> String {
-    bytesize::ByteSize(n).to_string()
+    // bytesize 1.x names its binary form "si_unit".
+    bytesize::ByteSize(n).to_string_as(true)
 }
 
 /// `2026-11-21 20:30:05`-style UTC time of a millisecond timestamp.
