@@ -215,6 +215,9 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
         ],
         &nn.log,
     )?;
+    // Recorded at once, so `cluster down` can stop it whatever happens next.
+    state.namenode.pid = Some(child.id());
+    state.save(dir)?;
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     let addr: SocketAddr = loop {
         if let Some(addr) = std::fs::read_to_string(&addr_path)
@@ -224,6 +227,9 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
             break addr;
         }
         if !matches!(child.try_wait(), Ok(None)) || Instant::now() > deadline {
+            // A namenode that never published its address is of no use: stop it.
+            let _ = child.kill();
+            let _ = child.wait();
             bail!(
                 "the namenode did not start: {}",
                 process::log_tail(&state.namenode.log, 3)
@@ -231,7 +237,6 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    state.namenode.pid = Some(child.id());
     state.namenode.addr = Some(addr);
     state.save(dir)?;
     Ok(format!("http://{addr}"))
