@@ -1,6 +1,6 @@
-//! The Granary namenode: the namespace (in memory, persisted in sled with group commit), the
-//! block map and datanode manager (soft state), block placement, re-replication, safe mode,
-//! fsck and the retry cache, served over HTTP/JSON.
+//! The Granary namenode: the namespace (in memory, persisted through an edit log in front of
+//! sled, with group commit), the block map and datanode manager (soft state), block placement,
+//! re-replication, safe mode, fsck and the retry cache, served over HTTP/JSON.
 
 pub mod api;
 pub mod blocks;

@@ -107,6 +107,7 @@ impl NamenodeServer {
         }
         let (mutations, flushes) = namesystem.group_commit().stats();
         tracing::info!(mutations, flushes, "group commit summary");
+        // The final flush commits what is left and checkpoints.
         let flushed = tokio::task::spawn_blocking(move || namesystem.flush()).await;
         served.map_err(|e| NamenodeError::io("server failed", e))?;
         match flushed {
@@ -159,10 +160,15 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// The group-commit flusher, the dead-datanode monitor, the replication monitor and the
-/// retry-cache sweep.
+/// The group-commit flusher and checkpointer, the dead-datanode monitor, the replication
+/// monitor and the retry-cache sweep.
 fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
     let flusher = tokio::spawn(namesystem.group_commit().run_flusher());
+    let checkpointer = tokio::spawn(
+        namesystem
+            .group_commit()
+            .run_checkpointer(namesystem.config().checkpoint_interval),
+    );
     let monitored = namesystem.clone();
     let monitor = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(monitored.expiry_period());
@@ -177,7 +183,7 @@ fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
         namesystem.store().clone(),
         namesystem.config().retry_cache_ttl,
     ));
-    vec![flusher, monitor, replication, sweeper]
+    vec![flusher, checkpointer, monitor, replication, sweeper]
 }
 
 /// Writes the address to a temporary file and renames it into place, so a reader never sees

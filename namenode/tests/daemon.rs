@@ -1,10 +1,12 @@
 //! The `granary-namenode` binary over real HTTP: acknowledged changes survive `kill -9`,
 //! malformed requests get JSON errors, and SIGTERM stops it cleanly.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -51,26 +53,7 @@ impl Daemon {
 
     /// One HTTP/1.1 request; returns the status and the body.
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-        let mut stream = TcpStream::connect(self.addr).unwrap();
-        let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: nn\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        try_call(self.addr, method, path, body).unwrap()
     }
 
     fn json(&self, method: &str, path: &str, body: Option<&str>) -> serde_json::Value {
@@ -78,6 +61,35 @@ impl Daemon {
         assert_eq!(status, 200, "{method} {path}: {body}");
         serde_json::from_str(&body).unwrap()
     }
+}
+
+/// [`Daemon::call`], or the connection error.
+fn try_call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr)?;
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: nn\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
 }
 
 impl Drop for Daemon {
@@ -118,6 +130,97 @@ fn acknowledged_changes_survive_kill_9() {
         file,
         "retry cache survived"
     );
+}
+
+/// Creates and completes `path` as an empty file; `Some(file id)` once both are acknowledged,
+/// `None` if the namenode went away meanwhile.
+fn put_empty(addr: SocketAddr, path: &str) -> Option<u64> {
+    let (status, body) = try_call(
+        addr,
+        "POST",
+        "/v1/namespace/create",
+        Some(&create_body(path)),
+    )
+    .ok()?;
+    if status == 0 {
+        return None;
+    }
+    assert_eq!(status, 200, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let file = created["file"].as_u64().unwrap();
+    let complete =
+        format!(r#"{{"path":"{path}","file":{file},"blocks":[],"request_id":"d{path}"}}"#);
+    let (status, body) = try_call(addr, "POST", "/v1/namespace/complete", Some(&complete)).ok()?;
+    if status == 0 {
+        return None;
+    }
+    assert_eq!(status, 200, "{body}");
+    Some(file)
+}
+
+fn create_body(path: &str) -> String {
+    format!(
+        r#"{{"path":"{path}","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"request_id":"c{path}"}}"#
+    )
+}
+
+#[test]
+fn concurrent_acknowledged_changes_survive_kill_9_mid_flight() {
+    let dir = TempDir::new().unwrap();
+    let addr_file = dir.path().join("nn.addr");
+    let meta = dir.path().join("meta");
+    let mut daemon = Daemon::start(&meta, &addr_file);
+
+    // 16 writers create files until the namenode dies under them; it is killed while they
+    // are still sending, right after the 300th acknowledgement.
+    let acked = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for writer in 0..16 {
+            let (addr, acked) = (daemon.addr, &acked);
+            scope.spawn(move || {
+                for i in 0.. {
+                    let path = format!("/load/w{writer}/f{i}");
+                    match put_empty(addr, &path) {
+                        Some(file) => acked.lock().unwrap().push((path, file)),
+                        None => break,
+                    }
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while acked.lock().unwrap().len() < 300 {
+            assert!(Instant::now() < deadline, "too slow");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        daemon.child.kill().unwrap();
+    });
+    daemon.child.wait().unwrap();
+
+    let daemon = Daemon::start(&meta, &addr_file);
+    let listing = daemon.json("GET", "/v1/namespace/list?path=/load&recursive=true", None);
+    let present: HashSet<&str> = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "file")
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    let acked = acked.into_inner().unwrap();
+    let lost: Vec<&str> = acked
+        .iter()
+        .map(|(path, _)| path.as_str())
+        .filter(|path| !present.contains(path))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged files lost: {lost:?}",
+        lost.len(),
+        acked.len()
+    );
+    // The retry cache came back with them: a repeated create gets the same file.
+    let (path, file) = &acked[acked.len() - 1];
+    let again = daemon.json("POST", "/v1/namespace/create", Some(&create_body(path)));
+    assert_eq!(again["file"], *file);
 }
 
 #[test]

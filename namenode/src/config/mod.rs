@@ -29,7 +29,8 @@ pub struct NamenodeConfig {
     /// HTTP address for clients and datanodes. Default `127.0.0.1:9870` (HDFS's namenode web
     /// port); loopback so that a default start never exposes the namespace.
     pub listen: SocketAddr,
-    /// Directory of the sled metadata database. Default `./granary-namenode`.
+    /// Metadata directory: the sled database, and the journal in `journal/`. Default
+    /// `./granary-namenode`.
     pub meta_dir: PathBuf,
     /// Block size of files whose writer does not choose one. Default 128 MiB (as HDFS): large
     /// enough that the namenode holds few blocks per byte stored.
@@ -80,6 +81,17 @@ pub struct NamenodeConfig {
     /// Default 1 h: a restart or a disk swap, not a way to keep a node out of service forever.
     #[serde(with = "humantime_serde")]
     pub max_maintenance: Duration,
+    /// How often the metadata store is checkpointed (also whenever a journal segment fills):
+    /// the changes journaled since the last checkpoint are applied to sled, each key once,
+    /// sled is flushed, and the journal segments that made redundant are deleted. Default
+    /// 2 s: a short journal to replay after a crash, and a key that changes many times in a
+    /// burst (a directory gaining files, a file created then completed) reaches sled once.
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+    /// Size of each preallocated journal segment (a record larger than this gets a segment of
+    /// its own). Default 64 MiB: several seconds of the heaviest metadata load, so segments
+    /// roll rarely.
+    pub journal_segment_size: u64,
     /// Fraction of the blocks of complete files that must have a reported replica before the
     /// namenode leaves start-up safe mode by itself. Default 0.999 (as HDFS); 0 disables
     /// start-up safe mode. Must be within 0..=1.
@@ -105,6 +117,8 @@ impl Default for NamenodeConfig {
             lifeline_probe_timeout: Duration::from_millis(500),
             max_maintenance: Duration::from_secs(3600),
             safemode_threshold: 0.999,
+            checkpoint_interval: Duration::from_secs(2),
+            journal_segment_size: crate::namespace::journal::DEFAULT_SEGMENT_SIZE,
         }
     }
 }
@@ -160,9 +174,16 @@ impl NamenodeConfig {
             ("command_poll_timeout", self.command_poll_timeout),
             ("lifeline_probe_timeout", self.lifeline_probe_timeout),
             ("max_maintenance", self.max_maintenance),
+            ("checkpoint_interval", self.checkpoint_interval),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
             return fail(format!("{name} must be positive"));
+        }
+        if self.journal_segment_size < 4096 {
+            return fail(format!(
+                "journal_segment_size must be at least 4096 bytes (got {})",
+                self.journal_segment_size
+            ));
         }
         if self.max_replication_streams == 0 {
             return fail("max_replication_streams must be at least 1".into());

@@ -20,7 +20,8 @@ fn toml_fields_and_durations_parse() {
                 replication_check_interval = \"50ms\"\nmax_replication_streams = 2\n\
                 replication_timeout = \"5s\"\ncommand_poll_timeout = \"1s\"\n\
                 lifeline_probe_timeout = \"100ms\"\nmax_maintenance = \"10m\"\n\
-                safemode_threshold = 0.5\n";
+                safemode_threshold = 0.5\ncheckpoint_interval = \"500ms\"\n\
+                journal_segment_size = 1048576\n";
     let config = NamenodeConfig::from_toml_str(text).unwrap();
     assert_eq!(config.dead_after, Duration::from_secs(2));
     assert_eq!(config.heartbeat_interval, Duration::from_millis(500));
@@ -33,7 +34,14 @@ fn toml_fields_and_durations_parse() {
     assert_eq!(config.lifeline_probe_timeout, Duration::from_millis(100));
     assert_eq!(config.max_maintenance, Duration::from_secs(600));
     assert_eq!(config.safemode_threshold, 0.5);
+    assert_eq!(config.checkpoint_interval, Duration::from_millis(500));
+    assert_eq!(config.journal_segment_size, 1 << 20);
     config.validate().unwrap();
+    let tiny_segments = NamenodeConfig {
+        journal_segment_size: 100,
+        ..config
+    };
+    assert!(tiny_segments.validate().is_err());
     assert!(NamenodeConfig::from_toml_str("bogus = 1").is_err());
 }
 

@@ -1,5 +1,6 @@
 //! The namespace: directories and files, held in memory as the authority for reads and
-//! persisted write-through by [`store`], with [`durability`] group-committing the flushes.
+//! persisted write-through by [`store`] (an edit log, [`journal`], in front of sled), with
+//! [`durability`] group-committing the journal syncs.
 //!
 //! Each inode knows its parent and name; the children index is derived from that at load time.
 //! Mutations (in `ops`) change the in-memory state and list what they changed in [`Changes`],
@@ -7,7 +8,9 @@
 
 pub mod durability;
 pub mod inode;
+pub mod journal;
 mod ops;
+pub mod retry_filter;
 pub mod store;
 #[cfg(test)]
 mod tests;

@@ -73,7 +73,7 @@ impl Namesystem {
     pub fn open(config: NamenodeConfig) -> Result<Arc<Self>, Error> {
         std::fs::create_dir_all(&config.meta_dir)
             .map_err(|e| Error::io(format!("cannot create {}", config.meta_dir.display()), e))?;
-        let store = Store::open(&config.meta_dir)?;
+        let store = Store::open_with(&config.meta_dir, config.journal_segment_size)?;
         let ns = store.load(now_ms())?;
         let mut blocks = BlockMap::default();
         for inode in ns.inodes() {
@@ -136,7 +136,7 @@ impl Namesystem {
         let pass = replication::run_pass(&mut state, &self.settings, now, now_ms());
         for id in &pass.admin_changed {
             let admin = state.datanodes.get(id).map(|n| n.admin).unwrap_or_default();
-            // Durable with sled's next background flush: if lost, the next pass after a
+            // Durable with the next checkpoint's sled flush: if lost, the next pass after a
             // restart makes the same decision again.
             if let Err(e) = admin_state::store(self.store.db(), id, admin) {
                 tracing::warn!(datanode = %id, "cannot persist admin state: {}", e.message);
@@ -188,10 +188,13 @@ impl Namesystem {
         left
     }
 
-    /// Writes and flushes everything staged; for shutdown.
+    /// Commits everything staged (unless a commit failed before) and checkpoints; for
+    /// shutdown.
     pub fn flush(&self) -> Result<(), Error> {
-        self.store.write_staged()?;
-        self.store.flush()
+        if !self.commit.is_broken() {
+            self.store.commit(|_| {})?;
+        }
+        self.store.checkpoint()
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
