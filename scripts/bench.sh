@@ -24,8 +24,11 @@ cargo build --release --workspace --bins --quiet
 export PATH="$PWD/target/release:$PATH"
 WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/granary-bench.XXXXXX")
 export GRANARY_CLUSTER_DIR="$WORK/cluster"
+# Every cluster a benchmark started lives under $WORK; stop them all, whatever failed.
 cleanup() {
-  granary cluster down >/dev/null 2>&1 || true
+  for state in "$WORK"/*/cluster.json; do
+    [ -e "$state" ] && granary cluster down --dir "$(dirname "$state")" >/dev/null 2>&1
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -126,6 +129,7 @@ bench_fs() {
   echo "|---|---|---|---|"
   echo "| namenode | $nn_rss | | |"
   echo "| datanode 0 | $dn_rss | < 256 | $(awk -v v="$dn_rss" 'BEGIN { print (v < 256 ? "meets" : "MISSES") }') |"
+  granary cluster down >/dev/null
 }
 
 bench_heal() {
