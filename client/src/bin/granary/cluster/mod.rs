@@ -22,6 +22,9 @@ use state::{ClusterSettings, ClusterState, NamenodeProcess};
 
 /// How long `cluster up` waits for the daemons to start and register.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `cluster up` waits for a daemon that was just killed to release its data before
+/// starting it again.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
 /// How long `cluster down` lets a daemon shut down before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -145,11 +148,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     for index in 0..wanted {
         let settings = state.settings.clone();
         let slot = state.datanode_slot(&dir, index)?;
-        if slot
-            .pid
-            .is_some_and(|pid| process::is_running(pid, &slot.data_dir))
-        {
-            continue;
+        match slot.pid {
+            Some(pid) if process::is_running(pid, &slot.data_dir) => continue,
+            Some(pid) => process::wait_exited(pid, EXIT_WAIT),
+            None => {}
         }
         let listen = SocketAddr::new(slot.ip, 0);
         let child = process::spawn(
@@ -190,6 +192,9 @@ fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::R
         if process::is_running(pid, &nn.meta_dir) {
             return Ok(url);
         }
+    }
+    if let Some(pid) = nn.pid {
+        process::wait_exited(pid, EXIT_WAIT);
     }
     let port = nn.addr.map(|a| a.port()).unwrap_or(port);
     let addr_path = dir.join("namenode.addr");

@@ -70,6 +70,31 @@ pub fn is_running(pid: u32, marker: &Path) -> bool {
         .any(|w| w == marker.as_slice())
 }
 
+/// Waits (up to `limit`) until `pid` has released everything it held. A process killed a moment
+/// ago loses its command line (its memory) before its sockets and file locks, so a new daemon
+/// started on the same data too soon would find them still taken.
+pub fn wait_exited(pid: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !has_exited(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Gone, or a zombie (everything released). A pid with a command line again is not ours any
+/// more (callers checked `is_running` first): nothing to wait for. The state follows the
+/// parenthesised command name in `/proc/<pid>/stat`.
+fn has_exited(pid: u32) -> bool {
+    if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+        return true;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
 /// SIGTERM, then SIGKILL after `grace`. Returns once the process is gone.
 pub fn stop(pid: u32, marker: &Path, grace: Duration) -> anyhow::Result<()> {
     if !is_running(pid, marker) {
