@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, WireError};
 
 /// An [`Error`] as an HTTP response.
 #[derive(Debug)]
@@ -107,4 +107,39 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
 /// Fallback handler: unknown routes are JSON 404s too.
 pub async fn not_found() -> ApiError {
     ApiError(Error::not_found("no such endpoint"))
+}
+
+/// Fallback for a known route called with the wrong method: a JSON 405.
+pub async fn method_not_allowed() -> Response {
+    let body = WireError {
+        kind: ErrorKind::InvalidArgument,
+        message: "method not allowed on this endpoint".to_string(),
+        datanode: None,
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+/// Resolves on SIGINT or SIGTERM: the graceful-shutdown trigger of both daemons.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for SIGINT: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received; shutting down"),
+        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+    }
 }

@@ -4,12 +4,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use granary_client::protocol::routes;
-use granary_client::server::not_found;
-use granary_client::{BlockId, ErrorKind, WireError};
+use granary_client::server::{method_not_allowed, not_found};
+use granary_client::BlockId;
 
 use crate::heartbeat::{BadReplicaSignal, ReportQueue};
 use crate::store::BlockStore;
@@ -50,15 +49,6 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn health() -> StatusCode {
     StatusCode::OK
-}
-
-async fn method_not_allowed() -> Response {
-    let body = WireError {
-        kind: ErrorKind::InvalidArgument,
-        message: "method not allowed on this endpoint".to_string(),
-        datanode: None,
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
 /// Block reads and writes in progress, reported in heartbeats as a load hint.

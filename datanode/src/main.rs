@@ -123,28 +123,9 @@ fn main() -> anyhow::Result<()> {
         .block_on(granary_datanode::run(
             config,
             args.addr_file.as_deref(),
-            shutdown_signal(),
+            granary_client::server::shutdown_signal(),
         ))
         .context("datanode failed")
-}
-
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 /// Block traffic allocates and frees a few chunk-sized buffers per frame. glibc's defaults hand

@@ -19,7 +19,7 @@ pub mod server;
 pub use config::{NamenodeArgs, NamenodeConfig};
 pub use error::NamenodeError;
 pub use namesystem::Namesystem;
-pub use server::{run, shutdown_signal, NamenodeServer};
+pub use server::{run, NamenodeServer};
 
 /// Wall-clock milliseconds since the Unix epoch, as stored in `modified_ms`.
 pub fn now_ms() -> u64 {

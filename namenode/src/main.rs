@@ -17,6 +17,6 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = NamenodeArgs::parse().into_config()?;
-    granary_namenode::run(config, granary_namenode::shutdown_signal()).await?;
+    granary_namenode::run(config, granary_client::server::shutdown_signal()).await?;
     Ok(())
 }

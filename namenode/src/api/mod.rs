@@ -9,12 +9,9 @@ mod namespace;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use granary_client::protocol::routes;
-use granary_client::{ErrorKind, WireError};
 
 use crate::namesystem::Namesystem;
 
@@ -59,17 +56,8 @@ pub fn router(namesystem: Arc<Namesystem>) -> Router {
         .route(routes::LIFELINE, post(datanode::lifeline))
         .route(routes::COMMANDS, get(datanode::commands))
         .fallback(granary_client::server::not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(granary_client::server::method_not_allowed)
         .with_state(namesystem)
-}
-
-async fn method_not_allowed() -> Response {
-    let body = WireError {
-        kind: ErrorKind::InvalidArgument,
-        message: "method not allowed on this endpoint".to_string(),
-        datanode: None,
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
 /// The body of calls that answer nothing but success.
