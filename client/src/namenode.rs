@@ -127,6 +127,30 @@ impl NamenodeClient {
         self.post(routes::ADMIN_MAINTENANCE, req).await
     }
 
+    pub async fn submit_job(&self, req: &SubmitJobRequest) -> Result<JobStatus> {
+        self.post(routes::JOBS, req).await
+    }
+
+    pub async fn job_status(&self, id: &JobId) -> Result<JobStatus> {
+        self.get(&routes::job(id), &()).await
+    }
+
+    pub async fn list_jobs(&self) -> Result<JobList> {
+        self.get(routes::JOBS, &()).await
+    }
+
+    pub async fn kill_job(&self, id: &JobId) -> Result<JobStatus> {
+        self.post(&routes::job_kill(id), &()).await
+    }
+
+    pub async fn executor_poll(&self, poll: &ExecutorPoll) -> Result<ExecutorPollResponse> {
+        self.post(routes::EXECUTOR_POLL, poll).await
+    }
+
+    pub async fn executor_report(&self, report: &TaskReport) -> Result<serde_json::Value> {
+        self.post(routes::EXECUTOR_REPORT, report).await
+    }
+
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         route: &str,

@@ -5,12 +5,14 @@
 pub mod admin;
 pub mod datanode;
 pub mod health;
+pub mod job;
 pub mod namespace;
 pub mod transfer;
 
 pub use admin::*;
 pub use datanode::*;
 pub use health::*;
+pub use job::*;
 pub use namespace::*;
 pub use transfer::*;
 
@@ -39,6 +41,23 @@ pub mod routes {
     pub const ADMIN_RECOMMISSION: &str = "/v1/admin/recommission";
     pub const ADMIN_MAINTENANCE: &str = "/v1/admin/maintenance";
 
+    /// `POST` submits a job, `GET` lists jobs.
+    pub const JOBS: &str = "/v1/jobs";
+    pub const JOB: &str = "/v1/jobs/{id}";
+    pub const JOB_KILL: &str = "/v1/jobs/{id}/kill";
+    /// An executor asks for work and says what it runs.
+    pub const EXECUTOR_POLL: &str = "/v1/executor/poll";
+    /// An executor reports a finished attempt.
+    pub const EXECUTOR_REPORT: &str = "/v1/executor/report";
+
+    pub fn job(id: &crate::protocol::JobId) -> String {
+        format!("/v1/jobs/{id}")
+    }
+
+    pub fn job_kill(id: &crate::protocol::JobId) -> String {
+        format!("/v1/jobs/{id}/kill")
+    }
+
     pub const REGISTER: &str = "/v1/datanode/register";
     pub const HEARTBEAT: &str = "/v1/datanode/heartbeat";
     pub const BLOCK_REPORT: &str = "/v1/datanode/block_report";
@@ -53,6 +72,17 @@ pub mod routes {
 
     /// Datanode: `PUT` writes a block (framed body), `GET` reads it (framed response).
     pub const BLOCK: &str = "/v1/blocks/{id}";
+
+    /// Datanode: `GET` streams one partition of a finished map attempt's output.
+    pub const SHUFFLE: &str = "/v1/shuffle/{job}/{attempt}/{partition}";
+
+    pub fn shuffle(
+        job: &crate::protocol::JobId,
+        attempt: &crate::protocol::AttemptId,
+        partition: u32,
+    ) -> String {
+        format!("/v1/shuffle/{job}/{attempt}/{partition}")
+    }
 
     pub fn block(id: crate::ids::BlockId) -> String {
         format!("/v1/blocks/{}", id.0)

@@ -1,0 +1,473 @@
+//! Client ↔ job tracker (in the namenode), and executor (in each datanode) ↔ job tracker.
+//!
+//! The executor protocol follows Ballista's small explicit shape: an executor polls for work
+//! with what it is running, the tracker answers with attempts to launch and attempts to kill,
+//! and the executor reports each finished attempt. A reducer that cannot fetch a map's output
+//! says so with a typed [`TaskOutcome::FetchFailed`], so the map is re-run instead of the job
+//! failing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BlockId, DatanodeId, RequestId};
+use crate::path::FsPath;
+
+/// A job, named like Hadoop's: `job_<start ms>_<sequence>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(pub String);
+
+/// One attempt at one task: `attempt_<job>_m_000003_1` is the second attempt at map 3.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttemptId(pub String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    Map,
+    Reduce,
+}
+
+/// A task of a job: map `index` reads split `index`; reduce `index` owns partition `index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TaskId {
+    pub kind: TaskKind,
+    pub index: u32,
+}
+
+impl JobId {
+    /// Accepts only the characters job ids are made of, so an id is safe in a path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = s.starts_with("job_")
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(JobId(s.to_string()))
+        } else {
+            Err(format!("not a job id: {s:?}"))
+        }
+    }
+
+    /// The attempt id of attempt number `attempt` (0-based) of `task`.
+    pub fn attempt_id(&self, task: TaskId, attempt: u32) -> AttemptId {
+        let job = self.0.strip_prefix("job_").unwrap_or(&self.0);
+        AttemptId(format!("attempt_{job}_{task}_{attempt}"))
+    }
+}
+
+impl AttemptId {
+    /// Accepts only the characters attempt ids are made of, so an id is safe in a path.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let ok = s.starts_with("attempt_")
+            && s.len() <= 96
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if ok {
+            Ok(AttemptId(s.to_string()))
+        } else {
+            Err(format!("not an attempt id: {s:?}"))
+        }
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for AttemptId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for TaskId {
+    /// `m_000003` or `r_000000`, as in Hadoop's task ids.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            TaskKind::Map => 'm',
+            TaskKind::Reduce => 'r',
+        };
+        write!(f, "{kind}_{:06}", self.index)
+    }
+}
+
+/// What a job computes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobProgram {
+    Builtin(Builtin),
+    /// Hadoop Streaming: each command runs under `sh -c`, lines in on stdin, `key<TAB>value`
+    /// lines out. No reducer command with reducers > 0: the identity reducer.
+    Streaming {
+        mapper: String,
+        combiner: Option<String>,
+        reducer: Option<String>,
+    },
+}
+
+/// The built-in jobs, selected by name on the command line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum Builtin {
+    /// Words split on ASCII whitespace, bytes kept as they are; `word<TAB>count`.
+    Wordcount,
+    /// Occurrences of whitespace-separated field `field` (1-based, like awk's `$N`); lines
+    /// with fewer fields are skipped.
+    CountField { field: u32 },
+    /// Lines matching `pattern` (a Rust regex, matched on bytes).
+    Grep { pattern: String },
+    /// Every line, in total order over all part files (range-partitioned from a sample).
+    Sort,
+}
+
+impl Builtin {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Builtin::Wordcount => "wordcount",
+            Builtin::CountField { .. } => "count-field",
+            Builtin::Grep { .. } => "grep",
+            Builtin::Sort => "sort",
+        }
+    }
+}
+
+/// A job as submitted. `None` fields take the tracker's defaults, documented in the README.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Files, directories (their files, skipping names starting with `_` or `.`) and globs
+    /// (`*`, `?`, `[...]` within a path component).
+    pub inputs: Vec<String>,
+    /// Must not exist yet.
+    pub output: FsPath,
+    pub program: JobProgram,
+    /// Reduce tasks; 0 makes a map-only job writing `part-m-NNNNN`. Default: one per live
+    /// executor, except `grep`, which is map-only.
+    pub reducers: Option<u32>,
+    /// Each reducer writes only its `top` largest counts (count-field and wordcount).
+    pub top: Option<u32>,
+    /// Replication of the output files. Default: the cluster's.
+    pub output_replication: Option<u16>,
+    /// Map output buffered before a spill, in bytes. Default 64 MiB.
+    pub sort_buffer: Option<u64>,
+    /// How long a free slot waits for a data-local map before it takes a rack-local one (and
+    /// as long again before it takes any). Default 3 s.
+    pub locality_wait_ms: Option<u64>,
+    /// Attempts per task before the job fails. Default 4.
+    pub max_attempts: Option<u32>,
+    /// Launch backup attempts for stragglers. Default on.
+    pub speculation: Option<bool>,
+}
+
+/// Submits a job. A retry with the same request id is answered with the job the first
+/// submission started, never a second job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubmitJobRequest {
+    pub spec: JobSpec,
+    pub request_id: RequestId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Running,
+    Succeeded,
+    Failed,
+    Killed,
+}
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        self != JobState::Running
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Killed => "killed",
+        }
+    }
+}
+
+/// Where a running job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobPhase {
+    Map,
+    Reduce,
+    Commit,
+    Done,
+}
+
+/// Counters a task attempt reports; a job's counters add up those of each task's winning
+/// attempt. The names are a contract (`--json` keys).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskCounters {
+    pub map_input_records: u64,
+    pub map_input_bytes: u64,
+    pub map_output_records: u64,
+    pub combine_input_records: u64,
+    pub combine_output_records: u64,
+    pub shuffle_bytes: u64,
+    pub reduce_input_groups: u64,
+    pub reduce_output_records: u64,
+    /// Input bytes read from the executor's own block store.
+    pub local_bytes_read: u64,
+    /// Input bytes read from other datanodes.
+    pub remote_bytes_read: u64,
+    /// Streaming `reporter:counter:GROUP,NAME,N` lines: group → name → sum.
+    #[serde(default)]
+    pub user: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl TaskCounters {
+    pub fn add(&mut self, other: &TaskCounters) {
+        self.map_input_records += other.map_input_records;
+        self.map_input_bytes += other.map_input_bytes;
+        self.map_output_records += other.map_output_records;
+        self.combine_input_records += other.combine_input_records;
+        self.combine_output_records += other.combine_output_records;
+        self.shuffle_bytes += other.shuffle_bytes;
+        self.reduce_input_groups += other.reduce_input_groups;
+        self.reduce_output_records += other.reduce_output_records;
+        self.local_bytes_read += other.local_bytes_read;
+        self.remote_bytes_read += other.remote_bytes_read;
+        for (group, names) in &other.user {
+            let mine = self.user.entry(group.clone()).or_default();
+            for (name, n) in names {
+                *mine.entry(name.clone()).or_default() += n;
+            }
+        }
+    }
+}
+
+/// A job's counters: its tasks' plus what only the tracker knows.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCounters {
+    pub data_local_maps: u64,
+    pub rack_local_maps: u64,
+    pub remote_maps: u64,
+    pub map_input_records: u64,
+    pub map_input_bytes: u64,
+    pub map_output_records: u64,
+    pub combine_input_records: u64,
+    pub combine_output_records: u64,
+    pub shuffle_bytes: u64,
+    pub reduce_input_groups: u64,
+    pub reduce_output_records: u64,
+    pub local_bytes_read: u64,
+    pub remote_bytes_read: u64,
+    pub failed_attempts: u64,
+    pub speculative_attempts: u64,
+    /// Wall time from submission to the last map's success.
+    pub map_phase_ms: u64,
+    /// Wall time from the last map's success to the last reducer's commit (shuffle included).
+    pub reduce_phase_ms: u64,
+    /// Wall time from submission to the end.
+    pub total_ms: u64,
+    #[serde(default)]
+    pub user: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl JobCounters {
+    pub fn add_task(&mut self, task: &TaskCounters) {
+        self.map_input_records += task.map_input_records;
+        self.map_input_bytes += task.map_input_bytes;
+        self.map_output_records += task.map_output_records;
+        self.combine_input_records += task.combine_input_records;
+        self.combine_output_records += task.combine_output_records;
+        self.shuffle_bytes += task.shuffle_bytes;
+        self.reduce_input_groups += task.reduce_input_groups;
+        self.reduce_output_records += task.reduce_output_records;
+        self.local_bytes_read += task.local_bytes_read;
+        self.remote_bytes_read += task.remote_bytes_read;
+        for (group, names) in &task.user {
+            let mine = self.user.entry(group.clone()).or_default();
+            for (name, n) in names {
+                *mine.entry(name.clone()).or_default() += n;
+            }
+        }
+    }
+}
+
+/// A job as `job status --json` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub id: JobId,
+    pub state: JobState,
+    pub phase: JobPhase,
+    pub spec: JobSpec,
+    pub output: FsPath,
+    pub maps_total: u32,
+    pub maps_done: u32,
+    pub reduces_total: u32,
+    pub reduces_done: u32,
+    /// Why the job failed or was killed.
+    pub error: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub submitted_ms: u64,
+    pub finished_ms: Option<u64>,
+    pub counters: JobCounters,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobList {
+    /// Newest first.
+    pub jobs: Vec<JobStatus>,
+}
+
+/// A key as raw bytes, hex on the wire (keys need not be UTF-8).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyBytes(#[serde(with = "hex::serde")] pub Vec<u8>);
+
+/// How map output keys are assigned to reducers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Partitioner {
+    /// A stable hash of the key, modulo the reducer count.
+    Hash,
+    /// Reducer `i` gets keys in `[boundaries[i-1], boundaries[i])`; there are reducers - 1
+    /// boundaries, sorted. Used by `sort` for a total order.
+    Range { boundaries: Vec<KeyBytes> },
+}
+
+/// The part of a file one map task reads: one block of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputSplit {
+    pub file: FsPath,
+    pub file_length: u64,
+    pub offset: u64,
+    pub length: u64,
+    pub block: BlockId,
+    /// Datanodes holding a replica when the job was planned.
+    pub locations: Vec<DatanodeId>,
+}
+
+/// Where a finished map attempt's output can be fetched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapOutputLocation {
+    pub map: u32,
+    pub attempt: AttemptId,
+    pub datanode: DatanodeId,
+    /// The datanode's HTTP address (its shuffle server).
+    pub addr: SocketAddr,
+}
+
+/// What an attempt does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskWork {
+    Map { split: InputSplit },
+    Reduce { map_outputs: Vec<MapOutputLocation> },
+}
+
+/// An attempt the tracker asks an executor to run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAssignment {
+    pub job: JobId,
+    pub task: TaskId,
+    pub attempt: AttemptId,
+    pub program: JobProgram,
+    /// Reduce tasks of the job (0: map-only).
+    pub reducers: u32,
+    pub partitioner: Partitioner,
+    pub sort_buffer: u64,
+    pub top: Option<u32>,
+    /// The job's output directory. The attempt writes its part file under
+    /// `<output>/_temporary/<attempt>/`; the tracker renames the winner's into place.
+    pub output: FsPath,
+    pub output_replication: Option<u16>,
+    pub work: TaskWork,
+}
+
+/// An executor's poll: who it is, its slots, and the attempts it is running.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExecutorPoll {
+    pub datanode: DatanodeId,
+    /// The datanode's HTTP address, where its shuffle server answers.
+    pub addr: SocketAddr,
+    pub rack: String,
+    /// Task slots in all (running + free).
+    pub slots: u32,
+    pub running: Vec<AttemptProgress>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttemptProgress {
+    pub attempt: AttemptId,
+    /// Fraction done, 0.0 to 1.0.
+    pub progress: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExecutorPollResponse {
+    pub launch: Vec<TaskAssignment>,
+    /// Attempts to stop (their job ended, or another attempt won).
+    pub kill: Vec<AttemptId>,
+    /// Jobs still running; an executor deletes the local map output of any other job.
+    pub active_jobs: Vec<JobId>,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TaskOutcome {
+    Succeeded { counters: TaskCounters },
+    Failed { error: String },
+    /// A reducer could not fetch map `map`'s output from `attempt`: that map is re-run.
+    FetchFailed {
+        map: u32,
+        attempt: AttemptId,
+        error: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub datanode: DatanodeId,
+    pub job: JobId,
+    pub attempt: AttemptId,
+    pub outcome: TaskOutcome,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempt_ids_follow_hadoop_naming() {
+        let job = JobId::parse("job_1700000000000_0001").unwrap();
+        let task = TaskId {
+            kind: TaskKind::Map,
+            index: 3,
+        };
+        let attempt = job.attempt_id(task, 1);
+        assert_eq!(attempt.0, "attempt_1700000000000_0001_m_000003_1");
+        assert!(AttemptId::parse(&attempt.0).is_ok());
+    }
+
+    #[test]
+    fn ids_reject_path_characters() {
+        for bad in ["job_../x", "job_a/b", "jobx", ""] {
+            assert!(JobId::parse(bad).is_err(), "{bad} parsed");
+        }
+        assert!(AttemptId::parse("attempt_1/../2").is_err());
+    }
+
+    #[test]
+    fn keys_are_hex_on_the_wire() {
+        let p = Partitioner::Range {
+            boundaries: vec![KeyBytes(vec![0xff, b'a'])],
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, r#"{"type":"range","boundaries":["ff61"]}"#);
+        assert_eq!(serde_json::from_str::<Partitioner>(&json).unwrap(), p);
+    }
+}
