@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks (never run as tests). Usage: scripts/bench.sh fs|heal|all
+# Benchmarks (never run as tests). Usage: scripts/bench.sh fs|heal|job|all
 #
 #   fs   on a local 3-datanode cluster (128 MiB blocks): put and get of a 1 GiB file at
 #        replication 1 and 3 next to the local disk (cp + sync, cat > /dev/null), namenode
@@ -7,6 +7,8 @@
 #   heal on a local 4-datanode cluster holding 1 GiB at replication 3 (8 files of 128 MiB):
 #        kill -9 of the datanode holding the most of it, then the time until fsck is HEALTHY
 #        with full replication, split into detection and copy, and the copy throughput.
+#   job  on a local 3-datanode cluster: count-field, wordcount and sort jobs next to the GNU
+#        pipelines they replace (see scripts/bench/job.sh).
 #
 # Each figure is the median of RUNS runs (default 3). Caches are dropped before every read
 # when the machine allows it (root), so reads are cold; the table says which.
@@ -165,9 +167,13 @@ bench_heal() {
   echo "| copy throughput | $M MB/s | | |"
 }
 
+# shellcheck source=bench/job.sh
+. scripts/bench/job.sh
+
 case "$what" in
   fs) bench_fs ;;
   heal) bench_heal ;;
-  all) bench_fs; bench_heal ;;
-  *) echo "usage: scripts/bench.sh fs|heal|all" >&2; exit 2 ;;
+  job) bench_job ;;
+  all) bench_fs; bench_heal; bench_job ;;
+  *) echo "usage: scripts/bench.sh fs|heal|job|all" >&2; exit 2 ;;
 esac

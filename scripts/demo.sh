@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Demo: start a local cluster of 3 datanodes, put a multi-block file, show its blocks and
-# replica locations, get it back and verify it; then add a datanode and run a failure drill
-# that kills one, and stop the cluster.
+# replica locations, get it back and verify it; run a count-field job over a generated access
+# log (top 5 URLs and the locality counters); then add a datanode, run a failure drill that
+# kills one, and stop the cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +47,13 @@ echo "verified: byte-identical"
 
 echo "== cluster report"
 granary admin report
+
+echo "== compute on the data: the five most popular URLs of a 64 MiB nginx access log"
+granary-datagen access-log 64M > "$DIR/access.log"
+head -2 "$DIR/access.log"
+granary fs put "$DIR/access.log" /demo/access.log
+# Like awk '{print $7}' | sort | uniq -c | sort -rn | head -5, with maps run where the blocks are.
+granary job run --input /demo/access.log --output /demo/top-urls --builtin count-field --field 7 --top 5
 
 echo "== failure drill: add a 4th datanode, then SIGKILL one and watch the cluster heal"
 granary cluster up --datanodes 4

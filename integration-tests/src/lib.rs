@@ -2,6 +2,8 @@
 //! up`) in a temporary directory, on loopback with ephemeral ports, stopped when dropped —
 //! also when the test fails.
 
+pub mod datagen;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -419,8 +419,12 @@ pub struct ExecutorPollResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TaskOutcome {
-    Succeeded { counters: TaskCounters },
-    Failed { error: String },
+    Succeeded {
+        counters: TaskCounters,
+    },
+    Failed {
+        error: String,
+    },
     /// A reducer could not fetch map `map`'s output from `attempt`: that map is re-run.
     FetchFailed {
         map: u32,

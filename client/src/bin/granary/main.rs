@@ -4,6 +4,7 @@ mod admin;
 mod cluster;
 mod drill;
 mod fs;
+mod job;
 mod output;
 
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Command {
     /// Operator views and controls of a running cluster.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// MapReduce jobs over files in the cluster: run, list, status, kill.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Failure drill: remove datanodes, check nothing is lost and the cluster heals itself.
     Drill(drill::DrillArgs),
 }
@@ -85,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fs(cmd) => fs::run(connect(cli.namenode)?, cmd).await,
         Command::Admin(cmd) => admin::run(connect(cli.namenode)?, cmd).await,
         Command::Cluster(cmd) => cluster::run(cmd).await,
+        Command::Job(cmd) => job::run(connect(cli.namenode)?, cmd).await,
         Command::Drill(args) => drill::run(connect(cli.namenode)?, args).await,
     }
 }
