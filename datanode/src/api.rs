@@ -12,7 +12,7 @@ use granary_client::BlockId;
 
 use crate::heartbeat::{BadReplicaSignal, ReportQueue};
 use crate::store::BlockStore;
-use crate::{pipeline, read};
+use crate::{compute, pipeline, read};
 
 /// What every handler needs.
 pub struct AppState {
@@ -38,13 +38,16 @@ impl AppState {
     }
 }
 
+/// Block reads and writes, health, and the shuffle server over this node's map output.
 pub fn router(state: Arc<AppState>) -> Router {
+    let shuffle = granary_compute::shuffle::router(compute::jobs_dir(state.store.data_dir()));
     Router::new()
         .route(routes::BLOCK, get(read::get_block).put(pipeline::put_block))
         .route(routes::HEALTH, get(health))
+        .with_state(state)
+        .merge(shuffle)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
 }
 
 async fn health() -> StatusCode {

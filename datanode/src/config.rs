@@ -46,6 +46,13 @@ pub struct DatanodeConfig {
     /// is followed at once by the next). Default `1h`.
     #[serde(with = "humantime_serde")]
     pub scan_period: Duration,
+    /// Task attempts (map or reduce) this node's executor runs at once. Default: the number
+    /// of CPUs the process may use.
+    pub task_slots: u32,
+    /// Time between the executor's polls of the job tracker for work; an attempt that ends
+    /// triggers a poll at once. Default `200ms`.
+    #[serde(with = "humantime_serde")]
+    pub task_poll_interval: Duration,
 }
 
 impl Default for DatanodeConfig {
@@ -62,6 +69,9 @@ impl Default for DatanodeConfig {
             max_concurrent_replications: 4,
             scan_rate: 32 << 20,
             scan_period: Duration::from_secs(3600),
+            task_slots: std::thread::available_parallelism()
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+            task_poll_interval: Duration::from_millis(200),
         }
     }
 }
@@ -91,17 +101,18 @@ impl DatanodeConfig {
             self.block_report_interval,
             self.lifeline_interval,
             self.scan_period,
+            self.task_poll_interval,
         ]
         .iter()
         .any(Duration::is_zero)
         {
             return Err(Error::invalid_argument(
-                "heartbeat, block report, lifeline and scan intervals must be positive",
+                "heartbeat, block report, lifeline, scan and task poll intervals must be positive",
             ));
         }
-        if self.max_concurrent_replications == 0 || self.scan_rate == 0 {
+        if self.max_concurrent_replications == 0 || self.scan_rate == 0 || self.task_slots == 0 {
             return Err(Error::invalid_argument(
-                "max_concurrent_replications and scan_rate must be positive",
+                "max_concurrent_replications, scan_rate and task_slots must be positive",
             ));
         }
         if self.rack.is_empty() {
@@ -163,6 +174,10 @@ mod tests {
         assert_eq!(config.max_concurrent_replications, 1);
         assert_eq!(config.scan_rate, 1 << 20);
         assert_eq!(config.scan_period, Duration::from_secs(7200));
+        let config =
+            DatanodeConfig::from_toml("task_slots = 3\ntask_poll_interval = \"50ms\"").unwrap();
+        assert_eq!(config.task_slots, 3);
+        assert_eq!(config.task_poll_interval, Duration::from_millis(50));
         assert_eq!(
             DatanodeConfig::from_toml("scan_rate = 1000")
                 .unwrap()
@@ -201,6 +216,14 @@ mod tests {
             },
             DatanodeConfig {
                 max_concurrent_replications: 0,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                task_slots: 0,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                task_poll_interval: Duration::ZERO,
                 ..Default::default()
             },
         ] {

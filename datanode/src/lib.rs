@@ -4,6 +4,7 @@
 //! lifeline, and runs the namenode's commands.
 
 pub mod api;
+pub mod compute;
 pub mod config;
 pub mod downstream;
 #[cfg(test)]

@@ -54,6 +54,12 @@ struct Args {
     /// Time from the start of one block scanner pass to the next, e.g. 1h.
     #[arg(long, env = "GRANARY_SCAN_PERIOD", value_name = "DUR", value_parser = humantime::parse_duration)]
     scan_period: Option<Duration>,
+    /// Task attempts run at once (default: the number of CPUs).
+    #[arg(long, env = "GRANARY_TASK_SLOTS", value_name = "N")]
+    task_slots: Option<u32>,
+    /// Time between polls of the job tracker for work, e.g. 200ms.
+    #[arg(long, env = "GRANARY_TASK_POLL_INTERVAL", value_name = "DUR", value_parser = humantime::parse_duration)]
+    task_poll_interval: Option<Duration>,
     /// After binding, write the actual listen address to this file (atomically).
     #[arg(long, env = "GRANARY_DATANODE_ADDR_FILE", value_name = "FILE")]
     addr_file: Option<PathBuf>,
@@ -101,6 +107,12 @@ impl Args {
         }
         if let Some(period) = self.scan_period {
             config.scan_period = period;
+        }
+        if let Some(slots) = self.task_slots {
+            config.task_slots = slots;
+        }
+        if let Some(interval) = self.task_poll_interval {
+            config.task_poll_interval = interval;
         }
         config.validate()?;
         Ok(config)

@@ -1,5 +1,5 @@
 //! Starting and stopping a datanode: open the store, bind, publish the address, then serve
-//! blocks and talk to the namenode until shutdown.
+//! blocks, run tasks and talk to the namenode until shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState, TransferCounter};
 use crate::config::DatanodeConfig;
 use crate::heartbeat::{self, BadReplicaSignal, ReportQueue, ReportReceiver};
-use crate::scanner;
 use crate::store::{self, BlockStore};
+use crate::{compute, scanner};
 
 /// How long in-flight requests may run on after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -36,9 +36,19 @@ impl Datanode {
     pub async fn start(config: DatanodeConfig) -> Result<Self, Error> {
         config.validate()?;
         let (data_dir, capacity) = (config.data_dir.clone(), config.capacity);
-        let store = tokio::task::spawn_blocking(move || BlockStore::open(&data_dir, capacity))
-            .await
-            .map_err(|e| Error::internal(format!("opening the block store: {e}")))??;
+        let store = tokio::task::spawn_blocking(move || {
+            let store = BlockStore::open(&data_dir, capacity)?;
+            // Only once the store holds the data directory's lock.
+            compute::reset_jobs_dir(&data_dir).map_err(|e| {
+                Error::io(
+                    format!("emptying {}", compute::jobs_dir(&data_dir).display()),
+                    e,
+                )
+            })?;
+            Ok::<_, Error>(store)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("opening the block store: {e}")))??;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::io(format!("binding {}", config.listen), e))?;
@@ -95,9 +105,12 @@ impl Datanode {
     ) -> Result<(), Error> {
         let info = self.info();
         // Background work that should not outlast the shutdown signal: new commands, the
-        // lifeline (its end tells the namenode we are going), the scanner.
+        // lifeline (its end tells the namenode we are going), the scanner, the task executor.
         let background = CancellationToken::new();
         let _stop_background = background.clone().drop_guard();
+        // First: it stops with `background`, so nothing is left running if a later step fails.
+        let executor =
+            compute::spawn_executor(&self.state, &info, &self.config, background.clone())?;
         let mut tasks = heartbeat::spawn(
             Arc::clone(&self.state),
             info.clone(),
@@ -110,6 +123,7 @@ impl Datanode {
             &self.config,
             background.clone(),
         ));
+        tasks.push(executor);
         tracing::info!(id = %info.id, addr = %info.addr, namenode = %self.config.namenode, "datanode serving");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(self.state);

@@ -1,3 +1,78 @@
 //! The task executor: runs inside each datanode. It polls the job tracker for attempts, runs
 //! them in its slots (map input read from the datanode's own block store when it holds the
 //! block) and reports how each ended.
+//!
+//! - `poll` is the conversation with the tracker: polls, launches, kills, reports, and the
+//!   removal of finished jobs' local output.
+//! - `attempt` takes one attempt from launch to outcome; `map` and `reduce` are what the two
+//!   kinds do around the task runtime ([`crate::task`]).
+//! - `input` turns a map's split into readers over local replicas and remote ranges.
+//!
+//! Local files live under `<work_dir>/<job>/<attempt>/`; a finished map's output stays there
+//! for the shuffle server until its job is no longer active.
+
+mod attempt;
+mod input;
+mod map;
+mod poll;
+mod reduce;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use granary_client::{BlockId, DatanodeId, Error};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::poll::Executor;
+
+#[derive(Clone, Debug)]
+pub struct ExecutorConfig {
+    /// Base URL of the namenode, where the job tracker runs.
+    pub namenode: String,
+    /// The datanode this executor runs in.
+    pub datanode: DatanodeId,
+    /// The datanode's HTTP address: its shuffle server, and the source address of this
+    /// executor's connections, so the namenode recognises it as a local reader and writer.
+    pub addr: SocketAddr,
+    pub rack: String,
+    /// Attempts run at once.
+    pub slots: u32,
+    /// Time between polls when nothing happens; an attempt that ends triggers one at once.
+    pub poll_interval: Duration,
+    /// Root of the attempts' local files.
+    pub work_dir: PathBuf,
+}
+
+/// The datanode's block store, as a source of map input.
+pub trait LocalBlocks: Send + Sync + 'static {
+    /// A checksum-verified reader of `[offset, offset+len)` of a local replica; `None` if not
+    /// held here.
+    fn open(
+        &self,
+        block: BlockId,
+        offset: u64,
+        len: u64,
+    ) -> Option<std::io::Result<Box<dyn Read + Send>>>;
+}
+
+/// Starts the executor: it polls until `shutdown` is cancelled, then kills its attempts and
+/// gives them a moment to report. Creates `work_dir` if needed.
+pub fn spawn(
+    config: ExecutorConfig,
+    blocks: Arc<dyn LocalBlocks>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>, Error> {
+    std::fs::create_dir_all(&config.work_dir)
+        .map_err(|e| Error::io(config.work_dir.display(), e))?;
+    let executor = Arc::new(Executor::new(config, blocks, shutdown)?);
+    Ok(tokio::spawn(executor.run()))
+}
+
+#[cfg(test)]
+mod fake_tracker;
+#[cfg(test)]
+mod tests;

@@ -1,2 +1,16 @@
 //! The shuffle: each datanode serves the partitions of its finished map attempts' output over
 //! HTTP, and reducers fetch their partition from every map.
+//!
+//! A finished map attempt leaves `<work_dir>/<job>/<attempt>/map.out` (one sorted run per
+//! partition, back to back) and `map.index` (where each run lies). The [`router`] streams one
+//! run per request straight from disk; [`fetch_partition`] streams it into a local segment file
+//! on the reducer's side and checks that it arrived whole.
+
+mod fetch;
+mod server;
+
+pub use fetch::{fetch_partition, FetchError};
+pub use server::router;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,212 @@
+//! One attempt from launch to outcome: its work directory, the map or reduce work, the upload
+//! of its part file, the cleanup of its local files, and the outcome reported for it.
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use granary_client::protocol::{
+    AttemptId, JobId, TaskAssignment, TaskCounters, TaskKind, TaskOutcome, TaskWork,
+};
+use granary_client::{Granary, PutOptions};
+
+use super::{map, reduce, LocalBlocks};
+use crate::error::TaskError;
+use crate::task::TaskControl;
+
+/// How often the network parts of an attempt check whether it was killed.
+const KILL_CHECK: Duration = Duration::from_millis(50);
+/// Longest error message sent to the tracker.
+const MAX_ERROR_LEN: usize = 2000;
+
+/// What every attempt on this executor shares.
+pub(crate) struct AttemptContext {
+    /// Reads input and writes part files, from this datanode's address.
+    pub granary: Granary,
+    /// Fetches map output from other datanodes' shuffle servers.
+    pub shuffle: reqwest::Client,
+    pub blocks: Arc<dyn LocalBlocks>,
+    pub work_dir: PathBuf,
+}
+
+/// Runs an attempt to its end and says how it ended. Its local files are removed unless they
+/// are map output for the shuffle.
+pub(crate) async fn execute(
+    ctx: &AttemptContext,
+    assignment: Arc<TaskAssignment>,
+    control: &Arc<TaskControl>,
+) -> TaskOutcome {
+    let result = match attempt_dir(&ctx.work_dir, &assignment) {
+        Ok(dir) => {
+            let result = run(ctx, &assignment, &dir, control).await;
+            if result.is_err() {
+                remove_dir(dir).await;
+            }
+            result
+        }
+        Err(e) => Err(e),
+    };
+    outcome(result, control)
+}
+
+async fn run(
+    ctx: &AttemptContext,
+    assignment: &Arc<TaskAssignment>,
+    dir: &Path,
+    control: &Arc<TaskControl>,
+) -> Result<TaskCounters, TaskError> {
+    let created = tokio::fs::create_dir_all(dir).await;
+    created.map_err(|e| TaskError::io(format!("creating {}", dir.display()), e))?;
+    match &assignment.work {
+        TaskWork::Map { split } => map::run(ctx, assignment, split, dir, control).await,
+        TaskWork::Reduce { map_outputs } => {
+            reduce::run(ctx, assignment, map_outputs, dir, control).await
+        }
+    }
+}
+
+/// `<work_dir>/<job>/<attempt>`, from ids checked to be safe as path components.
+fn attempt_dir(work_dir: &Path, assignment: &TaskAssignment) -> Result<PathBuf, TaskError> {
+    let job = JobId::parse(&assignment.job.0).map_err(TaskError::Invalid)?;
+    let attempt = AttemptId::parse(&assignment.attempt.0).map_err(TaskError::Invalid)?;
+    Ok(work_dir.join(job.0).join(attempt.0))
+}
+
+/// A killed attempt is `killed` whatever error its interruption caused.
+fn outcome(result: Result<TaskCounters, TaskError>, control: &TaskControl) -> TaskOutcome {
+    match result {
+        Ok(counters) => TaskOutcome::Succeeded { counters },
+        Err(_) if control.is_cancelled() => TaskOutcome::Failed {
+            error: TaskError::Cancelled.to_string(),
+        },
+        Err(TaskError::FetchFailed {
+            map,
+            attempt,
+            message,
+        }) => TaskOutcome::FetchFailed {
+            map,
+            attempt,
+            error: one_line(&message),
+        },
+        Err(e) => TaskOutcome::Failed {
+            error: one_line(&e.to_string()),
+        },
+    }
+}
+
+/// An error message as one line of bounded length.
+fn one_line(message: &str) -> String {
+    let mut line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > MAX_ERROR_LEN {
+        let mut cut = MAX_ERROR_LEN;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
+
+/// Runs `work` until it ends or the attempt is killed, whichever comes first.
+pub(super) async fn unless_killed<T>(
+    control: &TaskControl,
+    work: impl Future<Output = Result<T, TaskError>>,
+) -> Result<T, TaskError> {
+    let killed = async {
+        while !control.is_cancelled() {
+            tokio::time::sleep(KILL_CHECK).await;
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = killed => Err(TaskError::Cancelled),
+    }
+}
+
+/// Runs CPU and disk work on a blocking thread. A panic there is resumed here, so the
+/// executor reports it like any other panic of the attempt.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, TaskError> + Send + 'static,
+) -> Result<T, TaskError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(TaskError::Cancelled),
+    }
+}
+
+/// Uploads the attempt's part file to `<output>/_temporary/<attempt>/part-{m,r}-NNNNN`, where
+/// the tracker renames the winning attempt's into place.
+pub(super) async fn upload_part(
+    ctx: &AttemptContext,
+    assignment: &TaskAssignment,
+    local: &Path,
+    control: &TaskControl,
+) -> Result<(), TaskError> {
+    let kind = match assignment.task.kind {
+        TaskKind::Map => 'm',
+        TaskKind::Reduce => 'r',
+    };
+    let name = format!("part-{kind}-{:05}", assignment.task.index);
+    let dst = assignment
+        .output
+        .join("_temporary")?
+        .join(&assignment.attempt.0)?
+        .join(&name)?;
+    let options = PutOptions {
+        replication: assignment.output_replication,
+        block_size: None,
+        // Only this attempt writes this path, so replacing whatever is there is safe.
+        overwrite: true,
+        create_parents: true,
+    };
+    unless_killed(control, async {
+        ctx.granary.put_file(local, &dst, &options, None).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Removes an attempt's (or a job's) local files; a failure is only logged.
+pub(super) async fn remove_dir(dir: PathBuf) {
+    let removed = tokio::task::spawn_blocking(move || match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err((dir, e)),
+        _ => Ok(()),
+    })
+    .await;
+    if let Ok(Err((dir, e))) = removed {
+        tracing::warn!("removing {}: {e}", dir.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_become_one_bounded_line() {
+        assert_eq!(one_line("a\n  b\tc"), "a b c");
+        let long = "é".repeat(MAX_ERROR_LEN);
+        let line = one_line(&long);
+        assert!(line.len() <= MAX_ERROR_LEN + '…'.len_utf8());
+        assert!(line.ends_with('…'));
+    }
+
+    #[test]
+    fn a_killed_attempt_reports_killed_whatever_failed() {
+        let control = TaskControl::default();
+        control.cancel();
+        let fetch = TaskError::FetchFailed {
+            map: 1,
+            attempt: AttemptId("attempt_1_0001_m_000001_0".into()),
+            message: "refused".into(),
+        };
+        let killed = TaskOutcome::Failed {
+            error: "killed".into(),
+        };
+        assert_eq!(outcome(Err(fetch), &control), killed);
+    }
+}

@@ -1,0 +1,96 @@
+//! A reduce attempt around the task runtime: fetch this reducer's partition of every map's
+//! output into local segment files, merge and reduce them with [`run_reduce`] on a blocking
+//! thread, and upload the result as the attempt's part file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use granary_client::protocol::{MapOutputLocation, TaskAssignment, TaskCounters};
+
+use super::attempt::{blocking, remove_dir, unless_killed, upload_part, AttemptContext};
+use crate::error::TaskError;
+use crate::shuffle::{self, FetchError};
+use crate::task::{run_reduce, TaskControl};
+
+/// Map outputs fetched at once by one reducer.
+const PARALLEL_FETCHES: usize = 4;
+
+pub(super) async fn run(
+    ctx: &AttemptContext,
+    assignment: &Arc<TaskAssignment>,
+    map_outputs: &[MapOutputLocation],
+    dir: &Path,
+    control: &Arc<TaskControl>,
+) -> Result<TaskCounters, TaskError> {
+    let (segments, shuffle_bytes) =
+        unless_killed(control, fetch_all(ctx, assignment, map_outputs, dir)).await?;
+    let part = dir.join("part");
+    let mut counters = {
+        let (assignment, part, control) =
+            (Arc::clone(assignment), part.clone(), Arc::clone(control));
+        blocking(move || run_reduce(&assignment, &segments, &part, &control)).await?
+    };
+    counters.shuffle_bytes = shuffle_bytes;
+    upload_part(ctx, assignment, &part, control).await?;
+    remove_dir(dir.to_path_buf()).await;
+    Ok(counters)
+}
+
+/// Fetches every map's partition, [`PARALLEL_FETCHES`] at a time. Returns the segment files in
+/// map order and the bytes fetched; stops at the first map whose output cannot be had.
+async fn fetch_all(
+    ctx: &AttemptContext,
+    assignment: &TaskAssignment,
+    map_outputs: &[MapOutputLocation],
+    dir: &Path,
+) -> Result<(Vec<PathBuf>, u64), TaskError> {
+    let mut sources: Vec<&MapOutputLocation> = map_outputs.iter().collect();
+    sources.sort_by_key(|source| source.map);
+    let segments: Vec<PathBuf> = sources
+        .iter()
+        .map(|source| dir.join(format!("map-{:06}.segment", source.map)))
+        .collect();
+    // Built up front: a stream `map` closure over borrowed items trips the compiler's
+    // higher-ranked lifetime check when the attempt's future must be `Send`.
+    let fetches: Vec<_> = sources
+        .iter()
+        .zip(&segments)
+        .map(|(source, segment)| fetch(ctx, assignment, source, segment))
+        .collect();
+    let mut fetches = futures_util::stream::iter(fetches).buffer_unordered(PARALLEL_FETCHES);
+    let mut fetched = 0;
+    while let Some(bytes) = fetches.next().await {
+        fetched += bytes?;
+    }
+    drop(fetches);
+    Ok((segments, fetched))
+}
+
+async fn fetch(
+    ctx: &AttemptContext,
+    assignment: &TaskAssignment,
+    source: &MapOutputLocation,
+    segment: &Path,
+) -> Result<u64, TaskError> {
+    let partition = assignment.task.index;
+    shuffle::fetch_partition(
+        &ctx.shuffle,
+        source.addr,
+        &assignment.job,
+        &source.attempt,
+        partition,
+        segment,
+    )
+    .await
+    .map_err(|e| match e {
+        FetchError::Local { path, source: e } => {
+            TaskError::io(format!("writing {}", path.display()), e)
+        }
+        remote => TaskError::FetchFailed {
+            map: source.map,
+            attempt: source.attempt.clone(),
+            message: format!("{} ({}): {remote}", source.datanode, source.addr),
+        },
+    })
+}

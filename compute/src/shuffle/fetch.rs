@@ -1,0 +1,154 @@
+//! The reducer's side of the shuffle: one partition of one map's output, streamed into a local
+//! segment file and checked against its `Content-Length`, after a couple of quick retries.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use granary_client::protocol::{routes, AttemptId, JobId};
+use granary_client::transfer::STALLED_READ;
+use granary_client::WireError;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+/// Tries per partition before the map's output counts as lost.
+const FETCH_TRIES: u32 = 3;
+/// Pause after the first failed try; doubled after the second.
+const RETRY_DELAY: Duration = Duration::from_millis(200);
+/// Local write buffer, so small network chunks do not each cost a write.
+const WRITE_BUFFER: usize = 1 << 20;
+/// Most of an error body kept for the message.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cannot reach the map's datanode: {0}")]
+    Unreachable(String),
+    #[error("the map's datanode answered HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("the response has no Content-Length")]
+    NoLength,
+    #[error("the body ended after {received} of {expected} bytes ({reason})")]
+    Truncated {
+        received: u64,
+        expected: u64,
+        reason: String,
+    },
+    #[error("nothing received for {0:?}")]
+    Stalled(Duration),
+    /// The reducer's own disk failed; the map output is not at fault.
+    #[error("writing {path}: {source}", path = .path.display())]
+    Local {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl FetchError {
+    /// True when the map's side failed (its output is lost or unreachable), false for a local
+    /// disk error.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self, FetchError::Local { .. })
+    }
+}
+
+/// Fetches `partition` of map attempt `attempt` from the datanode at `source` into `dest`,
+/// returning the bytes written. Remote failures are retried twice before they are returned.
+pub async fn fetch_partition(
+    http: &reqwest::Client,
+    source: SocketAddr,
+    job: &JobId,
+    attempt: &AttemptId,
+    partition: u32,
+    dest: &Path,
+) -> Result<u64, FetchError> {
+    let url = format!(
+        "http://{source}{}",
+        routes::shuffle(job, attempt, partition)
+    );
+    let mut delay = RETRY_DELAY;
+    for _ in 1..FETCH_TRIES {
+        match fetch_once(http, &url, dest).await {
+            Err(e) if e.is_remote() => {
+                tracing::debug!("fetching {url} failed ({e}); retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            result => return result,
+        }
+    }
+    fetch_once(http, &url, dest).await
+}
+
+async fn fetch_once(http: &reqwest::Client, url: &str, dest: &Path) -> Result<u64, FetchError> {
+    let mut response = tokio::time::timeout(STALLED_READ, http.get(url).send())
+        .await
+        .map_err(|_| FetchError::Stalled(STALLED_READ))?
+        .map_err(|e| FetchError::Unreachable(innermost(&e)))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            status: status.as_u16(),
+            message: error_message(response).await,
+        });
+    }
+    let expected = response.content_length().ok_or(FetchError::NoLength)?;
+    let local = |source| FetchError::Local {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let file = tokio::fs::File::create(dest).await.map_err(local)?;
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut received = 0u64;
+    let truncated = |received, reason| FetchError::Truncated {
+        received,
+        expected,
+        reason,
+    };
+    loop {
+        let chunk = match tokio::time::timeout(STALLED_READ, response.chunk()).await {
+            Err(_) => return Err(FetchError::Stalled(STALLED_READ)),
+            Ok(Err(e)) => return Err(truncated(received, innermost(&e))),
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        received += chunk.len() as u64;
+        if received > expected {
+            return Err(truncated(received, "more bytes than announced".into()));
+        }
+        out.write_all(&chunk).await.map_err(local)?;
+    }
+    if received != expected {
+        return Err(truncated(received, "end of stream".into()));
+    }
+    out.flush().await.map_err(local)?;
+    Ok(received)
+}
+
+/// The message of an error response: its `WireError`'s, else the start of its text.
+async fn error_message(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < ERROR_BODY_LIMIT {
+        match tokio::time::timeout(STALLED_READ, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(ERROR_BODY_LIMIT);
+    match serde_json::from_slice::<WireError>(&body) {
+        Ok(wire) => wire.message,
+        Err(_) => String::from_utf8_lossy(&body).trim().to_string(),
+    }
+}
+
+/// The deepest cause of a transport error (reqwest's own text omits it).
+fn innermost(e: &reqwest::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    reason
+}

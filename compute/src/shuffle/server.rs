@@ -1,0 +1,136 @@
+//! `GET /v1/shuffle/{job}/{attempt}/{partition}`: one partition of a finished map attempt's
+//! output, streamed from disk with its exact `Content-Length`, a buffer at a time.
+
+use std::io::{self, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use granary_client::protocol::{routes, AttemptId, JobId};
+use granary_client::server::{ApiError, ApiPath};
+use granary_client::{Error, ErrorKind};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use crate::error::TaskError;
+use crate::task::{MapOutputIndex, MAP_INDEX_FILE, MAP_OUTPUT_FILE};
+
+/// Bytes read from disk per body chunk.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Reads a finished attempt's index. A parameter only so tests can serve hand-made output.
+pub(crate) type IndexLoader = fn(&Path) -> Result<MapOutputIndex, TaskError>;
+
+struct Shuffle {
+    work_dir: PathBuf,
+    load_index: IndexLoader,
+}
+
+/// Where one partition lies in an attempt's output file.
+struct PartitionRange {
+    file: PathBuf,
+    offset: u64,
+    length: u64,
+}
+
+/// The shuffle's route, serving the map output under `work_dir` (`<work_dir>/<job>/<attempt>/`).
+pub fn router(work_dir: PathBuf) -> Router {
+    router_with(work_dir, MapOutputIndex::load)
+}
+
+pub(crate) fn router_with(work_dir: PathBuf, load_index: IndexLoader) -> Router {
+    Router::new()
+        .route(routes::SHUFFLE, get(serve_partition))
+        .with_state(Arc::new(Shuffle {
+            work_dir,
+            load_index,
+        }))
+}
+
+async fn serve_partition(
+    State(shuffle): State<Arc<Shuffle>>,
+    ApiPath((job, attempt, partition)): ApiPath<(String, String, u32)>,
+) -> Result<Response, ApiError> {
+    // Both ids become path components: parse them before they touch the filesystem.
+    let job = JobId::parse(&job).map_err(Error::invalid_argument)?;
+    let attempt = AttemptId::parse(&attempt).map_err(Error::invalid_argument)?;
+    let dir = shuffle.work_dir.join(&job.0).join(&attempt.0);
+    let load_index = shuffle.load_index;
+    let range = tokio::task::spawn_blocking(move || locate(&dir, load_index, partition))
+        .await
+        .map_err(|e| Error::internal(format!("locating a partition: {e}")))??;
+    let mut file = tokio::fs::File::open(&range.file)
+        .await
+        .map_err(|e| open_error(&attempt, e))?;
+    file.seek(SeekFrom::Start(range.offset))
+        .await
+        .map_err(|e| Error::io(range.file.display(), e))?;
+    tracing::debug!(%attempt, partition, bytes = range.length, "serving a map output partition");
+    let body = ReaderStream::with_capacity(file.take(range.length), READ_BUFFER);
+    Ok((
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_string()),
+            (CONTENT_LENGTH, range.length.to_string()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// The byte range of `partition` in the attempt's output, checked against the file's size.
+fn locate(dir: &Path, load_index: IndexLoader, partition: u32) -> Result<PartitionRange, Error> {
+    let unknown = || {
+        Error::not_found(format!(
+            "no finished map output in {}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        ))
+    };
+    // No index: the attempt has not finished (or never ran here).
+    if !dir.join(MAP_INDEX_FILE).is_file() {
+        return Err(unknown());
+    }
+    let index = load_index(dir).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    let &(offset, length) = usize::try_from(partition)
+        .ok()
+        .and_then(|p| index.partitions.get(p))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "no partition {partition} (the map output has {})",
+                index.partitions.len()
+            ))
+        })?;
+    let file = dir.join(MAP_OUTPUT_FILE);
+    let size = std::fs::metadata(&file)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => unknown(),
+            _ => Error::io(file.display(), e),
+        })?
+        .len();
+    if offset.saturating_add(length) > size {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{} has {size} bytes; partition {partition} needs {offset}+{length}",
+                file.display()
+            ),
+        ));
+    }
+    Ok(PartitionRange {
+        file,
+        offset,
+        length,
+    })
+}
+
+/// The output went away between the index lookup and the open: its job ended.
+fn open_error(attempt: &AttemptId, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::NotFound => Error::not_found(format!("no map output of {attempt}")),
+        _ => Error::io(format!("opening the output of {attempt}"), e),
+    }
+}
