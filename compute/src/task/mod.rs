@@ -13,6 +13,23 @@ use granary_client::protocol::{KeyBytes, TaskAssignment, TaskCounters};
 
 use crate::error::TaskError;
 
+mod builtin;
+mod collect;
+mod command;
+mod counting;
+mod format;
+mod lines;
+mod map;
+mod merge;
+mod partition;
+mod progress;
+mod reduce;
+mod spill;
+mod streaming;
+#[cfg(test)]
+mod test_support;
+mod text;
+
 /// File names inside an attempt's work directory.
 pub const MAP_OUTPUT_FILE: &str = "map.out";
 pub const MAP_INDEX_FILE: &str = "map.index";
@@ -89,8 +106,7 @@ pub fn run_map(
     work_dir: &Path,
     control: &TaskControl,
 ) -> Result<(MapOutput, TaskCounters), TaskError> {
-    let _ = (assignment, input, work_dir, control);
-    Err(TaskError::Invalid("map side not built yet".into()))
+    map::run(assignment, input, work_dir, control)
 }
 
 /// Runs a reduce attempt over `segments` (one file per map: the bytes of this reducer's
@@ -102,8 +118,7 @@ pub fn run_reduce(
     output: &Path,
     control: &TaskControl,
 ) -> Result<TaskCounters, TaskError> {
-    let _ = (assignment, segments, output, control);
-    Err(TaskError::Invalid("reduce side not built yet".into()))
+    reduce::run(assignment, segments, output, control)
 }
 
 /// The byte range of each partition in a finished map attempt's [`MAP_OUTPUT_FILE`].
@@ -116,14 +131,12 @@ pub struct MapOutputIndex {
 impl MapOutputIndex {
     /// Reads [`MAP_INDEX_FILE`] from an attempt's work directory.
     pub fn load(work_dir: &Path) -> Result<Self, TaskError> {
-        let _ = work_dir;
-        Err(TaskError::Invalid("map output index not built yet".into()))
+        format::load_index(work_dir)
     }
 }
 
 /// `reducers - 1` cut points for range partitioning, chosen from sampled keys so the reducers
 /// get about equal shares. Fewer when the sample has fewer distinct keys.
 pub fn boundaries_from_sample(sample: Vec<Vec<u8>>, reducers: u32) -> Vec<KeyBytes> {
-    let _ = (sample, reducers);
-    Vec::new()
+    partition::boundaries_from_sample(sample, reducers)
 }

@@ -1,0 +1,180 @@
+//! Spills: the sort buffer's sorted, partitioned runs on local disk, and their final merge into
+//! the map's output file and index.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::format::{write_index, RecordReader, RecordWriter};
+use super::merge::{merge_into, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER};
+use super::{TaskControl, MAP_OUTPUT_FILE};
+use crate::error::TaskError;
+
+const WRITE_BUFFER: usize = 256 << 10;
+
+/// A file of records sorted by (partition, key), with each partition's byte range.
+#[derive(Debug)]
+pub(crate) struct Spill {
+    path: PathBuf,
+    ranges: Vec<(u64, u64)>,
+}
+
+/// Writes a spill; records must come in (partition, key) order.
+pub(crate) struct SpillWriter {
+    path: PathBuf,
+    writer: RecordWriter<BufWriter<File>>,
+    ranges: Vec<(u64, u64)>,
+    /// Partitions below this one have their start offset set.
+    started: usize,
+}
+
+impl SpillWriter {
+    pub(crate) fn create(path: PathBuf, partitions: u32) -> Result<Self, TaskError> {
+        let file = File::create(&path).map_err(|e| spill_err(&path, e))?;
+        Ok(SpillWriter {
+            writer: RecordWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            path,
+            ranges: vec![(0, 0); partitions as usize],
+            started: 0,
+        })
+    }
+
+    pub(crate) fn write(
+        &mut self,
+        partition: u32,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), TaskError> {
+        let partition = partition as usize;
+        self.start_up_to(partition + 1);
+        let before = self.writer.position();
+        self.writer
+            .write(key, value)
+            .map_err(|e| spill_err(&self.path, e))?;
+        self.ranges[partition].1 += self.writer.position() - before;
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self) -> Result<Spill, TaskError> {
+        self.start_up_to(self.ranges.len());
+        self.writer
+            .into_inner()
+            .flush()
+            .map_err(|e| spill_err(&self.path, e))?;
+        Ok(Spill {
+            path: self.path,
+            ranges: self.ranges,
+        })
+    }
+
+    fn start_up_to(&mut self, end: usize) {
+        while self.started < end {
+            self.ranges[self.started].0 = self.writer.position();
+            self.started += 1;
+        }
+    }
+}
+
+/// The spills of one map attempt, numbered in its work directory.
+pub(crate) struct Spills {
+    dir: PathBuf,
+    partitions: u32,
+    next_number: u32,
+    spills: Vec<Spill>,
+    combine: MergeCombine,
+}
+
+impl Spills {
+    /// `combine` is applied whenever spills are merged.
+    pub(crate) fn new(dir: &Path, partitions: u32, combine: MergeCombine) -> Self {
+        Spills {
+            dir: dir.to_path_buf(),
+            partitions,
+            next_number: 0,
+            spills: Vec::new(),
+            combine,
+        }
+    }
+
+    pub(crate) fn writer(&mut self) -> Result<SpillWriter, TaskError> {
+        let path = self.dir.join(format!("spill-{}", self.next_number));
+        self.next_number += 1;
+        SpillWriter::create(path, self.partitions)
+    }
+
+    pub(crate) fn push(&mut self, spill: Spill) {
+        self.spills.push(spill);
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.spills.len()
+    }
+
+    /// Leaves [`MAP_OUTPUT_FILE`] and its index: the only spill renamed, or all of them merged
+    /// (in passes of at most [`MERGE_FACTOR`]).
+    pub(crate) fn finish(mut self, control: &TaskControl) -> Result<(), TaskError> {
+        if self.spills.is_empty() {
+            let empty = self.writer()?.finish()?;
+            self.spills.push(empty);
+        }
+        while self.spills.len() > MERGE_FACTOR {
+            let mut merged = Vec::new();
+            let mut rest = std::mem::take(&mut self.spills).into_iter().peekable();
+            while rest.peek().is_some() {
+                let group: Vec<Spill> = rest.by_ref().take(MERGE_FACTOR).collect();
+                let writer = self.writer()?;
+                merged.push(self.merge(group, writer, control)?);
+            }
+            self.spills = merged;
+        }
+        let output = self.dir.join(MAP_OUTPUT_FILE);
+        let ranges = match <[Spill; 1]>::try_from(std::mem::take(&mut self.spills)) {
+            Ok([only]) => {
+                fs::rename(&only.path, &output).map_err(|e| spill_err(&output, e))?;
+                only.ranges
+            }
+            Err(spills) => {
+                let writer = SpillWriter::create(output, self.partitions)?;
+                self.merge(spills, writer, control)?.ranges
+            }
+        };
+        write_index(&self.dir, &ranges)
+    }
+
+    /// Merges `group` partition by partition into `out`, deleting the group's files.
+    fn merge(
+        &self,
+        group: Vec<Spill>,
+        mut out: SpillWriter,
+        control: &TaskControl,
+    ) -> Result<Spill, TaskError> {
+        let mut readers = Vec::with_capacity(group.len());
+        for spill in &group {
+            let file = File::open(&spill.path).map_err(|e| spill_err(&spill.path, e))?;
+            readers.push(BufReader::with_capacity(MERGE_READ_BUFFER, file));
+        }
+        // Each spill's partitions lie back to back, so every reader moves strictly forward.
+        for partition in 0..self.partitions {
+            let sources = readers
+                .iter_mut()
+                .zip(&group)
+                .map(|(reader, spill)| {
+                    RecordReader::new(reader, spill.ranges[partition as usize].1)
+                })
+                .collect();
+            let merger = Merger::new(sources).map_err(|e| TaskError::io("merging spills", e))?;
+            merge_into(merger, self.combine, control, |key, value| {
+                out.write(partition, key, value)
+            })?;
+        }
+        let merged = out.finish()?;
+        for spill in group {
+            fs::remove_file(&spill.path).map_err(|e| spill_err(&spill.path, e))?;
+        }
+        Ok(merged)
+    }
+}
+
+fn spill_err(path: &Path, e: std::io::Error) -> TaskError {
+    TaskError::io(format!("spill file {}", path.display()), e)
+}
