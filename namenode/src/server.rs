@@ -1,11 +1,12 @@
 //! Process lifecycle: bind, publish the bound address, serve until asked to stop, then flush.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use granary_compute::tracker::JobTracker;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,15 +24,18 @@ pub struct NamenodeServer {
     listener: TcpListener,
     addr: SocketAddr,
     namesystem: Arc<Namesystem>,
+    tracker: Arc<JobTracker>,
 }
 
 impl NamenodeServer {
-    /// Validates the config, loads the namespace, binds `config.listen` and, if configured,
-    /// writes the bound address to `config.addr_file`.
+    /// Validates the config, loads the namespace, binds `config.listen`, opens the job tracker
+    /// and, if configured, writes the bound address to `config.addr_file`.
     pub async fn bind(config: NamenodeConfig) -> Result<Self, NamenodeError> {
         config.validate()?;
         let listen = config.listen;
         let addr_file = config.addr_file.clone();
+        let history_dir = config.meta_dir.join("jobs");
+        let tracker_config = config.tracker_config();
         let namesystem = tokio::task::spawn_blocking(move || Namesystem::open(config))
             .await
             .map_err(|e| {
@@ -45,6 +49,17 @@ impl NamenodeServer {
         let addr = listener
             .local_addr()
             .map_err(|e| NamenodeError::io("cannot read the bound address", e))?;
+        // The tracker is a client of this namenode's own namespace.
+        let namenode_url = format!("http://{}", loopback_if_unspecified(addr));
+        let tracker = tokio::task::spawn_blocking(move || {
+            JobTracker::open(&history_dir, &namenode_url, tracker_config)
+        })
+        .await
+        .map_err(|e| {
+            NamenodeError::Fs(granary_client::Error::internal(format!(
+                "job tracker start-up task failed: {e}"
+            )))
+        })??;
         if let Some(path) = addr_file {
             write_addr_file(&path, addr)?;
         }
@@ -53,6 +68,7 @@ impl NamenodeServer {
             listener,
             addr,
             namesystem,
+            tracker,
         })
     }
 
@@ -64,6 +80,10 @@ impl NamenodeServer {
         self.namesystem.clone()
     }
 
+    pub fn tracker(&self) -> Arc<JobTracker> {
+        self.tracker.clone()
+    }
+
     /// Serves until `shutdown` resolves, lets open requests finish (for at most 10 s), then
     /// stops the background tasks and flushes the metadata store.
     pub async fn serve(
@@ -71,9 +91,11 @@ impl NamenodeServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), NamenodeError> {
         let namesystem = self.namesystem;
-        let tasks = spawn_background(&namesystem);
-        let app =
-            api::router(namesystem.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let tracker = self.tracker;
+        let mut tasks = spawn_background(&namesystem);
+        tasks.push(tokio::spawn(tracker.clone().run()));
+        let app = api::router(namesystem.clone(), tracker.clone())
+            .into_make_service_with_connect_info::<SocketAddr>();
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopping = namesystem.clone();
@@ -104,6 +126,9 @@ impl NamenodeServer {
         // Requests are over, so nobody waits for the flusher any more.
         for task in tasks {
             task.abort();
+        }
+        if let Err(e) = tracker.flush() {
+            tracing::warn!("job history not flushed: {e}");
         }
         let (mutations, flushes) = namesystem.group_commit().stats();
         tracing::info!(mutations, flushes, "group commit summary");
@@ -156,6 +181,15 @@ fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
         namesystem.config().retry_cache_ttl,
     ));
     vec![flusher, checkpointer, monitor, replication, sweeper]
+}
+
+/// The address to reach a server bound to `addr` from the same host.
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
 }
 
 /// Writes the address to a temporary file and renames it into place, so a reader never sees

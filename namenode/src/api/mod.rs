@@ -4,6 +4,7 @@
 
 mod admin;
 mod datanode;
+mod jobs;
 mod namespace;
 
 use std::sync::Arc;
@@ -12,13 +13,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use granary_client::protocol::routes;
+use granary_compute::tracker::JobTracker;
 
 use crate::namesystem::Namesystem;
 
 /// Largest full block report accepted: about 1.5 million replicas.
 const MAX_BLOCK_REPORT_BYTES: usize = 64 << 20;
 
-pub fn router(namesystem: Arc<Namesystem>) -> Router {
+/// The namesystem's routes and the job tracker's, each with its own state.
+pub fn router(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) -> Router {
     Router::new()
         .route(routes::HEALTH, get(admin::health))
         .route(routes::CREATE, post(namespace::create))
@@ -55,9 +58,10 @@ pub fn router(namesystem: Arc<Namesystem>) -> Router {
         )
         .route(routes::LIFELINE, post(datanode::lifeline))
         .route(routes::COMMANDS, get(datanode::commands))
+        .with_state(namesystem)
+        .merge(jobs::router(tracker))
         .fallback(granary_client::server::not_found)
         .method_not_allowed_fallback(granary_client::server::method_not_allowed)
-        .with_state(namesystem)
 }
 
 /// The body of calls that answer nothing but success.

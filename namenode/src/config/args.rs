@@ -25,7 +25,7 @@ pub struct NamenodeArgs {
     #[arg(long, value_name = "DIR", env = "GRANARY_NAMENODE_META_DIR")]
     pub meta_dir: Option<PathBuf>,
     /// Default block size, e.g. 64M, 128MiB, 1G.
-    #[arg(long, value_name = "SIZE", env = "GRANARY_BLOCK_SIZE", value_parser = parse_block_size)]
+    #[arg(long, value_name = "SIZE", env = "GRANARY_BLOCK_SIZE", value_parser = parse_size_arg)]
     pub block_size: Option<u64>,
     /// Default replication.
     #[arg(long, value_name = "N", env = "GRANARY_REPLICATION")]
@@ -90,6 +90,42 @@ pub struct NamenodeArgs {
         value_parser = parse_duration
     )]
     pub max_maintenance: Option<Duration>,
+    /// How long a job waits for a data-local slot before taking a rack-local one, e.g. 3s.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_JOB_LOCALITY_WAIT",
+        value_parser = parse_duration
+    )]
+    pub job_locality_wait: Option<Duration>,
+    /// Attempts per task before a job fails.
+    #[arg(long, value_name = "N", env = "GRANARY_JOB_MAX_ATTEMPTS")]
+    pub job_max_attempts: Option<u32>,
+    /// Map output buffered before a spill, e.g. 64M.
+    #[arg(long, value_name = "SIZE", env = "GRANARY_JOB_SORT_BUFFER", value_parser = parse_size_arg)]
+    pub job_sort_buffer: Option<u64>,
+    /// Run backup attempts for straggling tasks (true or false).
+    #[arg(long, value_name = "BOOL", env = "GRANARY_JOB_SPECULATION")]
+    pub job_speculation: Option<bool>,
+    /// How long a task runs before it may get a backup attempt, e.g. 5s.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_JOB_SPECULATION_MIN_RUNTIME",
+        value_parser = parse_duration
+    )]
+    pub job_speculation_min_runtime: Option<Duration>,
+    /// Finished jobs kept in the job history.
+    #[arg(long, value_name = "N", env = "GRANARY_JOB_MAX_HISTORY")]
+    pub job_max_history: Option<usize>,
+    /// Silence after which an executor is lost, e.g. 30s (default: --dead-after).
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_EXECUTOR_DEAD_AFTER",
+        value_parser = parse_duration
+    )]
+    pub executor_dead_after: Option<Duration>,
 }
 
 impl NamenodeArgs {
@@ -129,12 +165,25 @@ impl NamenodeArgs {
             self.lifeline_probe_timeout,
         );
         set(&mut config.max_maintenance, self.max_maintenance);
+        set(&mut config.job_locality_wait, self.job_locality_wait);
+        set(&mut config.job_max_attempts, self.job_max_attempts);
+        set(&mut config.job_sort_buffer, self.job_sort_buffer);
+        set(&mut config.job_speculation, self.job_speculation);
+        set(
+            &mut config.job_speculation_min_runtime,
+            self.job_speculation_min_runtime,
+        );
+        set(&mut config.job_max_history, self.job_max_history);
+        if self.executor_dead_after.is_some() {
+            config.executor_dead_after = self.executor_dead_after;
+        }
         config.validate()?;
         Ok(config)
     }
 }
 
-fn parse_block_size(raw: &str) -> Result<u64, String> {
+/// A size such as `64M`: block sizes and sort buffers.
+fn parse_size_arg(raw: &str) -> Result<u64, String> {
     parse_size(raw).map_err(|e| e.message)
 }
 

@@ -3,6 +3,7 @@
 //! field.
 
 mod args;
+mod jobs;
 #[cfg(test)]
 mod tests;
 
@@ -96,6 +97,26 @@ pub struct NamenodeConfig {
     /// namenode leaves start-up safe mode by itself. Default 0.999 (as HDFS); 0 disables
     /// start-up safe mode. Must be within 0..=1.
     pub safemode_threshold: f64,
+    /// How long a job waits for a data-local slot before taking a rack-local one, and as long
+    /// again before taking any (delay scheduling). Default 3 s; a job may set its own.
+    #[serde(with = "humantime_serde")]
+    pub job_locality_wait: Duration,
+    /// Attempts per task before a job fails. Default 4 (as Hadoop); a job may set its own.
+    pub job_max_attempts: u32,
+    /// Map output a map attempt buffers before spilling, in bytes. Default 64 MiB; a job may
+    /// set its own.
+    pub job_sort_buffer: u64,
+    /// Run backup attempts for straggling tasks. Default on; a job may turn it off.
+    pub job_speculation: bool,
+    /// How long a task runs before it may get a backup attempt. Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub job_speculation_min_runtime: Duration,
+    /// Finished jobs kept in the job history (`<meta_dir>/jobs`). Default 1000.
+    pub job_max_history: usize,
+    /// An executor that has not polled for this long is lost and its tasks run elsewhere.
+    /// Default: `dead_after`.
+    #[serde(with = "humantime_serde")]
+    pub executor_dead_after: Option<Duration>,
 }
 
 impl Default for NamenodeConfig {
@@ -119,6 +140,13 @@ impl Default for NamenodeConfig {
             safemode_threshold: 0.999,
             checkpoint_interval: Duration::from_secs(2),
             journal_segment_size: crate::namespace::journal::DEFAULT_SEGMENT_SIZE,
+            job_locality_wait: Duration::from_secs(3),
+            job_max_attempts: 4,
+            job_sort_buffer: 64 << 20,
+            job_speculation: true,
+            job_speculation_min_runtime: Duration::from_secs(5),
+            job_max_history: 1000,
+            executor_dead_after: None,
         }
     }
 }
@@ -194,6 +222,6 @@ impl NamenodeConfig {
                 self.safemode_threshold
             ));
         }
-        Ok(())
+        self.validate_jobs()
     }
 }

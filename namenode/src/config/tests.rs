@@ -100,3 +100,57 @@ fn flags_override_and_validate() {
     };
     rejected(no_streams, "max_replication_streams");
 }
+
+#[test]
+fn job_settings_parse_and_reach_the_tracker() {
+    let defaults = NamenodeConfig::default().tracker_config();
+    assert_eq!(defaults.executor_dead_after, Duration::from_secs(30));
+    assert_eq!(defaults.locality_wait, Duration::from_secs(3));
+
+    let text = "job_locality_wait = \"1s\"\njob_max_attempts = 2\njob_sort_buffer = 1048576\n\
+                job_speculation = false\njob_speculation_min_runtime = \"2s\"\n\
+                job_max_history = 10\nexecutor_dead_after = \"4s\"\n";
+    let tracker = NamenodeConfig::from_toml_str(text)
+        .unwrap()
+        .tracker_config();
+    assert_eq!(tracker.locality_wait, Duration::from_secs(1));
+    assert_eq!(tracker.max_attempts, 2);
+    assert_eq!(tracker.sort_buffer, 1 << 20);
+    assert!(!tracker.speculation);
+    assert_eq!(tracker.speculation_min_runtime, Duration::from_secs(2));
+    assert_eq!(tracker.max_history, 10);
+    assert_eq!(tracker.executor_dead_after, Duration::from_secs(4));
+
+    let args = NamenodeArgs::try_parse_from([
+        "granary-namenode",
+        "--dead-after",
+        "7s",
+        "--job-locality-wait",
+        "0s",
+        "--job-sort-buffer",
+        "16M",
+        "--job-speculation",
+        "false",
+    ])
+    .unwrap();
+    let tracker = args.into_config().unwrap().tracker_config();
+    assert_eq!(
+        tracker.executor_dead_after,
+        Duration::from_secs(7),
+        "dead_after"
+    );
+    assert_eq!(tracker.locality_wait, Duration::ZERO);
+    assert_eq!(tracker.sort_buffer, 16 << 20);
+    assert!(!tracker.speculation);
+
+    for bad in [
+        "job_max_attempts = 0",
+        "job_sort_buffer = 1024",
+        "job_max_history = 0",
+        "executor_dead_after = \"0s\"",
+        "job_locality_wait = \"2h\"",
+    ] {
+        let config = NamenodeConfig::from_toml_str(bad).unwrap();
+        assert!(config.validate().is_err(), "{bad} accepted");
+    }
+}

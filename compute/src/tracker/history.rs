@@ -1,0 +1,208 @@
+//! The job history: each job's last persisted status, in a sled database of its own
+//! (`<meta_dir>/jobs`, apart from the namespace's), so `job status` and `job list` survive a
+//! namenode restart. A job is written at submission, at each phase change and at its end, never
+//! on progress ticks.
+
+use std::path::Path;
+
+use granary_client::protocol::{JobId, JobPhase, JobState, JobStatus};
+use granary_client::{Error, ErrorKind, RequestId};
+use serde::{Deserialize, Serialize};
+
+/// Why a job that was running when the namenode stopped is failed at the next start: its
+/// attempts' state lived only in memory.
+pub const INTERRUPTED: &str =
+    "the namenode restarted while the job was running; partial output removed";
+
+/// A job as the history keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub status: JobStatus,
+    /// The submission's request id: a retried submission gets this job back.
+    pub request_id: RequestId,
+    /// The job failed or was killed and its output directory is not deleted yet.
+    #[serde(default)]
+    pub cleanup_pending: bool,
+}
+
+/// A change the tracker's state asks the history to make.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HistoryChange {
+    /// Boxed: a record is far larger than an id.
+    Save(Box<JobRecord>),
+    Remove(JobId),
+}
+
+pub struct History {
+    db: sled::Db,
+}
+
+impl History {
+    /// Opens (or creates) the history in `dir` and loads every record. Jobs that were running
+    /// are marked failed, with their output to be removed, and saved so.
+    pub fn open(dir: &Path, now_ms: u64) -> Result<(History, Vec<JobRecord>), Error> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| store_error(&format!("cannot open {}", dir.display()), e))?;
+        let history = History { db };
+        let mut records = Vec::new();
+        for item in history.db.iter() {
+            let (key, value) = item.map_err(|e| store_error("reading the job history", e))?;
+            match serde_json::from_slice::<JobRecord>(&value) {
+                Ok(mut record) => {
+                    if mark_interrupted(&mut record, now_ms) {
+                        tracing::warn!(job = %record.status.id, "{INTERRUPTED}");
+                        history.apply(&HistoryChange::Save(Box::new(record.clone())))?;
+                    }
+                    records.push(record);
+                }
+                Err(e) => tracing::warn!(
+                    key = %String::from_utf8_lossy(&key),
+                    "skipping an unreadable job record: {e}"
+                ),
+            }
+        }
+        Ok((history, records))
+    }
+
+    pub fn apply(&self, change: &HistoryChange) -> Result<(), Error> {
+        match change {
+            HistoryChange::Save(record) => {
+                let value = serde_json::to_vec(record)
+                    .map_err(|e| Error::internal(format!("encoding a job record: {e}")))?;
+                self.db
+                    .insert(record.status.id.0.as_bytes(), value)
+                    .map_err(|e| store_error("saving a job record", e))?;
+            }
+            HistoryChange::Remove(id) => {
+                self.db
+                    .remove(id.0.as_bytes())
+                    .map_err(|e| store_error("removing a job record", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every applied change durable (sled also flushes on its own every 500 ms).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| store_error("flushing the job history", e))
+    }
+}
+
+/// Fails a job that was running when the namenode stopped; true if it was.
+pub fn mark_interrupted(record: &mut JobRecord, now_ms: u64) -> bool {
+    if record.status.state != JobState::Running {
+        return false;
+    }
+    let status = &mut record.status;
+    status.state = JobState::Failed;
+    status.phase = JobPhase::Done;
+    status.error = Some(INTERRUPTED.to_string());
+    status.finished_ms = Some(now_ms.max(status.submitted_ms));
+    status.counters.total_ms = now_ms.saturating_sub(status.submitted_ms);
+    record.cleanup_pending = true;
+    true
+}
+
+fn store_error(context: &str, e: sled::Error) -> Error {
+    Error::new(ErrorKind::Io, format!("job history: {context}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use granary_client::protocol::{Builtin, JobCounters, JobProgram, JobSpec};
+    use granary_client::FsPath;
+
+    use super::*;
+
+    fn record(id: &str, state: JobState) -> JobRecord {
+        let output = FsPath::parse("/out").unwrap();
+        JobRecord {
+            status: JobStatus {
+                id: JobId(id.into()),
+                state,
+                phase: JobPhase::Map,
+                spec: JobSpec {
+                    inputs: vec!["/in".into()],
+                    output: output.clone(),
+                    program: JobProgram::Builtin(Builtin::Wordcount),
+                    reducers: None,
+                    top: None,
+                    output_replication: None,
+                    sort_buffer: None,
+                    locality_wait_ms: None,
+                    max_attempts: None,
+                    speculation: None,
+                },
+                output,
+                maps_total: 2,
+                maps_done: 1,
+                reduces_total: 1,
+                reduces_done: 0,
+                error: None,
+                submitted_ms: 1_000,
+                finished_ms: None,
+                counters: JobCounters::default(),
+            },
+            request_id: RequestId(format!("req-{id}")),
+            cleanup_pending: false,
+        }
+    }
+
+    #[test]
+    fn a_restart_fails_running_jobs_and_keeps_finished_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (history, loaded) = History::open(dir.path(), 0).unwrap();
+            assert!(loaded.is_empty());
+            let running = record("job_1_0001", JobState::Running);
+            let mut done = record("job_1_0002", JobState::Succeeded);
+            done.status.phase = JobPhase::Done;
+            history
+                .apply(&HistoryChange::Save(Box::new(running)))
+                .unwrap();
+            history.apply(&HistoryChange::Save(Box::new(done))).unwrap();
+            history.flush().unwrap();
+        }
+        let (_history, loaded) = History::open(dir.path(), 5_000).unwrap();
+        assert_eq!(loaded.len(), 2);
+        let failed = loaded
+            .iter()
+            .find(|r| r.status.id.0 == "job_1_0001")
+            .unwrap();
+        assert_eq!(failed.status.state, JobState::Failed);
+        assert_eq!(failed.status.phase, JobPhase::Done);
+        assert_eq!(failed.status.error.as_deref(), Some(INTERRUPTED));
+        assert_eq!(failed.status.finished_ms, Some(5_000));
+        assert!(failed.cleanup_pending);
+        let done = loaded
+            .iter()
+            .find(|r| r.status.id.0 == "job_1_0002")
+            .unwrap();
+        assert_eq!(done.status.state, JobState::Succeeded);
+        assert!(!done.cleanup_pending);
+    }
+
+    #[test]
+    fn removed_records_stay_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (history, _) = History::open(dir.path(), 0).unwrap();
+        history
+            .apply(&HistoryChange::Save(Box::new(record(
+                "job_1_0001",
+                JobState::Killed,
+            ))))
+            .unwrap();
+        history
+            .apply(&HistoryChange::Remove(JobId("job_1_0001".into())))
+            .unwrap();
+        history.flush().unwrap();
+        drop(history);
+        let (_history, loaded) = History::open(dir.path(), 0).unwrap();
+        assert!(loaded.is_empty());
+    }
+}

@@ -1,0 +1,103 @@
+//! The periodic pass: executors that stopped polling are lost with their running attempts and
+//! the map outputs they served; stragglers are marked for a backup attempt (speculative
+//! execution, as in the MapReduce paper and Hadoop).
+
+use std::time::Instant;
+
+use granary_client::protocol::{JobPhase, TaskKind};
+use granary_client::DatanodeId;
+
+use super::job::Job;
+use super::task::TaskState;
+use super::TrackerState;
+
+impl TrackerState {
+    pub fn tick(&mut self, now: Instant) {
+        self.expire_executors(now);
+        let min_runtime = self.config.speculation_min_runtime;
+        let slowness = self.config.speculation_slowness;
+        for job in self.jobs.iter_mut() {
+            if job.plan.settings.speculation {
+                mark_stragglers(job, min_runtime, slowness, now);
+            }
+        }
+    }
+
+    fn expire_executors(&mut self, now: Instant) {
+        for (executor, attempts) in self.executors.expire(now, self.config.executor_dead_after) {
+            tracing::warn!(%executor, running = attempts.len(), "executor lost");
+            let error = format!("executor {executor} lost");
+            for attempt in attempts {
+                if let Some(key) = self.attempts.get(&attempt).cloned() {
+                    // Not the task's fault: it does not count against its attempts.
+                    self.attempt_failed(&key, error.clone(), false, now);
+                }
+            }
+            self.rerun_lost_map_outputs(&executor, now);
+        }
+    }
+
+    /// Maps whose winners ran on a lost executor run again wherever reducers still need them.
+    fn rerun_lost_map_outputs(&mut self, executor: &DatanodeId, now: Instant) {
+        for idx in 0..self.jobs.len() {
+            let job = &mut self.jobs[idx];
+            if job.reduces.is_empty() || job.done(TaskKind::Reduce) {
+                continue;
+            }
+            let lost: Vec<_> = job
+                .maps
+                .iter()
+                .filter(|m| m.winner().is_some_and(|w| &w.executor == executor))
+                .map(|m| m.id)
+                .collect();
+            if lost.is_empty() {
+                continue;
+            }
+            tracing::info!(job = %job.id, maps = lost.len(), %executor, "re-running maps whose output was lost");
+            for map in lost {
+                job.set_state(map, TaskState::Pending);
+            }
+            self.advance_phase(idx, now);
+        }
+    }
+}
+
+/// Marks each task of `job` whose only running attempt has run at least `min_runtime` at a
+/// progress rate below `slowness` × the median rate of the tasks of its kind, once no task of
+/// that kind is waiting for a slot.
+fn mark_stragglers(job: &mut Job, min_runtime: std::time::Duration, slowness: f64, now: Instant) {
+    for kind in [TaskKind::Map, TaskKind::Reduce] {
+        let phase_allows = match kind {
+            TaskKind::Map => job.phase == JobPhase::Map,
+            TaskKind::Reduce => job.phase == JobPhase::Reduce,
+        };
+        if !phase_allows || !job.pending(kind).is_empty() {
+            continue;
+        }
+        let mut rates: Vec<f64> = job.tasks(kind).iter().filter_map(|t| t.rate(now)).collect();
+        if rates.is_empty() {
+            continue;
+        }
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        let job_id = job.id.clone();
+        for task in job.tasks_mut(kind) {
+            if task.state != TaskState::Running || task.wants_backup {
+                continue;
+            }
+            let started = {
+                let mut running = task.running();
+                match (running.next(), running.next()) {
+                    (Some(only), None) => only.started,
+                    _ => continue,
+                }
+            };
+            let old_enough = now.saturating_duration_since(started) >= min_runtime;
+            let slow = task.rate(now).is_some_and(|rate| rate < slowness * median);
+            if old_enough && slow {
+                tracing::info!(job = %job_id, task = %task.id, "straggler; a backup attempt will run");
+                task.wants_backup = true;
+            }
+        }
+    }
+}
