@@ -12,7 +12,7 @@ impl Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -21,7 +21,7 @@ impl Rng {
 
     /// Uniform in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
+        ((self.next_u64() >> 32) * n) >> 32
     }
 
     /// Skewed towards small values (roughly Zipf-like): popular URLs and common words.
@@ -78,9 +78,9 @@ pub fn access_log(out: &mut impl Write, bytes: u64, seed: u64) -> io::Result<u64
         let page = PAGES[rng.skewed(PAGES.len() as u64) as usize];
         let id = rng.skewed(2000);
         let status = [200, 200, 200, 200, 304, 404, 500][rng.below(7) as usize];
-        write!(
+        writeln!(
             line,
-            "10.{}.{}.{} - - [{:02}/{}/2026:{:02}:{:02}:{:02} +0000] \"GET /{page}?id={id} HTTP/1.1\" {status} {} \"-\" \"{}\"\n",
+            "10.{}.{}.{} - - [{:02}/{}/2026:{:02}:{:02}:{:02} +0000] \"GET /{page}?id={id} HTTP/1.1\" {status} {} \"-\" \"{}\"",
             rng.below(256),
             rng.below(256),
             rng.below(256),

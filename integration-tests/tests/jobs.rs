@@ -89,8 +89,8 @@ async fn wordcount_over_multi_block_files_matches_a_reference() {
     let cluster = TestCluster::start(ClusterSpec::default());
     let fs = cluster.client();
     // Lines of every length cross the 1 MiB block boundaries at arbitrary points.
-    let a = generated(|o, n, s| datagen::words(o, n, s), 3 << 20, 1);
-    let b = generated(|o, n, s| datagen::words(o, n, s), (1 << 20) + 777, 2);
+    let a = generated(datagen::words, 3 << 20, 1);
+    let b = generated(datagen::words, (1 << 20) + 777, 2);
     fs.put_bytes(&a, &p("/in/a.txt"), &put_opts(None))
         .await
         .unwrap();
@@ -154,7 +154,7 @@ async fn wordcount_over_multi_block_files_matches_a_reference() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn count_field_top_k_equals_sort_uniq_and_is_data_local_with_replication_1() {
     let cluster = TestCluster::start(ClusterSpec::default());
-    let log = generated(|o, n, s| datagen::access_log(o, n, s), 10 << 20, 3);
+    let log = generated(datagen::access_log, 10 << 20, 3);
     // Replication 1 on 3 datanodes: each node holds about a third of the blocks.
     cluster
         .client()
@@ -240,7 +240,7 @@ async fn count_field_top_k_equals_sort_uniq_and_is_data_local_with_replication_1
 async fn streaming_awk_job_with_combiner_and_user_counters() {
     let cluster = TestCluster::start(ClusterSpec::default());
     let fs = cluster.client();
-    let log = generated(|o, n, s| datagen::access_log(o, n, s), (2 << 20) + 4321, 5);
+    let log = generated(datagen::access_log, (2 << 20) + 4321, 5);
     fs.put_bytes(&log, &p("/logs/a.log"), &put_opts(None))
         .await
         .unwrap();
@@ -288,7 +288,7 @@ async fn streaming_awk_job_with_combiner_and_user_counters() {
 async fn sort_is_a_globally_ordered_permutation_and_map_only_grep_keeps_input_order() {
     let cluster = TestCluster::start(ClusterSpec::default());
     let fs = cluster.client();
-    let records = generated(|o, n, s| datagen::records(o, n, s), 3 << 20, 9);
+    let records = generated(datagen::records, 3 << 20, 9);
     fs.put_bytes(&records, &p("/sort/in"), &put_opts(None))
         .await
         .unwrap();

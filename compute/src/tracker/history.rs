@@ -74,6 +74,9 @@ impl History {
                 self.db
                     .insert(record.status.id.0.as_bytes(), value)
                     .map_err(|e| store_error("saving a job record", e))?;
+                // A submission, phase change or end is acknowledged only once it is on disk,
+                // so a namenode crash right after cannot lose the job. They are rare.
+                self.flush()?;
             }
             HistoryChange::Remove(id) => {
                 self.db
@@ -84,7 +87,7 @@ impl History {
         Ok(())
     }
 
-    /// Makes every applied change durable (sled also flushes on its own every 500 ms).
+    /// Makes every applied change durable.
     pub fn flush(&self) -> Result<(), Error> {
         self.db
             .flush()
