@@ -9,7 +9,7 @@ use granary_client::protocol::DEFAULT_RACK;
 use granary_client::Error;
 use serde::{Deserialize, Deserializer};
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatanodeConfig {
     /// Address the block server binds. Default `127.0.0.1:9864`. Port 0 picks a free port; the
@@ -53,6 +53,11 @@ pub struct DatanodeConfig {
     /// triggers a poll at once. Default `200ms`.
     #[serde(with = "humantime_serde")]
     pub task_poll_interval: Duration,
+    /// Fault injection for drills and benchmarks: every task attempt this node runs takes this
+    /// many times as long as it would, its pauses spread over its run, as on a machine with a
+    /// bad disk (the tracker's speculation should route around it). At least 1.0. Default `1.0`
+    /// (off).
+    pub task_slowdown: f64,
 }
 
 impl Default for DatanodeConfig {
@@ -72,6 +77,7 @@ impl Default for DatanodeConfig {
             task_slots: std::thread::available_parallelism()
                 .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             task_poll_interval: Duration::from_millis(200),
+            task_slowdown: 1.0,
         }
     }
 }
@@ -114,6 +120,12 @@ impl DatanodeConfig {
             return Err(Error::invalid_argument(
                 "max_concurrent_replications, scan_rate and task_slots must be positive",
             ));
+        }
+        if !(self.task_slowdown.is_finite() && self.task_slowdown >= 1.0) {
+            return Err(Error::invalid_argument(format!(
+                "task_slowdown must be a finite number of at least 1.0, not {}",
+                self.task_slowdown
+            )));
         }
         if self.rack.is_empty() {
             return Err(Error::invalid_argument("rack must not be empty"));
@@ -178,6 +190,8 @@ mod tests {
             DatanodeConfig::from_toml("task_slots = 3\ntask_poll_interval = \"50ms\"").unwrap();
         assert_eq!(config.task_slots, 3);
         assert_eq!(config.task_poll_interval, Duration::from_millis(50));
+        let config = DatanodeConfig::from_toml("task_slowdown = 2.5").unwrap();
+        assert_eq!(config.task_slowdown, 2.5);
         assert_eq!(
             DatanodeConfig::from_toml("scan_rate = 1000")
                 .unwrap()
@@ -224,6 +238,18 @@ mod tests {
             },
             DatanodeConfig {
                 task_poll_interval: Duration::ZERO,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                task_slowdown: 0.5,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                task_slowdown: f64::NAN,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                task_slowdown: f64::INFINITY,
                 ..Default::default()
             },
         ] {

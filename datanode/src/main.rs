@@ -60,6 +60,9 @@ struct Args {
     /// Time between polls of the job tracker for work, e.g. 200ms.
     #[arg(long, env = "GRANARY_TASK_POLL_INTERVAL", value_name = "DUR", value_parser = humantime::parse_duration)]
     task_poll_interval: Option<Duration>,
+    /// Fault injection: every task attempt takes this many times as long, e.g. 5 (default 1: off).
+    #[arg(long, env = "GRANARY_TASK_SLOWDOWN", value_name = "FACTOR")]
+    task_slowdown: Option<f64>,
     /// After binding, write the actual listen address to this file (atomically).
     #[arg(long, env = "GRANARY_DATANODE_ADDR_FILE", value_name = "FILE")]
     addr_file: Option<PathBuf>,
@@ -113,6 +116,9 @@ impl Args {
         }
         if let Some(interval) = self.task_poll_interval {
             config.task_poll_interval = interval;
+        }
+        if let Some(factor) = self.task_slowdown {
+            config.task_slowdown = factor;
         }
         config.validate()?;
         Ok(config)

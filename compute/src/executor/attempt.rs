@@ -1,5 +1,10 @@
 //! One attempt from launch to outcome: its work directory, the map or reduce work, the upload
 //! of its part file, the cleanup of its local files, and the outcome reported for it.
+//!
+//! A part file goes to `<output>/_temporary/<attempt>/`. The tracker creates
+//! `<output>/_temporary` at submission and deletes it when the job ends, so an attempt that
+//! finds it missing has lost (the job committed or failed without it) and must not write into
+//! the finished output: it creates only its own directory, never missing parents.
 
 use std::future::Future;
 use std::io;
@@ -10,8 +15,9 @@ use std::time::Duration;
 use granary_client::protocol::{
     AttemptId, JobId, TaskAssignment, TaskCounters, TaskKind, TaskOutcome, TaskWork,
 };
-use granary_client::{Granary, PutOptions};
+use granary_client::{ErrorKind, Granary, PutOptions};
 
+use super::slowdown::Slowdown;
 use super::{map, reduce, LocalBlocks};
 use crate::error::TaskError;
 use crate::task::TaskControl;
@@ -29,6 +35,8 @@ pub(crate) struct AttemptContext {
     pub shuffle: reqwest::Client,
     pub blocks: Arc<dyn LocalBlocks>,
     pub work_dir: PathBuf,
+    /// `task_slowdown`: the factor every attempt is slowed by.
+    pub slowdown: f64,
 }
 
 /// Runs an attempt to its end and says how it ended. Its local files are removed unless they
@@ -57,12 +65,13 @@ async fn run(
     dir: &Path,
     control: &Arc<TaskControl>,
 ) -> Result<TaskCounters, TaskError> {
+    let slowdown = Slowdown::start(ctx.slowdown);
     let created = tokio::fs::create_dir_all(dir).await;
     created.map_err(|e| TaskError::io(format!("creating {}", dir.display()), e))?;
     match &assignment.work {
-        TaskWork::Map { split } => map::run(ctx, assignment, split, dir, control).await,
+        TaskWork::Map { split } => map::run(ctx, assignment, split, dir, control, &slowdown).await,
         TaskWork::Reduce { map_outputs } => {
-            reduce::run(ctx, assignment, map_outputs, dir, control).await
+            reduce::run(ctx, assignment, map_outputs, dir, control, &slowdown).await
         }
     }
 }
@@ -139,7 +148,8 @@ pub(super) async fn blocking<T: Send + 'static>(
 }
 
 /// Uploads the attempt's part file to `<output>/_temporary/<attempt>/part-{m,r}-NNNNN`, where
-/// the tracker renames the winning attempt's into place.
+/// the tracker renames the winning attempt's into place. An attempt whose job is over ends as
+/// killed, having written nothing.
 pub(super) async fn upload_part(
     ctx: &AttemptContext,
     assignment: &TaskAssignment,
@@ -151,23 +161,42 @@ pub(super) async fn upload_part(
         TaskKind::Reduce => 'r',
     };
     let name = format!("part-{kind}-{:05}", assignment.task.index);
-    let dst = assignment
+    let attempt_dir = assignment
         .output
         .join("_temporary")?
-        .join(&assignment.attempt.0)?
-        .join(&name)?;
+        .join(&assignment.attempt.0)?;
+    let dst = attempt_dir.join(&name)?;
     let options = PutOptions {
         replication: assignment.output_replication,
         block_size: None,
         // Only this attempt writes this path, so replacing whatever is there is safe.
         overwrite: true,
-        create_parents: true,
+        create_parents: false,
     };
+    control.check()?;
     unless_killed(control, async {
-        ctx.granary.put_file(local, &dst, &options, None).await?;
+        match ctx.granary.mkdir(&attempt_dir, false).await {
+            Ok(_) => {}
+            // Ours from an earlier try whose answer was lost: only this attempt uses the name.
+            Err(e) if e.kind == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unless_job_over(assignment, e)),
+        }
+        let put = ctx.granary.put_file(local, &dst, &options, None).await;
+        put.map_err(|e| unless_job_over(assignment, e))?;
         Ok(())
     })
     .await
+}
+
+/// A namespace error of the upload; `not_found` means `_temporary` is gone with the job, and
+/// the attempt ends as killed.
+fn unless_job_over(assignment: &TaskAssignment, e: granary_client::Error) -> TaskError {
+    if e.kind != ErrorKind::NotFound {
+        return e.into();
+    }
+    let attempt = &assignment.attempt;
+    tracing::info!(%attempt, "the job is over; the part file is not uploaded ({e})");
+    TaskError::Cancelled
 }
 
 /// Removes an attempt's (or a job's) local files; a failure is only logged.

@@ -1,6 +1,7 @@
 //! An in-process job tracker for the executor's tests, on 127.0.0.1:0: it hands out queued
 //! assignments and kills, answers `locate` with a file whose one block has no replica, and
-//! records polls and reports.
+//! records polls and reports. Its namespace holds no job output: `mkdir` and `create` record
+//! the request and answer `not_found`, as for a job that is over.
 
 use std::sync::{Arc, Mutex};
 
@@ -8,9 +9,12 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use granary_client::protocol::*;
-use granary_client::{BlockId, Digest, FsPath};
+use granary_client::server::{ApiError, ApiJson};
+use granary_client::{BlockId, Digest, Error, FsPath};
 
 pub const INPUT: &str = "/in/data.txt";
+/// The input file's bytes, for tests that serve its block locally.
+pub const INPUT_BYTES: &[u8] = b"a b\nc d e\n";
 
 #[derive(Default)]
 pub struct FakeTracker {
@@ -20,6 +24,9 @@ pub struct FakeTracker {
     /// The running attempts the latest poll listed.
     pub last_poll: Mutex<Option<Vec<AttemptId>>>,
     pub reports: Mutex<Vec<TaskReport>>,
+    pub mkdirs: Mutex<Vec<MkdirRequest>>,
+    /// Paths files were created at.
+    pub creates: Mutex<Vec<FsPath>>,
 }
 
 type Tracker = State<Arc<FakeTracker>>;
@@ -45,21 +52,39 @@ async fn report(
     Json(serde_json::json!({}))
 }
 
-/// One 10-byte block with no live replica anywhere.
+async fn mkdir(
+    State(tracker): Tracker,
+    ApiJson(req): ApiJson<MkdirRequest>,
+) -> Result<Json<FileStatus>, ApiError> {
+    let missing = Error::not_found(format!("parent directory of {} does not exist", req.path));
+    tracker.mkdirs.lock().unwrap().push(req);
+    Err(missing.into())
+}
+
+async fn create(
+    State(tracker): Tracker,
+    ApiJson(req): ApiJson<CreateRequest>,
+) -> Result<Json<CreateResponse>, ApiError> {
+    let missing = Error::not_found(format!("parent directory of {} does not exist", req.path));
+    tracker.creates.lock().unwrap().push(req.path);
+    Err(missing.into())
+}
+
+/// [`INPUT_BYTES`] in one block with no live replica anywhere.
 async fn locate() -> Json<LocatedFile> {
     Json(LocatedFile {
         status: FileStatus {
             path: FsPath::parse(INPUT).unwrap(),
             kind: FileKind::File,
-            length: 10,
+            length: INPUT_BYTES.len() as u64,
             replication: 1,
-            block_size: 10,
+            block_size: INPUT_BYTES.len() as u64,
             modified_ms: 0,
         },
         blocks: vec![LocatedBlock {
             id: BlockId(7),
             offset: 0,
-            length: 10,
+            length: INPUT_BYTES.len() as u64,
             sha256: Digest::of(b""),
             locations: Vec::new(),
         }],
@@ -72,6 +97,8 @@ pub async fn start_tracker() -> (String, Arc<FakeTracker>) {
         .route(routes::EXECUTOR_POLL, post(poll))
         .route(routes::EXECUTOR_REPORT, post(report))
         .route(routes::LOCATE, get(locate))
+        .route(routes::MKDIR, post(mkdir))
+        .route(routes::CREATE, post(create))
         .with_state(Arc::clone(&tracker));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

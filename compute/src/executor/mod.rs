@@ -7,6 +7,7 @@
 //! - `attempt` takes one attempt from launch to outcome; `map` and `reduce` are what the two
 //!   kinds do around the task runtime ([`crate::task`]).
 //! - `input` turns a map's split into readers over local replicas and remote ranges.
+//! - `slowdown` makes attempts slow on purpose (`task_slowdown`), for drills and benchmarks.
 //!
 //! Local files live under `<work_dir>/<job>/<attempt>/`; a finished map's output stays there
 //! for the shuffle server until its job is no longer active.
@@ -16,6 +17,7 @@ mod input;
 mod map;
 mod poll;
 mod reduce;
+mod slowdown;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -45,6 +47,9 @@ pub struct ExecutorConfig {
     pub poll_interval: Duration,
     /// Root of the attempts' local files.
     pub work_dir: PathBuf,
+    /// Fault injection: every attempt takes this many times as long as it would, its pauses
+    /// spread over its run. 1.0 is off.
+    pub task_slowdown: f64,
 }
 
 /// The datanode's block store, as a source of map input.

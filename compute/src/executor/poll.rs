@@ -84,6 +84,7 @@ impl Executor {
             shuffle,
             blocks,
             work_dir: config.work_dir.clone(),
+            slowdown: config.task_slowdown,
         };
         Ok(Executor {
             config,

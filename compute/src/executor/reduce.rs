@@ -1,6 +1,8 @@
 //! A reduce attempt around the task runtime: fetch this reducer's partition of every map's
 //! output into local segment files, merge and reduce them with [`run_reduce`] on a blocking
-//! thread, and upload the result as the attempt's part file.
+//! thread, and upload the result as the attempt's part file. A slowed executor paces the
+//! reducer after each fetched segment and before the upload (the merge and reduce run inside
+//! the task runtime, which has no checkpoint to pause at).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use futures_util::StreamExt;
 use granary_client::protocol::{MapOutputLocation, TaskAssignment, TaskCounters};
 
 use super::attempt::{blocking, remove_dir, unless_killed, upload_part, AttemptContext};
+use super::slowdown::Slowdown;
 use crate::error::TaskError;
 use crate::shuffle::{self, FetchError};
 use crate::task::{run_reduce, TaskControl};
@@ -22,9 +25,10 @@ pub(super) async fn run(
     map_outputs: &[MapOutputLocation],
     dir: &Path,
     control: &Arc<TaskControl>,
+    slowdown: &Slowdown,
 ) -> Result<TaskCounters, TaskError> {
-    let (segments, shuffle_bytes) =
-        unless_killed(control, fetch_all(ctx, assignment, map_outputs, dir)).await?;
+    let fetched = fetch_all(ctx, assignment, map_outputs, dir, control, slowdown);
+    let (segments, shuffle_bytes) = unless_killed(control, fetched).await?;
     let part = dir.join("part");
     let mut counters = {
         let (assignment, part, control) =
@@ -32,18 +36,22 @@ pub(super) async fn run(
         blocking(move || run_reduce(&assignment, &segments, &part, &control)).await?
     };
     counters.shuffle_bytes = shuffle_bytes;
+    slowdown.pace(control).await?;
     upload_part(ctx, assignment, &part, control).await?;
     remove_dir(dir.to_path_buf()).await;
     Ok(counters)
 }
 
 /// Fetches every map's partition, [`PARALLEL_FETCHES`] at a time. Returns the segment files in
-/// map order and the bytes fetched; stops at the first map whose output cannot be had.
+/// map order and the bytes fetched; stops at the first map whose output cannot be had. While a
+/// slowed reducer pauses, the fetches in flight are not polled, so they pause too.
 async fn fetch_all(
     ctx: &AttemptContext,
     assignment: &TaskAssignment,
     map_outputs: &[MapOutputLocation],
     dir: &Path,
+    control: &TaskControl,
+    slowdown: &Slowdown,
 ) -> Result<(Vec<PathBuf>, u64), TaskError> {
     let mut sources: Vec<&MapOutputLocation> = map_outputs.iter().collect();
     sources.sort_by_key(|source| source.map);
@@ -62,6 +70,7 @@ async fn fetch_all(
     let mut fetched = 0;
     while let Some(bytes) = fetches.next().await {
         fetched += bytes?;
+        slowdown.pace(control).await?;
     }
     drop(fetches);
     Ok((segments, fetched))

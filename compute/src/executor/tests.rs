@@ -1,5 +1,5 @@
-//! The executor against the fake job tracker: failures are reported, kills stop attempts, and
-//! finished jobs lose their local output.
+//! The executor against the fake job tracker: failures are reported, kills stop attempts,
+//! finished jobs lose their local output, and a late attempt never writes into their output.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -12,7 +12,7 @@ use granary_client::{BlockId, DatanodeId, FsPath};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::fake_tracker::{start_tracker, FakeTracker, INPUT};
+use super::fake_tracker::{start_tracker, FakeTracker, INPUT, INPUT_BYTES};
 use super::{spawn, ExecutorConfig, LocalBlocks};
 
 const JOB: &str = "job_1700000000000_0001";
@@ -25,6 +25,24 @@ impl LocalBlocks for NoBlocks {
     }
 }
 
+/// Holds the input file's one block.
+struct InputBlock;
+
+impl LocalBlocks for InputBlock {
+    fn open(
+        &self,
+        block: BlockId,
+        offset: u64,
+        len: u64,
+    ) -> Option<io::Result<Box<dyn Read + Send>>> {
+        let (start, end) = (offset as usize, (offset + len) as usize);
+        (block == BlockId(7)).then(|| {
+            let bytes = INPUT_BYTES[start..end].to_vec();
+            Ok(Box::new(io::Cursor::new(bytes)) as Box<dyn Read + Send>)
+        })
+    }
+}
+
 struct TestExecutor {
     task: JoinHandle<()>,
     shutdown: CancellationToken,
@@ -32,6 +50,10 @@ struct TestExecutor {
 
 impl TestExecutor {
     async fn start(namenode: &str, work_dir: &Path) -> Self {
+        Self::start_with(namenode, work_dir, Arc::new(NoBlocks)).await
+    }
+
+    async fn start_with(namenode: &str, work_dir: &Path, blocks: Arc<dyn LocalBlocks>) -> Self {
         let config = ExecutorConfig {
             namenode: namenode.to_string(),
             datanode: DatanodeId("dn-test".into()),
@@ -40,9 +62,10 @@ impl TestExecutor {
             slots: 2,
             poll_interval: Duration::from_millis(20),
             work_dir: work_dir.to_path_buf(),
+            task_slowdown: 1.0,
         };
         let shutdown = CancellationToken::new();
-        let task = spawn(config, Arc::new(NoBlocks), shutdown.clone()).unwrap();
+        let task = spawn(config, blocks, shutdown.clone()).unwrap();
         TestExecutor { task, shutdown }
     }
 
@@ -113,18 +136,23 @@ fn reports_of(tracker: &FakeTracker) -> HashMap<AttemptId, TaskOutcome> {
         .collect()
 }
 
+fn input_split() -> InputSplit {
+    let length = INPUT_BYTES.len() as u64;
+    InputSplit {
+        file: FsPath::parse(INPUT).unwrap(),
+        file_length: length,
+        offset: 0,
+        length,
+        block: BlockId(7),
+        locations: Vec::new(),
+    }
+}
+
 #[tokio::test]
 async fn a_failing_map_attempt_is_reported_and_cleaned_up() {
     let (url, tracker) = start_tracker().await;
     let work_dir = tempfile::tempdir().unwrap();
-    let split = InputSplit {
-        file: FsPath::parse(INPUT).unwrap(),
-        file_length: 10,
-        offset: 0,
-        length: 10,
-        block: BlockId(7),
-        locations: Vec::new(),
-    };
+    let split = input_split();
     let map = assignment(TaskKind::Map, 0, TaskWork::Map { split });
     let attempt = map.attempt.clone();
     tracker.active_jobs.lock().unwrap().push(map.job.clone());
@@ -254,5 +282,42 @@ async fn only_active_jobs_keep_their_local_output() {
     .await;
     assert!(work_dir.path().join(active).join("attempt_x").exists());
     assert!(work_dir.path().join("not-a-job").exists());
+    executor.stop().await;
+}
+
+#[tokio::test]
+async fn an_attempt_whose_job_is_over_writes_nothing_and_ends_as_killed() {
+    let (url, tracker) = start_tracker().await;
+    let work_dir = tempfile::tempdir().unwrap();
+    let mut map = assignment(
+        TaskKind::Map,
+        0,
+        TaskWork::Map {
+            split: input_split(),
+        },
+    );
+    map.reducers = 0;
+    let attempt = map.attempt.clone();
+    tracker.launch.lock().unwrap().push(map);
+    let executor = TestExecutor::start_with(&url, work_dir.path(), Arc::new(InputBlock)).await;
+    wait_until("the attempt is reported", || {
+        !tracker.reports.lock().unwrap().is_empty()
+    })
+    .await;
+    let killed = TaskOutcome::Failed {
+        error: "killed".into(),
+    };
+    assert_eq!(reports_of(&tracker).remove(&attempt), Some(killed));
+    // Only the attempt's own directory was asked for, without its missing parents, and no
+    // file was created once that failed.
+    let mkdirs = tracker.mkdirs.lock().unwrap().clone();
+    assert_eq!(mkdirs.len(), 1);
+    let expected = format!("/out/_temporary/{}", attempt.0);
+    assert_eq!(
+        (mkdirs[0].path.as_str(), mkdirs[0].parents),
+        (expected.as_str(), false)
+    );
+    assert!(tracker.creates.lock().unwrap().is_empty());
+    assert!(!work_dir.path().join(JOB).join(&attempt.0).exists());
     executor.stop().await;
 }

@@ -1,55 +1,20 @@
-//! `granary drill`: a failure drill against a running cluster. Writes a data set with recorded
-//! SHA-256s, removes datanodes (SIGKILL of local datanodes, or decommission, which also works on
-//! a real cluster), checks every byte reads back while they are gone, waits for the cluster to
-//! heal, and reports how long each phase took.
+//! `--kill K` and `--decommission K`: writes a data set with recorded SHA-256s, removes
+//! datanodes (SIGKILL of local datanodes, or decommission, which also works on a real cluster),
+//! checks every byte reads back while they are gone, waits for the cluster to heal, and reports
+//! how long each phase took.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::Args;
-use futures_util::StreamExt;
 use granary_client::protocol::{DatanodeState, HealthStatus};
-use granary_client::size::parse_size;
-use granary_client::{DatanodeId, FsPath, Granary, PutOptions};
+use granary_client::{DatanodeId, FsPath, Granary};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::cluster::{cluster_dir, process, state};
+use super::data_set::{verify, write_data_set};
+use super::{drill_root, kill_local, local_cluster, wait_until, DrillArgs};
 use crate::output::{bytes, print_json};
-
-/// How often the drill polls the namenode while it waits.
-const POLL: Duration = Duration::from_millis(20);
-
-#[derive(Args)]
-pub struct DrillArgs {
-    /// Datanodes to SIGKILL (local cluster only).
-    #[arg(long, conflicts_with = "decommission")]
-    kill: Option<u32>,
-    /// Datanodes to decommission (works on any cluster).
-    #[arg(long)]
-    decommission: Option<u32>,
-    /// Files in the data set.
-    #[arg(long, default_value_t = 4)]
-    files: u32,
-    /// Size of each file (default: 2.5 blocks, at most 320 MiB), e.g. 40M.
-    #[arg(long, value_parser = |s: &str| parse_size(s).map_err(|e| e.message))]
-    file_size: Option<u64>,
-    /// Give up (and fail) if the cluster has not healed by then.
-    #[arg(long, default_value = "120s")]
-    timeout: humantime::Duration,
-    /// Keep the data set afterwards.
-    #[arg(long)]
-    keep: bool,
-    /// Local cluster directory, for --kill (default: as `granary cluster`).
-    #[arg(long, env = "GRANARY_CLUSTER_DIR")]
-    dir: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
-}
 
 /// The drill's findings; `--json` prints exactly this.
 #[derive(Serialize)]
@@ -91,12 +56,11 @@ pub async fn run(fs: Granary, args: DrillArgs) -> anyhow::Result<ExitCode> {
     let file_size = args
         .file_size
         .unwrap_or((report.default_block_size * 5 / 2).min(320 << 20));
-    let root = FsPath::parse(&format!(
-        "/drill-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    ))?;
+    let cluster = match mode {
+        "kill" => Some(local_cluster(&args.dir, "--kill")?),
+        _ => None,
+    };
+    let root = drill_root()?;
     let say = |line: String| {
         if !args.json {
             println!("{line}")
@@ -147,9 +111,9 @@ pub async fn run(fs: Granary, args: DrillArgs) -> anyhow::Result<ExitCode> {
         .sum();
 
     let start = Instant::now();
-    match mode {
-        "kill" => kill_local(&args.dir, &victims)?,
-        _ => {
+    match &cluster {
+        Some(cluster) => kill_local(cluster, &victims)?,
+        None => {
             for id in &victims {
                 fs.decommission(id).await?;
             }
@@ -229,91 +193,6 @@ fn join(ids: &[DatanodeId]) -> String {
         .join(", ")
 }
 
-/// Writes the data set: deterministic pseudo-random files, hashed as they are generated.
-async fn write_data_set(
-    fs: &Granary,
-    root: &FsPath,
-    files: u32,
-    size: u64,
-) -> anyhow::Result<BTreeMap<FsPath, String>> {
-    fs.mkdir(root, true).await?;
-    let mut expected = BTreeMap::new();
-    for i in 0..files {
-        let mut local = tempfile::NamedTempFile::new()?;
-        let mut hasher = Sha256::new();
-        let mut x: u64 =
-            0x9E37_79B9_7F4A_7C15 ^ (u64::from(i) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut left = size;
-        while left > 0 {
-            let n = buf.len().min(left as usize);
-            for word in buf[..n].chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                word.copy_from_slice(&x.to_le_bytes()[..word.len()]);
-            }
-            hasher.update(&buf[..n]);
-            local.write_all(&buf[..n])?;
-            left -= n as u64;
-        }
-        local.flush()?;
-        let path = root.join(&format!("part-{i:03}"))?;
-        fs.put_file(local.path(), &path, &PutOptions::default(), None)
-            .await?;
-        expected.insert(path, hex_digest(hasher));
-    }
-    Ok(expected)
-}
-
-fn hex_digest(hasher: Sha256) -> String {
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Reads every file back; returns how many matched and the paths that did not.
-async fn verify(fs: &Granary, expected: &BTreeMap<FsPath, String>) -> (u32, Vec<String>) {
-    let mut ok = 0;
-    let mut bad = Vec::new();
-    for (path, sha) in expected {
-        let mut hasher = Sha256::new();
-        let read: anyhow::Result<()> = async {
-            let mut stream = fs.open(path).await?.read_all();
-            while let Some(chunk) = stream.next().await {
-                hasher.update(&chunk?);
-            }
-            Ok(())
-        }
-        .await;
-        match read {
-            Ok(()) if &hex_digest(hasher) == sha => ok += 1,
-            Ok(()) => bad.push(format!("{path}: different bytes")),
-            Err(e) => bad.push(format!("{path}: {e}")),
-        }
-    }
-    (ok, bad)
-}
-
-/// Polls `check` until it yields `Some` or `deadline` passes.
-async fn wait_until<T, F, Fut>(deadline: Instant, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
 /// Seconds from `start` until every victim is in `gone_state`, and until the cluster is back at
 /// full replication after that; `None` for a phase not reached by `deadline`.
 async fn watch_healing(
@@ -356,31 +235,6 @@ async fn wait_healthy(fs: &Granary, within: Duration) -> anyhow::Result<()> {
     })
     .await
     .with_context(|| format!("fsck not HEALTHY with full replication within {within:?}"))
-}
-
-/// SIGKILLs the local datanodes with these ids, found in the cluster directory.
-fn kill_local(dir: &Option<PathBuf>, victims: &[DatanodeId]) -> anyhow::Result<()> {
-    let dir = cluster_dir(dir.clone())?;
-    let cluster = state::ClusterState::load(&dir)?
-        .with_context(|| format!("--kill needs a local cluster started by `granary cluster up` (none in {}); on a real cluster use --decommission", dir.display()))?;
-    for id in victims {
-        let dn = cluster
-            .datanodes
-            .iter()
-            .find(|d| state::datanode_id(&d.data_dir).as_deref() == Some(id.as_str()))
-            .with_context(|| {
-                format!(
-                    "datanode {id} is not part of the local cluster in {}",
-                    dir.display()
-                )
-            })?;
-        let pid = dn
-            .pid
-            .filter(|pid| process::is_running(*pid, &dn.data_dir))
-            .with_context(|| format!("datanode {id} is not running"))?;
-        process::signal(pid, libc::SIGKILL)?;
-    }
-    Ok(())
 }
 
 fn print_summary(r: &DrillReport) {
