@@ -205,6 +205,8 @@ impl TrackerState {
         job.set_state(task_id, TaskState::Running);
         if speculative {
             job.speculative_attempts += 1;
+            // One backup per straggler: the next free slot elsewhere must not start another.
+            job.task_mut(task_id).wants_backup = false;
         }
         if locality == Some(Locality::DataLocal) {
             job.last_local_launch = now;

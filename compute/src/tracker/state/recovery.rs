@@ -37,11 +37,16 @@ impl TrackerState {
         }
     }
 
-    /// Maps whose winners ran on a lost executor run again wherever reducers still need them.
+    /// Maps whose winners ran on a lost executor run again while a reduce may still fetch
+    /// their output: one pending or running. Reduces that succeeded already have it.
     fn rerun_lost_map_outputs(&mut self, executor: &DatanodeId, now: Instant) {
         for idx in 0..self.jobs.len() {
             let job = &mut self.jobs[idx];
-            if job.reduces.is_empty() || job.done(TaskKind::Reduce) {
+            let fetching = job
+                .reduces
+                .iter()
+                .any(|r| matches!(r.state, TaskState::Pending | TaskState::Running));
+            if !fetching {
                 continue;
             }
             let lost: Vec<_> = job

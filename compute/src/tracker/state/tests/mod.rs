@@ -15,7 +15,7 @@ use granary_client::{BlockId, DatanodeId, FsPath, RequestId};
 
 use super::{NewJob, OutputWork, TrackerState};
 use crate::tracker::config::TrackerConfig;
-use crate::tracker::plan::{JobPlan, JobSettings};
+use crate::tracker::plan::{validate, JobPlan};
 
 pub fn config() -> TrackerConfig {
     TrackerConfig {
@@ -42,6 +42,22 @@ pub fn split(i: u64, locations: &[&str]) -> InputSplit {
     }
 }
 
+/// A wordcount job writing `output`, with a 1 MiB sort buffer.
+pub fn wordcount(output: &str, reducers: u32) -> JobSpec {
+    JobSpec {
+        inputs: vec!["/in".into()],
+        output: FsPath::parse(output).unwrap(),
+        program: JobProgram::Builtin(Builtin::Wordcount),
+        reducers: Some(reducers),
+        top: Some(5),
+        output_replication: Some(2),
+        sort_buffer: Some(1 << 20),
+        locality_wait_ms: None,
+        max_attempts: None,
+        speculation: None,
+    }
+}
+
 pub struct Harness {
     pub state: TrackerState,
     pub t0: Instant,
@@ -61,29 +77,17 @@ impl Harness {
 
     /// Submits a wordcount job over `splits` with `reducers` reduces, at time 0.
     pub fn submit(&mut self, output: &str, splits: Vec<InputSplit>, reducers: u32) -> JobId {
-        let config = self.state.config.clone();
-        let spec = JobSpec {
-            inputs: vec!["/in".into()],
-            output: FsPath::parse(output).unwrap(),
-            program: JobProgram::Builtin(Builtin::Wordcount),
-            reducers: Some(reducers),
-            top: Some(5),
-            output_replication: Some(2),
-            sort_buffer: None,
-            locality_wait_ms: None,
-            max_attempts: None,
-            speculation: None,
-        };
+        self.submit_spec(wordcount(output, reducers), splits)
+    }
+
+    /// Submits `spec` over `splits` at time 0, with the settings validation gives it.
+    pub fn submit_spec(&mut self, spec: JobSpec, splits: Vec<InputSplit>) -> JobId {
+        let settings = validate(&spec, &self.state.config).unwrap();
         let plan = JobPlan {
             splits,
-            reducers,
+            reducers: spec.reducers.unwrap_or(1),
             partitioner: Partitioner::Hash,
-            settings: JobSettings {
-                locality_wait: config.locality_wait,
-                max_attempts: config.max_attempts,
-                sort_buffer: 1 << 20,
-                speculation: config.speculation,
-            },
+            settings,
         };
         let new = NewJob {
             request_id: RequestId::new(),

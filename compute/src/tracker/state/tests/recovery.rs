@@ -61,6 +61,35 @@ fn finished_reduces_keep_their_map_outputs_unneeded() {
 }
 
 #[test]
+fn succeeded_reduces_awaiting_their_commit_need_no_map_rerun() {
+    let mut h = Harness::new(config());
+    let job = h.submit("/out", vec![split(0, &["dn-a"])], 1);
+    let m0 = h.launch_one("dn-a", 0.0);
+    h.succeed(&job, &m0, "dn-a", 1.0);
+    let r0 = h.launch_one("dn-b", 1.0);
+    h.succeed(&job, &r0, "dn-b", 2.0);
+    // dn-a, which served map 0's output, is lost before the reduce's part file is committed.
+    h.poll("dn-b", 1, &[], 11.5);
+    h.state.tick(h.at(11.5));
+    assert_eq!(h.state.live_executors(h.at(11.5)), 1);
+    let status = h.status(&job, 11.5);
+    assert_eq!((status.phase, status.maps_done), (JobPhase::Reduce, 1));
+    assert!(
+        h.poll("dn-b", 1, &[], 11.5).launch.is_empty(),
+        "no map to re-run"
+    );
+    let work = h.perform_work(12.0);
+    assert!(
+        matches!(
+            work.as_slice(),
+            [OutputWork::Commit { .. }, OutputWork::Finalize { .. }]
+        ),
+        "{work:?}"
+    );
+    assert_eq!(h.status(&job, 12.0).state, JobState::Succeeded);
+}
+
+#[test]
 fn a_straggler_gets_one_backup_and_the_loser_is_killed() {
     let mut h = Harness::new(config());
     let splits = (0..4).map(|i| split(i, &["dn-a", "dn-b"])).collect();
@@ -102,6 +131,62 @@ fn a_straggler_gets_one_backup_and_the_loser_is_killed() {
     let status = h.status(&job, 8.0);
     assert_eq!(status.phase, JobPhase::Reduce);
     assert_eq!(status.maps_done, 4);
+}
+
+#[test]
+fn a_straggler_gets_one_backup_however_many_slots_are_free() {
+    let mut h = Harness::new(config());
+    let splits = (0..3)
+        .map(|i| split(i, &["dn-a", "dn-b", "dn-c"]))
+        .collect();
+    let job = h.submit("/out", splits, 1);
+    let attempts: Vec<AttemptId> = h
+        .poll("dn-a", 3, &[], 0.0)
+        .launch
+        .into_iter()
+        .map(|a| a.attempt)
+        .collect();
+    h.succeed(&job, &attempts[0], "dn-a", 1.0);
+    h.succeed(&job, &attempts[1], "dn-a", 1.0);
+    let slow = &attempts[2];
+    h.poll("dn-a", 3, &[slow], 6.0);
+    h.poll("dn-c", 0, &[], 6.0);
+    h.state.tick(h.at(6.0));
+    let backup = h.launch_one("dn-b", 6.0);
+    assert!(
+        h.poll("dn-c", 1, &[], 6.0).launch.is_empty(),
+        "a second backup"
+    );
+    h.state.tick(h.at(7.0));
+    assert!(
+        h.poll("dn-c", 1, &[], 7.0).launch.is_empty(),
+        "marked again while its backup runs"
+    );
+    assert_eq!(h.status(&job, 7.0).counters.speculative_attempts, 1);
+    h.succeed(&job, &backup, "dn-b", 8.0);
+    assert_eq!(h.status(&job, 8.0).phase, JobPhase::Reduce);
+}
+
+#[test]
+fn a_job_submitted_with_no_speculation_gets_no_backup() {
+    for (speculation, backups) in [(None, 1), (Some(false), 0)] {
+        let mut h = Harness::new(config());
+        let spec = JobSpec {
+            speculation,
+            ..wordcount("/out", 1)
+        };
+        let splits = (0..2).map(|i| split(i, &["dn-a", "dn-b"])).collect();
+        let job = h.submit_spec(spec, splits);
+        let launched = h.poll("dn-a", 2, &[], 0.0).launch;
+        let (fast, slow) = (&launched[0].attempt, &launched[1].attempt);
+        h.succeed(&job, fast, "dn-a", 1.0);
+        h.poll("dn-a", 2, &[slow], 30.0);
+        h.state.tick(h.at(30.0));
+        let launched = h.poll("dn-b", 1, &[], 30.0).launch;
+        assert_eq!(launched.len(), backups, "speculation {speculation:?}");
+        let status = h.status(&job, 30.0);
+        assert_eq!(status.counters.speculative_attempts, backups as u64);
+    }
 }
 
 #[test]
