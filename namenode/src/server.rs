@@ -94,6 +94,10 @@ impl NamenodeServer {
         let tracker = self.tracker;
         let mut tasks = spawn_background(&namesystem);
         tasks.push(tokio::spawn(tracker.clone().run()));
+        tasks.push(tokio::spawn(forward_deaths(
+            namesystem.clone(),
+            tracker.clone(),
+        )));
         let app = api::router(namesystem.clone(), tracker.clone())
             .into_make_service_with_connect_info::<SocketAddr>();
 
@@ -189,6 +193,22 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
         IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
         IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
         _ => addr,
+    }
+}
+
+/// How often datanode deaths are passed on to the job tracker.
+const DEATH_FORWARD_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Tells the job tracker about every datanode the namenode declares dead, so the tasks that ran
+/// there are re-run as soon as the lifeline breaks, not after the executor's polls time out.
+async fn forward_deaths(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) {
+    let mut ticker = tokio::time::interval(DEATH_FORWARD_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        for datanode in namesystem.take_dead_datanodes() {
+            tracker.executor_died(&datanode);
+        }
     }
 }
 

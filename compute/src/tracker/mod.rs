@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use granary_client::protocol::{
     ExecutorPoll, ExecutorPollResponse, JobId, JobList, JobStatus, SubmitJobRequest, TaskReport,
 };
-use granary_client::{Error, Granary};
+use granary_client::{DatanodeId, Error, Granary};
 
 pub use config::{
     TrackerConfig, MAX_LOCALITY_WAIT, MAX_REDUCERS, MAX_SORT_BUFFER, MIN_SORT_BUFFER,
@@ -122,6 +122,12 @@ impl JobTracker {
         self.perform_output_work(Some(&job), INLINE_WORK_ROUNDS)
             .await;
         Ok(())
+    }
+
+    /// The namenode declared this datanode dead (its lifeline broke, or it missed heartbeats):
+    /// its executor's attempts and the map output it held are re-run at once.
+    pub fn executor_died(&self, datanode: &DatanodeId) {
+        self.with_state(|s| s.executor_died(datanode, Instant::now()));
     }
 
     /// The background pass, every [`TICK`]: lost executors, stragglers, and namespace work that

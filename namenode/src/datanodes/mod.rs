@@ -112,6 +112,8 @@ pub struct DatanodeManager {
     next_generation: u64,
     /// Safe mode: deletions are queued but not handed out until it ends.
     hold_deletes: bool,
+    /// Nodes declared dead since the job tracker last asked: their executors are lost too.
+    deaths: Vec<DatanodeId>,
 }
 
 impl DatanodeManager {
@@ -122,6 +124,7 @@ impl DatanodeManager {
             remembered,
             next_generation: 1,
             hold_deletes: false,
+            deaths: Vec::new(),
         }
     }
 
@@ -281,13 +284,22 @@ impl DatanodeManager {
     /// full when it comes back) and its long-poll is woken to learn it must register again.
     pub fn set_liveness(&mut self, id: &DatanodeId, liveness: Liveness) {
         if let Some(node) = self.nodes.get_mut(id) {
+            let died = liveness == Liveness::Dead && node.liveness != Liveness::Dead;
             node.liveness = liveness;
             if liveness == Liveness::Dead {
                 node.commands.clear();
                 node.scheduled_bytes = 0;
             }
+            if died {
+                self.deaths.push(id.clone());
+            }
             node.commands.wake();
         }
+    }
+
+    /// The datanodes declared dead since the last call.
+    pub fn take_deaths(&mut self) -> Vec<DatanodeId> {
+        std::mem::take(&mut self.deaths)
     }
 
     pub fn set_admin(&mut self, id: &DatanodeId, admin: AdminState) {

@@ -76,6 +76,13 @@ impl Namesystem {
         }
     }
 
+    /// Datanodes declared dead since the last call, for the job tracker: a dead datanode's
+    /// executor is gone with it, and waiting for its polls to stop would waste
+    /// `executor_dead_after` on every task it ran.
+    pub fn take_dead_datanodes(&self) -> Vec<DatanodeId> {
+        self.lock().datanodes.take_deaths()
+    }
+
     /// The command long-poll: the node's pending commands at once if it has some, otherwise
     /// the first ones queued within `command_poll_timeout`, otherwise none.
     pub async fn poll_commands(&self, id: &DatanodeId) -> Result<HeartbeatResponse, Error> {

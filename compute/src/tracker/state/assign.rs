@@ -3,7 +3,8 @@
 //! Free slots go to running jobs first come, first served. Within a job, maps are placed with
 //! delay scheduling (Zaharia et al., EuroSys 2010): a slot on a node holding none of the job's
 //! pending splits is refused while the job has waited less than `locality_wait` since its last
-//! data-local launch, takes a rack-local split after that, and any split after twice that.
+//! data-local launch, takes a rack-local split after that, and any split after twice that. A
+//! split none of whose holders is a live executor is taken by any slot at once.
 //! Reduces start once every map has succeeded; backups for stragglers come last.
 
 use std::collections::HashSet;
@@ -133,6 +134,15 @@ impl TrackerState {
         let locality = |t: &Task| self.locality(job, t.id.index, slot);
         if let Some(task) = pending_maps().find(|t| locality(t) == Locality::DataLocal) {
             return Some((task.id, Some(Locality::DataLocal)));
+        }
+        // Waiting cannot make a map local when no live executor holds its block (its holders
+        // died): any slot takes it at once.
+        let orphaned = |t: &Task| {
+            let holders = &job.plan.splits[t.id.index as usize].locations;
+            !holders.iter().any(|dn| slot.live.contains(&dn))
+        };
+        if let Some(task) = pending_maps().find(|t| orphaned(t)) {
+            return Some((task.id, Some(locality(task))));
         }
         let waited = now.saturating_duration_since(job.last_local_launch);
         let wait = job.plan.settings.locality_wait;

@@ -82,9 +82,15 @@ impl Executors {
             .collect();
         dead.into_iter()
             .filter_map(|id| {
-                let executor = self.table.remove(&id)?;
-                Some((id, executor.attempts.into_keys().collect()))
+                let attempts = self.remove(&id)?;
+                Some((id, attempts))
             })
             .collect()
+    }
+
+    /// Forgets an executor, returning the attempts it was running; `None` if it was unknown.
+    pub fn remove(&mut self, id: &DatanodeId) -> Option<Vec<AttemptId>> {
+        let executor = self.table.remove(id)?;
+        Some(executor.attempts.into_keys().collect())
     }
 }

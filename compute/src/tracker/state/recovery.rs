@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use granary_client::protocol::{JobPhase, TaskKind};
+use granary_client::protocol::{AttemptId, JobPhase, TaskKind};
 use granary_client::DatanodeId;
 
 use super::job::Job;
@@ -23,18 +23,38 @@ impl TrackerState {
         }
     }
 
+    /// The namenode declared `executor`'s datanode dead: it is lost now, without waiting for
+    /// its polls to stay away for `executor_dead_after`. Unknown executors are ignored.
+    pub fn executor_died(&mut self, executor: &DatanodeId, now: Instant) {
+        if let Some(attempts) = self.executors.remove(executor) {
+            self.lose_executor(executor, attempts, "its datanode was declared dead", now);
+        }
+    }
+
     fn expire_executors(&mut self, now: Instant) {
         for (executor, attempts) in self.executors.expire(now, self.config.executor_dead_after) {
-            tracing::warn!(%executor, running = attempts.len(), "executor lost");
-            let error = format!("executor {executor} lost");
-            for attempt in attempts {
-                if let Some(key) = self.attempts.get(&attempt).cloned() {
-                    // Not the task's fault: it does not count against its attempts.
-                    self.attempt_failed(&key, error.clone(), false, now);
-                }
-            }
-            self.rerun_lost_map_outputs(&executor, now);
+            self.lose_executor(&executor, attempts, "it stopped polling", now);
         }
+    }
+
+    /// Its running attempts fail and re-run elsewhere, and so do the finished maps whose output
+    /// died with it.
+    fn lose_executor(
+        &mut self,
+        executor: &DatanodeId,
+        attempts: Vec<AttemptId>,
+        why: &str,
+        now: Instant,
+    ) {
+        tracing::warn!(%executor, running = attempts.len(), "executor lost: {why}");
+        let error = format!("executor {executor} lost ({why})");
+        for attempt in attempts {
+            if let Some(key) = self.attempts.get(&attempt).cloned() {
+                // Not the task's fault: it does not count against its attempts.
+                self.attempt_failed(&key, error.clone(), false, now);
+            }
+        }
+        self.rerun_lost_map_outputs(executor, now);
     }
 
     /// Maps whose winners ran on a lost executor run again while a reduce may still fetch

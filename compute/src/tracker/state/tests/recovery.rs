@@ -45,6 +45,33 @@ fn a_lost_executor_reruns_its_attempts_and_the_map_outputs_still_needed() {
 }
 
 #[test]
+fn a_datanode_declared_dead_loses_its_executor_at_once() {
+    let mut h = Harness::new(config());
+    let job = h.submit("/out", vec![split(0, &["dn-a"]), split(1, &["dn-a"])], 1);
+    let m0 = h.launch_one("dn-a", 0.0);
+    h.succeed(&job, &m0, "dn-a", 1.0);
+    let m1 = h.launch_one("dn-a", 1.0);
+    h.poll("dn-b", 0, &[], 1.0);
+    // Long before executor_dead_after: the namenode says dn-a's datanode died.
+    h.state.executor_died(&DatanodeId("dn-a".into()), h.at(1.5));
+    assert_eq!(h.state.live_executors(h.at(1.5)), 1);
+    let status = h.status(&job, 1.5);
+    assert_eq!(status.maps_done, 0, "map 0's output died with dn-a");
+    assert_eq!(
+        status.counters.failed_attempts, 1,
+        "map 1's running attempt"
+    );
+    let answer = h.poll("dn-b", 2, &[], 1.5);
+    let mut rerun: Vec<u32> = answer.launch.iter().map(|a| a.task.index).collect();
+    rerun.sort_unstable();
+    assert_eq!(rerun, [0, 1]);
+    // A second notice of the same death changes nothing.
+    h.state.executor_died(&DatanodeId("dn-a".into()), h.at(1.6));
+    assert_eq!(h.status(&job, 1.6).counters.failed_attempts, 1);
+    drop(m1);
+}
+
+#[test]
 fn finished_reduces_keep_their_map_outputs_unneeded() {
     let mut h = Harness::new(config());
     let job = h.submit("/out", vec![split(0, &["dn-a"])], 1);
