@@ -8,7 +8,8 @@
 #        kill -9 of the datanode holding the most of it, then the time until fsck is HEALTHY
 #        with full replication, split into detection and copy, and the copy throughput.
 #   job  on a local 3-datanode cluster: count-field, wordcount and sort jobs next to the GNU
-#        pipelines they replace (see scripts/bench/job.sh).
+#        pipelines they replace (scripts/bench/job.sh); then count-field on 4 datanodes with
+#        one killed mid-job and with one 5x slower (scripts/bench/faults.sh).
 #
 # Each figure is the median of RUNS runs (default 3). Caches are dropped before every read
 # when the machine allows it (root), so reads are cold; the table says which.
@@ -169,11 +170,13 @@ bench_heal() {
 
 # shellcheck source=bench/job.sh
 . scripts/bench/job.sh
+# shellcheck source=bench/faults.sh
+. scripts/bench/faults.sh
 
 case "$what" in
   fs) bench_fs ;;
   heal) bench_heal ;;
-  job) bench_job ;;
-  all) bench_fs; bench_heal; bench_job ;;
+  job) bench_job; bench_job_faults ;;
+  all) bench_fs; bench_heal; bench_job; bench_job_faults ;;
   *) echo "usage: scripts/bench.sh fs|heal|job|all" >&2; exit 2 ;;
 esac

@@ -9,16 +9,17 @@
 # Every pipeline runs with LC_ALL=C (bytewise, its fastest). Environment: LOG_MIB (2048),
 # WORDS_MIB (1024), RECORDS_MIB (1024).
 
-# Median seconds of a job over $RUNS runs; leaves the last run's status JSON in $JOB_JSON.
+# Median seconds of a job over $RUNS runs; the last run's status JSON is left in
+# $WORK/<name>.json (read it with `job_json <name>`).
 job_seconds() {
   local name=$1; shift
   local -a times
   for run in $(seq "$RUNS"); do
     local start end
     start=$(now)
-    JOB_JSON=$(granary job run --output "/bench-out/$name-$run" --json "$@")
+    granary job run --output "/bench-out/$name-$run" --json "$@" > "$WORK/$name.json"
     end=$(now)
-    [ "$(echo "$JOB_JSON" | json_field state)" = succeeded ] || { echo "job $name failed: $JOB_JSON" >&2; exit 1; }
+    [ "$(json_field state < "$WORK/$name.json")" = succeeded ] || { echo "job $name failed: $(cat "$WORK/$name.json")" >&2; exit 1; }
     times+=("$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }')")
   done
   printf '%s\n' "${times[@]}" | median
@@ -33,6 +34,7 @@ pipeline_seconds() {
   printf '%s\n' "${times[@]}" | median
 }
 
+job_json() { cat "$WORK/$1.json"; }
 json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$(printf '["%s"]' "$@"))"; }
 
 bench_job() {
@@ -59,23 +61,23 @@ bench_job() {
   echo "== count-field vs awk | sort | uniq -c"
   local cf cf_local cf_remote cf_maps awk_t
   cf=$(job_seconds count-field --input /bench/access.log --builtin count-field --field 7 --top 5)
-  cf_local=$(echo "$JOB_JSON" | json_field counters data_local_maps)
-  cf_remote=$(echo "$JOB_JSON" | json_field counters remote_maps)
-  cf_maps=$(echo "$JOB_JSON" | json_field maps_total)
+  cf_local=$(job_json count-field | json_field counters data_local_maps)
+  cf_remote=$(job_json count-field | json_field counters remote_maps)
+  cf_maps=$(job_json count-field | json_field maps_total)
   awk_t=$(pipeline_seconds "LC_ALL=C awk '{print \$7}' '$WORK/access.log' | LC_ALL=C sort | uniq -c | LC_ALL=C sort -rn | head -5")
 
   echo "== wordcount vs tr | sort | uniq -c"
   local wc wc_local wc_maps tr_t
   wc=$(job_seconds wordcount --input /bench/words.txt --builtin wordcount)
-  wc_local=$(echo "$JOB_JSON" | json_field counters data_local_maps)
-  wc_maps=$(echo "$JOB_JSON" | json_field maps_total)
+  wc_local=$(job_json wordcount | json_field counters data_local_maps)
+  wc_maps=$(job_json wordcount | json_field maps_total)
   tr_t=$(pipeline_seconds "LC_ALL=C tr -s ' ' '\n' < '$WORK/words.txt' | LC_ALL=C sort | uniq -c")
 
   echo "== sort vs sort --parallel=2"
   local st st_local st_maps gnu_t
   st=$(job_seconds sort --input /bench/records.txt --builtin sort --replication 1)
-  st_local=$(echo "$JOB_JSON" | json_field counters data_local_maps)
-  st_maps=$(echo "$JOB_JSON" | json_field maps_total)
+  st_local=$(job_json sort | json_field counters data_local_maps)
+  st_maps=$(job_json sort | json_field maps_total)
   gnu_t=$(pipeline_seconds "LC_ALL=C sort --parallel=2 -o '$WORK/sorted.txt' '$WORK/records.txt'")
   rm -f "$WORK/sorted.txt"
 

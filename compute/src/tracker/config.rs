@@ -31,8 +31,9 @@ pub struct TrackerConfig {
     pub executor_dead_after: Duration,
     /// Launch backup attempts for stragglers. Default on.
     pub speculation: bool,
-    /// A task runs at least this long before it may get a backup attempt. Default 5 s: short
-    /// tasks finish before a backup could help.
+    /// A task runs at least this long before it may get a backup attempt. Default 2 s: long
+    /// enough for its progress rate to mean something, short enough that a backup of a
+    /// block-sized map still saves most of a straggler's time.
     pub speculation_min_runtime: Duration,
     /// A task whose progress rate is below this fraction of the median rate of its job's
     /// tasks of the same kind is a straggler. Default 0.5.
@@ -49,7 +50,7 @@ impl Default for TrackerConfig {
             sort_buffer: 64 << 20,
             executor_dead_after: Duration::from_secs(30),
             speculation: true,
-            speculation_min_runtime: Duration::from_secs(5),
+            speculation_min_runtime: Duration::from_secs(2),
             speculation_slowness: 0.5,
             max_history: 1000,
         }

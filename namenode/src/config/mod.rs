@@ -108,7 +108,7 @@ pub struct NamenodeConfig {
     pub job_sort_buffer: u64,
     /// Run backup attempts for straggling tasks. Default on; a job may turn it off.
     pub job_speculation: bool,
-    /// How long a task runs before it may get a backup attempt. Default 5 s.
+    /// How long a task runs before it may get a backup attempt. Default 2 s.
     #[serde(with = "humantime_serde")]
     pub job_speculation_min_runtime: Duration,
     /// Finished jobs kept in the job history (`<meta_dir>/jobs`). Default 1000.
@@ -144,7 +144,7 @@ impl Default for NamenodeConfig {
             job_max_attempts: 4,
             job_sort_buffer: 64 << 20,
             job_speculation: true,
-            job_speculation_min_runtime: Duration::from_secs(5),
+            job_speculation_min_runtime: Duration::from_secs(2),
             job_max_history: 1000,
             executor_dead_after: None,
         }
