@@ -85,3 +85,39 @@ fn a_drill_that_could_not_heal_is_refused_before_it_starts() {
         "nothing was written"
     );
 }
+
+#[test]
+fn a_drill_during_a_job_gets_the_fault_free_output() {
+    let cluster = TestCluster::start(ClusterSpec {
+        datanodes: 3,
+        ..Default::default()
+    });
+    let dir = cluster.dir.path().to_str().unwrap().to_string();
+    for phase in ["map", "reduce"] {
+        let out = cluster
+            .granary(&[
+                "drill",
+                "--dir",
+                &dir,
+                "--during-job",
+                "--kill-in",
+                phase,
+                "--json",
+            ])
+            .ok();
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["verdict"], "PASS", "{report}");
+        assert_eq!(report["mode"], "during-job");
+        assert_eq!(report["outputs_identical"], true, "{report}");
+        assert_eq!(report["kill_phase"], phase, "{report}");
+        let killed = report["killed"].as_str().expect("a datanode was killed");
+        assert_eq!(cluster.datanode_state(killed), "dead");
+        // Bring the node back for the next round; the drill cleaned up after itself.
+        cluster.up();
+        assert!(cluster
+            .json(&["fs", "ls", "/"])
+            .as_array()
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -94,7 +94,7 @@ impl NamenodeServer {
         let tracker = self.tracker;
         let mut tasks = spawn_background(&namesystem);
         tasks.push(tokio::spawn(tracker.clone().run()));
-        tasks.push(tokio::spawn(forward_deaths(
+        tasks.push(tokio::spawn(link_tracker(
             namesystem.clone(),
             tracker.clone(),
         )));
@@ -196,19 +196,21 @@ fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// How often datanode deaths are passed on to the job tracker.
-const DEATH_FORWARD_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the namesystem and the job tracker exchange what each needs from the other.
+const LINK_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Tells the job tracker about every datanode the namenode declares dead, so the tasks that ran
-/// there are re-run as soon as the lifeline breaks, not after the executor's polls time out.
-async fn forward_deaths(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) {
-    let mut ticker = tokio::time::interval(DEATH_FORWARD_INTERVAL);
+/// there are re-run as soon as the lifeline breaks, not after the executor's polls time out;
+/// and tells the replication monitor whether tasks are running, so healing yields to them.
+async fn link_tracker(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) {
+    let mut ticker = tokio::time::interval(LINK_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         for datanode in namesystem.take_dead_datanodes() {
             tracker.executor_died(&datanode);
         }
+        namesystem.set_jobs_running(tracker.has_running_tasks());
     }
 }
 

@@ -156,6 +156,20 @@ mod tests {
         }
     }
 
+    /// Opens a history just closed. sled releases its directory lock from a background thread
+    /// after the last handle is dropped, so an immediate reopen may briefly find it held.
+    fn reopen(dir: &Path, now_ms: u64) -> (History, Vec<JobRecord>) {
+        let mut last = None;
+        for _ in 0..100 {
+            match History::open(dir, now_ms) {
+                Ok(opened) => return opened,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("history did not reopen: {last:?}");
+    }
+
     #[test]
     fn a_restart_fails_running_jobs_and_keeps_finished_ones() {
         let dir = tempfile::tempdir().unwrap();
@@ -171,7 +185,7 @@ mod tests {
             history.apply(&HistoryChange::Save(Box::new(done))).unwrap();
             history.flush().unwrap();
         }
-        let (_history, loaded) = History::open(dir.path(), 5_000).unwrap();
+        let (_history, loaded) = reopen(dir.path(), 5_000);
         assert_eq!(loaded.len(), 2);
         let failed = loaded
             .iter()
@@ -205,7 +219,7 @@ mod tests {
             .unwrap();
         history.flush().unwrap();
         drop(history);
-        let (_history, loaded) = History::open(dir.path(), 0).unwrap();
+        let (_history, loaded) = reopen(dir.path(), 0);
         assert!(loaded.is_empty());
     }
 }

@@ -130,6 +130,11 @@ impl JobTracker {
         self.with_state(|s| s.executor_died(datanode, Instant::now()));
     }
 
+    /// Whether any attempt is running (the namenode paces non-urgent healing meanwhile).
+    pub fn has_running_tasks(&self) -> bool {
+        self.lock().has_running_attempts()
+    }
+
     /// The background pass, every [`TICK`]: lost executors, stragglers, and namespace work that
     /// failed before (e.g. while the namenode was in safe mode).
     pub async fn run(self: Arc<Self>) {

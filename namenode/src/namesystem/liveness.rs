@@ -83,6 +83,12 @@ impl Namesystem {
         self.lock().datanodes.take_deaths()
     }
 
+    /// Whether job tasks are running, which paces the healing of blocks that still have two
+    /// replicas (see `ReplicationState::yield_to_jobs`).
+    pub fn set_jobs_running(&self, running: bool) {
+        self.lock().replication.yield_to_jobs = running;
+    }
+
     /// The command long-poll: the node's pending commands at once if it has some, otherwise
     /// the first ones queued within `command_poll_timeout`, otherwise none.
     pub async fn poll_commands(&self, id: &DatanodeId) -> Result<HeartbeatResponse, Error> {

@@ -30,6 +30,9 @@ pub struct ReplicationState {
     pub pending: PendingCopies,
     /// Bytes of confirmed copies since the namenode started.
     pub re_replicated_bytes: u64,
+    /// Job tasks are running: blocks that still have two replicas are copied one at a time in
+    /// the whole cluster, so healing them does not take the CPU and disks from the tasks.
+    pub yield_to_jobs: bool,
 }
 
 impl ReplicationState {

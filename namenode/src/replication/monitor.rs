@@ -207,6 +207,12 @@ fn order_copies(state: &mut State, settings: &Settings, now: Instant, pass: &mut
         if p == NOTHING_TO_COPY || want == 0 {
             continue;
         }
+        // A block down to one replica heals at full speed whatever runs; one that still has
+        // two is not urgent while jobs need the machines: one such copy at a time in the
+        // whole cluster (HDFS paces all healing likewise).
+        if replication.yield_to_jobs && counts.counted() >= 2 && !replication.pending.is_empty() {
+            continue;
+        }
         let cap = settings.max_streams;
         let source = match choose_source(info, datanodes, &replication.pending, cap) {
             Choice::Found(source) => source,

@@ -1,5 +1,5 @@
-//! The executors the tracker knows: their racks, when each last polled, and the attempts the
-//! tracker believes each runs. (Addresses and slots come with every poll and are used there.)
+//! The executors the tracker knows: their racks and slots, when each last polled, and the
+//! attempts the tracker believes each runs. (Addresses come with every poll and are used there.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,6 +9,8 @@ use granary_client::DatanodeId;
 
 pub struct Executor {
     pub rack: String,
+    /// Task slots, as its last poll said.
+    pub slots: u32,
     pub last_poll: Instant,
     /// Polls received so far; an attempt is tagged with the poll whose answer carried it.
     pub polls: u64,
@@ -28,12 +30,14 @@ impl Executors {
             tracing::info!(executor = %poll.datanode, addr = %poll.addr, "executor joined");
             Executor {
                 rack: poll.rack.clone(),
+                slots: poll.slots,
                 last_poll: now,
                 polls: 0,
                 attempts: HashMap::new(),
             }
         });
         executor.rack.clone_from(&poll.rack);
+        executor.slots = poll.slots;
         executor.last_poll = now;
         executor.polls += 1;
         executor.polls
@@ -50,6 +54,15 @@ impl Executors {
             .filter(|(_, e)| now.saturating_duration_since(e.last_poll) < dead_after)
             .map(|(id, _)| id)
             .collect()
+    }
+
+    /// Task slots of the executors that polled within `dead_after`.
+    pub fn live_slots(&self, now: Instant, dead_after: Duration) -> u32 {
+        self.table
+            .values()
+            .filter(|e| now.saturating_duration_since(e.last_poll) < dead_after)
+            .map(|e| e.slots)
+            .sum()
     }
 
     pub fn rack_of(&self, id: &DatanodeId) -> Option<&str> {

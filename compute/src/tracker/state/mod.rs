@@ -104,6 +104,11 @@ impl TrackerState {
         self.status(id, now).ok()
     }
 
+    /// Whether any attempt is running anywhere.
+    pub fn has_running_attempts(&self) -> bool {
+        !self.attempts.is_empty()
+    }
+
     pub fn live_executors(&self, now: Instant) -> u32 {
         self.executors
             .live(now, self.config.executor_dead_after)

@@ -14,11 +14,20 @@ use super::TrackerState;
 impl TrackerState {
     pub fn tick(&mut self, now: Instant) {
         self.expire_executors(now);
-        let min_runtime = self.config.speculation_min_runtime;
-        let slowness = self.config.speculation_slowness;
+        let rule = StragglerRule {
+            min_runtime: self.config.speculation_min_runtime,
+            slowness: self.config.speculation_slowness,
+            // LATE's SpeculativeCap: backups take at most a tenth of the slots (at least one),
+            // so a cluster that is slow all over is not buried under backups.
+            cap: (self
+                .executors
+                .live_slots(now, self.config.executor_dead_after)
+                / SPECULATIVE_CAP_DIVISOR)
+                .max(1) as usize,
+        };
         for job in self.jobs.iter_mut() {
             if job.plan.settings.speculation {
-                mark_stragglers(job, min_runtime, slowness, now);
+                mark_stragglers(job, &rule, now);
             }
         }
     }
@@ -87,10 +96,28 @@ impl TrackerState {
     }
 }
 
-/// Marks each task of `job` whose only running attempt has run at least `min_runtime` at a
+/// Backups in flight per job: at most one per this many live slots (at least one).
+const SPECULATIVE_CAP_DIVISOR: u32 = 10;
+
+struct StragglerRule {
+    min_runtime: std::time::Duration,
+    slowness: f64,
+    /// Backups a job may have wanted or running at once.
+    cap: usize,
+}
+
+/// Marks the tasks of `job` whose only running attempt has run at least `min_runtime` at a
 /// progress rate below `slowness` × the median rate of the tasks of its kind, once no task of
-/// that kind is waiting for a slot.
-fn mark_stragglers(job: &mut Job, min_runtime: std::time::Duration, slowness: f64, now: Instant) {
+/// that kind is waiting for a slot, slowest first, while the job has fewer than `cap` backups
+/// wanted or running.
+fn mark_stragglers(job: &mut Job, rule: &StragglerRule, now: Instant) {
+    let in_flight = job
+        .maps
+        .iter()
+        .chain(&job.reduces)
+        .filter(|t| t.wants_backup || t.running().nth(1).is_some())
+        .count();
+    let mut budget = rule.cap.saturating_sub(in_flight);
     for kind in [TaskKind::Map, TaskKind::Reduce] {
         let phase_allows = match kind {
             TaskKind::Map => job.phase == JobPhase::Map,
@@ -106,23 +133,28 @@ fn mark_stragglers(job: &mut Job, min_runtime: std::time::Duration, slowness: f6
         rates.sort_by(f64::total_cmp);
         let median = rates[rates.len() / 2];
         let job_id = job.id.clone();
-        for task in job.tasks_mut(kind) {
-            if task.state != TaskState::Running || task.wants_backup {
-                continue;
-            }
-            let started = {
-                let mut running = task.running();
-                match (running.next(), running.next()) {
-                    (Some(only), None) => only.started,
-                    _ => continue,
-                }
-            };
-            let old_enough = now.saturating_duration_since(started) >= min_runtime;
-            let slow = task.rate(now).is_some_and(|rate| rate < slowness * median);
-            if old_enough && slow {
-                tracing::info!(job = %job_id, task = %task.id, "straggler; a backup attempt will run");
-                task.wants_backup = true;
-            }
+        let mut stragglers: Vec<(f64, &mut super::task::Task)> = job
+            .tasks_mut(kind)
+            .iter_mut()
+            .filter(|t| t.state == TaskState::Running && !t.wants_backup)
+            .filter_map(|task| {
+                let started = {
+                    let mut running = task.running();
+                    match (running.next(), running.next()) {
+                        (Some(only), None) => only.started,
+                        _ => return None,
+                    }
+                };
+                let rate = task.rate(now)?;
+                let old_enough = now.saturating_duration_since(started) >= rule.min_runtime;
+                (old_enough && rate < rule.slowness * median).then_some((rate, task))
+            })
+            .collect();
+        stragglers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, task) in stragglers.into_iter().take(budget) {
+            tracing::info!(job = %job_id, task = %task.id, "straggler; a backup attempt will run");
+            task.wants_backup = true;
+            budget -= 1;
         }
     }
 }

@@ -62,6 +62,36 @@ fn stream_caps_bound_each_source_and_each_target() {
 }
 
 #[test]
+fn while_jobs_run_blocks_with_two_replicas_heal_one_copy_at_a_time() {
+    let nodes = ["a", "b", "c", "d", "e", "f"];
+    let mut f = Fixture::new(&nodes, 4);
+    f.state.replication.yield_to_jobs = true;
+    for id in 1..=4 {
+        f.block(id, 3, &["a", "b"]);
+    }
+    f.pass();
+    let (copies, _) = f.commands();
+    assert_eq!(copies.len(), 1, "one copy in the cluster: {copies:?}");
+
+    // Down to one replica: urgent, full speed even while jobs run.
+    let mut f = Fixture::new(&nodes, 4);
+    f.state.replication.yield_to_jobs = true;
+    for id in 1..=3 {
+        f.block(id, 3, &["a"]);
+    }
+    f.pass();
+    assert_eq!(f.commands().0.len(), 3);
+
+    // No job running: the usual caps.
+    let mut f = Fixture::new(&nodes, 4);
+    for id in 1..=4 {
+        f.block(id, 3, &["a", "b"]);
+    }
+    f.pass();
+    assert_eq!(f.commands().0.len(), 4);
+}
+
+#[test]
 fn a_pending_copy_is_not_ordered_twice() {
     let mut f = Fixture::new(&["a", "b", "c", "d"], 4);
     let block = f.block(1, 3, &["a"]);

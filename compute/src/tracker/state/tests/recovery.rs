@@ -195,6 +195,34 @@ fn a_straggler_gets_one_backup_however_many_slots_are_free() {
 }
 
 #[test]
+fn backups_are_capped_at_a_tenth_of_the_slots() {
+    let mut h = Harness::new(config());
+    let splits = (0..10).map(|i| split(i, &["dn-a"])).collect();
+    let job = h.submit("/out", splits, 1);
+    let attempts: Vec<AttemptId> = h
+        .poll("dn-a", 10, &[], 0.0)
+        .launch
+        .into_iter()
+        .map(|a| a.attempt)
+        .collect();
+    for attempt in &attempts[..7] {
+        h.succeed(&job, attempt, "dn-a", 1.0);
+    }
+    // Three stragglers, 10 + 4 + 4 = 18 live slots: one backup at a time.
+    let stragglers: Vec<&AttemptId> = attempts[7..].iter().collect();
+    h.poll("dn-a", 10, &stragglers, 6.0);
+    h.poll("dn-b", 0, &[], 6.0);
+    h.poll("dn-c", 0, &[], 6.0);
+    h.state.tick(h.at(6.0));
+    let launched =
+        h.poll("dn-b", 4, &[], 6.0).launch.len() + h.poll("dn-c", 4, &[], 6.0).launch.len();
+    assert_eq!(launched, 1, "one backup in flight");
+    h.state.tick(h.at(7.0));
+    assert!(h.poll("dn-c", 4, &[], 7.0).launch.is_empty(), "still one");
+    assert_eq!(h.status(&job, 7.0).counters.speculative_attempts, 1);
+}
+
+#[test]
 fn a_job_submitted_with_no_speculation_gets_no_backup() {
     for (speculation, backups) in [(None, 1), (Some(false), 0)] {
         let mut h = Harness::new(config());
