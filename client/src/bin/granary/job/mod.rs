@@ -1,5 +1,6 @@
 //! `granary job ...`: run MapReduce jobs on the cluster and look at them.
 
+mod progress;
 mod run;
 mod show;
 

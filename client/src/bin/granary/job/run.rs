@@ -1,18 +1,17 @@
 //! `granary job run`: build the job from flags, refuse what cannot run before anything is
 //! submitted, then follow the job to its end.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
 use granary_client::protocol::{Builtin, JobProgram, JobSpec, JobState, JobStatus};
 use granary_client::size::parse_size;
 use granary_client::{FsPath, Granary};
-use indicatif::{ProgressBar, ProgressStyle};
 
+use super::progress::JobProgress;
 use super::show;
 use crate::output::print_json;
 
@@ -230,69 +229,6 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     path.metadata()
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Live progress: a spinner line on a terminal, a line per change (at most one a second) on a
-/// pipe, nothing with `--json`.
-struct JobProgress {
-    bar: Option<ProgressBar>,
-    plain: bool,
-    last: std::sync::Mutex<(String, Option<Instant>)>,
-}
-
-impl JobProgress {
-    fn new(json: bool) -> Self {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = (!json && terminal).then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        JobProgress {
-            bar,
-            plain: !json && !terminal,
-            last: std::sync::Mutex::new((String::new(), None)),
-        }
-    }
-
-    fn show(&self, job: &JobStatus) {
-        let line = format!(
-            "{} {}: map {}/{}, reduce {}/{}",
-            job.id,
-            show::phase_name(job),
-            job.maps_done,
-            job.maps_total,
-            job.reduces_done,
-            job.reduces_total
-        );
-        if let Some(bar) = &self.bar {
-            bar.set_message(line);
-            return;
-        }
-        if !self.plain {
-            return;
-        }
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
-        let due = last
-            .1
-            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
-        if line != last.0 && (due || job.state.is_finished()) {
-            eprintln!("{line}");
-            *last = (line, Some(Instant::now()));
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 async fn print_result(fs: &Granary, job: &JobStatus, top: Option<u32>) -> anyhow::Result<()> {
