@@ -84,6 +84,10 @@ pub(crate) async fn put_file(
             format!("{}: is a directory", local.display()),
         ));
     }
+    if !meta.is_file() {
+        // A pipe, FIFO or device reports no length to plan blocks by: stream it instead.
+        return put_reader(fs, tokio::fs::File::from_std(file), dst, opts, progress).await;
+    }
     let file = Arc::new(file);
     let length = meta.len();
     let mut writer = Writer::create(fs, dst, opts, progress).await?;

@@ -377,7 +377,8 @@ async fn a_datanode_killed_in_the_reduce_phase_has_its_map_outputs_rerun() {
 
     let status = succeeds_like_the_reference(&fs, &job.id, &reference).await;
     assert_eq!(status.reduces_done, 6);
-    assert!(status.counters.failed_attempts >= 1, "{status:#?}");
+    // Whether a reducer attempt failed depends on whether the killed node was running one;
+    // what must hold is that the maps whose output died with it ran again elsewhere.
     assert_rerun_elsewhere(&map_attempts(markers.path()), killed);
 }
 

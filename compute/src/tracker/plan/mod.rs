@@ -7,7 +7,7 @@ mod sample;
 mod validate;
 
 use granary_client::protocol::{
-    Builtin, FileStatus, InputSplit, JobProgram, JobSpec, KeyBytes, Partitioner,
+    Builtin, FileKind, FileStatus, InputSplit, JobProgram, JobSpec, KeyBytes, Partitioner,
 };
 use granary_client::{Error, ErrorKind, Granary};
 
@@ -29,11 +29,12 @@ pub async fn plan(
     settings: JobSettings,
     live_executors: u32,
 ) -> Result<JobPlan, Error> {
-    if fs.try_stat(&spec.output).await?.is_some() {
-        return Err(Error::new(
-            ErrorKind::AlreadyExists,
-            format!("output directory already exists: {}", spec.output),
-        ));
+    if let Some(existing) = fs.try_stat(&spec.output).await? {
+        let message = match existing.kind {
+            FileKind::Directory => format!("output directory already exists: {}", spec.output),
+            FileKind::File => format!("output path already exists as a file: {}", spec.output),
+        };
+        return Err(Error::new(ErrorKind::AlreadyExists, message));
     }
     let files = inputs::expand(fs, &spec.inputs).await?;
     let mut splits = Vec::new();

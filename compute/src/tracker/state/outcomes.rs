@@ -120,8 +120,9 @@ impl TrackerState {
             return;
         }
         if failures >= max_attempts {
+            let attempts = if failures == 1 { "attempt" } else { "attempts" };
             let message = format!(
-                "task {} failed {failures} attempts; last error: {error}",
+                "task {} failed {failures} {attempts}; last error: {error}",
                 job.describe(task_id)
             );
             self.end_job(idx, JobState::Failed, Some(message), now);

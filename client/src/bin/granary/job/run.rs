@@ -131,6 +131,12 @@ fn job_spec(args: &RunArgs) -> anyhow::Result<JobSpec> {
         }
         _ => bail!("give either --builtin NAME or --mapper CMD"),
     };
+    if args.builtin.is_some() && (args.combiner.is_some() || args.reducer.is_some()) {
+        bail!("--combiner and --reducer go with --mapper, not with built-in jobs");
+    }
+    if args.reducer.is_some() && args.reducers == Some(0) {
+        bail!("--reducer needs at least one reducer (--reducers 0 makes a map-only job)");
+    }
     if args.top == Some(0) {
         bail!("--top must be at least 1");
     }
@@ -189,21 +195,28 @@ fn builtin(name: &str, args: &RunArgs) -> anyhow::Result<Builtin> {
 
 /// Shell words that are not programs on the PATH.
 const SHELL_BUILTINS: &[&str] = &[
-    ":", ".", "[", "cd", "echo", "eval", "exec", "exit", "export", "false", "for", "if", "printf",
-    "read", "set", "test", "true", "while", "until", "case", "{", "(",
+    ":", ".", "[", "builtin", "case", "cd", "command", "echo", "eval", "exec", "exit", "export",
+    "false", "for", "if", "printf", "read", "set", "test", "time", "true", "until", "while",
 ];
 
 /// Refuses a streaming command whose program does not exist here, before any task runs. Tasks
 /// run on the datanodes, which share this machine's programs in a local cluster.
 fn check_command(command: &str) -> anyhow::Result<()> {
-    let Some(program) = command
-        .split_whitespace()
-        .find(|word| !is_assignment(word))
-        .map(|word| word.trim_matches(|c| c == '\'' || c == '"'))
-    else {
+    let Some(word) = command.split_whitespace().find(|word| !is_assignment(word)) else {
         bail!("empty streaming command");
     };
-    if SHELL_BUILTINS.contains(&program) {
+    // The program name ends where the shell's syntax starts (`cat;`, `cat|sort`); a word that
+    // starts with syntax or an expansion (`(cat)`, `! x`, `\cat`, `$CMD`) is the shell's to
+    // judge at run time.
+    let program = word
+        .trim_matches(|c| c == '\'' || c == '"')
+        .split(|c| ";|&<>()".contains(c))
+        .next()
+        .unwrap_or_default();
+    let judged_by_shell = program.is_empty()
+        || program.starts_with(['!', '\\', '$', '`', '{', '['])
+        || SHELL_BUILTINS.contains(&program);
+    if judged_by_shell {
         return Ok(());
     }
     let found = if program.contains('/') {
@@ -238,7 +251,8 @@ async fn print_result(fs: &Granary, job: &JobStatus, top: Option<u32>) -> anyhow
         return Ok(());
     }
     let parts = fs.part_files(&job.output).await?;
-    println!("output: {} ({} part files)", job.output, parts.len());
+    let plural = if parts.len() == 1 { "" } else { "s" };
+    println!("output: {} ({} part file{plural})", job.output, parts.len());
     if let Some(k) = top {
         println!("top {k}:");
         for entry in fs.top_counts(&job.output, k as usize).await? {

@@ -10,12 +10,12 @@ pub fn print_list(jobs: &[JobStatus]) {
         return;
     }
     println!(
-        "{:<26} {:<10} {:>11} {:>11}  {:<19}  OUTPUT",
+        "{:<24} {:<10} {:>9} {:>9}  {:<19}  OUTPUT",
         "ID", "STATE", "MAPS", "REDUCES", "SUBMITTED"
     );
     for job in jobs {
         println!(
-            "{:<26} {:<10} {:>11} {:>11}  {:<19}  {}",
+            "{:<24} {:<10} {:>9} {:>9}  {:<19}  {}",
             job.id,
             job.state.as_str(),
             format!("{}/{}", job.maps_done, job.maps_total),
