@@ -42,6 +42,22 @@ async fn assert_all_readable(fs: &Granary, files: &[(FsPath, Vec<u8>)]) {
     }
 }
 
+/// Whether every block of every file lists exactly `replication` replica locations. A trimmed
+/// replica leaves the locations when its datanode reports the deletion, a moment after fsck
+/// stops counting it.
+fn every_block_has(cluster: &TestCluster, files: &[(FsPath, Vec<u8>)], replication: usize) -> bool {
+    files.iter().all(|(path, _)| {
+        let stat = cluster.json(&["fs", "stat", path.as_str()]);
+        stat["blocks"].as_array().is_some_and(|blocks| {
+            blocks.iter().all(|b| {
+                b["locations"]
+                    .as_array()
+                    .is_some_and(|l| l.len() == replication)
+            })
+        })
+    })
+}
+
 /// Every block of every file has exactly `replication` replicas, none on `excluded`.
 async fn assert_replicas(
     fs: &Granary,
@@ -141,7 +157,9 @@ async fn flipped_bytes_are_found_by_the_scanner_and_repaired() {
 
     // No client reads it: the scanner must find it, and the namenode replace it.
     cluster.wait_for("the corrupt replica to be repaired", HEAL, || {
-        std::fs::read(&replica).is_ok_and(|now| now != bytes) && cluster.fully_replicated()
+        std::fs::read(&replica).is_ok_and(|now| now != bytes)
+            && cluster.fully_replicated()
+            && every_block_has(&cluster, &files, 3)
     });
     assert_replicas(&fs, &files, 3, &[]).await;
     // Every replica is good again: read each one through a reader on its own datanode.
@@ -195,7 +213,9 @@ async fn decommission_drains_a_datanode_and_recommission_returns_it() {
     cluster.up();
     cluster.granary(&["admin", "recommission", &drained]).ok();
     cluster.wait_for("back in service and trimmed", HEAL, || {
-        cluster.datanode_state(&drained) == "live" && cluster.fully_replicated()
+        cluster.datanode_state(&drained) == "live"
+            && cluster.fully_replicated()
+            && every_block_has(&cluster, &files, 3)
     });
     assert_replicas(&fs, &files, 3, &[]).await;
 }
@@ -229,6 +249,7 @@ async fn a_restarted_datanode_brings_back_excess_replicas_that_are_trimmed() {
             let on_disk = replicas_on_disk(&restarted.data_dir);
             known.is_some_and(|d| d["state"] == "live" && d["blocks"] == on_disk)
                 && cluster.fully_replicated()
+                && every_block_has(&cluster, &files, 3)
         },
     );
     assert_replicas(&fs, &files, 3, &[]).await;
