@@ -62,20 +62,16 @@ fn streaming(
     reducers: u32,
 ) -> JobSpec {
     JobSpec {
-        inputs: vec![input.into()],
-        output: p(output),
-        program: JobProgram::Streaming {
-            mapper: mapper.into(),
-            combiner: None,
-            reducer: reducer.map(str::to_string),
-        },
         reducers: Some(reducers),
-        top: None,
-        output_replication: None,
-        sort_buffer: None,
-        locality_wait_ms: None,
-        max_attempts: None,
-        speculation: None,
+        ..JobSpec::new(
+            vec![input.into()],
+            p(output),
+            JobProgram::Streaming {
+                mapper: mapper.into(),
+                combiner: None,
+                reducer: reducer.map(str::to_string),
+            },
+        )
     }
 }
 

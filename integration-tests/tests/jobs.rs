@@ -512,20 +512,16 @@ async fn job_history_status_and_kill_survive_a_namenode_restart() {
 
     // Slow streaming jobs, submitted through the library so the test can act while they run.
     let slow = |output: &str| JobSpec {
-        inputs: vec!["/in".into()],
-        output: p(output),
-        program: JobProgram::Streaming {
-            mapper: "sleep 30".into(),
-            combiner: None,
-            reducer: None,
-        },
         reducers: Some(0),
-        top: None,
-        output_replication: None,
-        sort_buffer: None,
-        locality_wait_ms: None,
-        max_attempts: None,
-        speculation: None,
+        ..JobSpec::new(
+            vec!["/in".into()],
+            p(output),
+            JobProgram::Streaming {
+                mapper: "sleep 30".into(),
+                combiner: None,
+                reducer: None,
+            },
+        )
     };
     let killed = fs.submit_job(slow("/o/killed")).await.unwrap();
     let out = cluster.granary(&["job", "kill", &killed.id.0]).ok();

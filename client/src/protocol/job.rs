@@ -164,6 +164,24 @@ pub struct JobSpec {
     pub speculation: Option<bool>,
 }
 
+impl JobSpec {
+    /// A job over `inputs` into `output`, every setting at the tracker's default.
+    pub fn new(inputs: Vec<String>, output: FsPath, program: JobProgram) -> Self {
+        JobSpec {
+            inputs,
+            output,
+            program,
+            reducers: None,
+            top: None,
+            output_replication: None,
+            sort_buffer: None,
+            locality_wait_ms: None,
+            max_attempts: None,
+            speculation: None,
+        }
+    }
+}
+
 /// Submits a job. A retry with the same request id is answered with the job the first
 /// submission started, never a second job.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -248,22 +266,16 @@ impl TaskCounters {
     }
 }
 
-/// A job's counters: its tasks' plus what only the tracker knows.
+/// A job's counters: its tasks' plus what only the tracker knows. On the wire the task
+/// counters sit beside the others, one flat object.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobCounters {
     pub data_local_maps: u64,
     pub rack_local_maps: u64,
     pub remote_maps: u64,
-    pub map_input_records: u64,
-    pub map_input_bytes: u64,
-    pub map_output_records: u64,
-    pub combine_input_records: u64,
-    pub combine_output_records: u64,
-    pub shuffle_bytes: u64,
-    pub reduce_input_groups: u64,
-    pub reduce_output_records: u64,
-    pub local_bytes_read: u64,
-    pub remote_bytes_read: u64,
+    /// The winning attempts' counters, added up.
+    #[serde(flatten)]
+    pub tasks: TaskCounters,
     pub failed_attempts: u64,
     pub speculative_attempts: u64,
     /// Wall time from submission to the last map's success.
@@ -272,29 +284,6 @@ pub struct JobCounters {
     pub reduce_phase_ms: u64,
     /// Wall time from submission to the end.
     pub total_ms: u64,
-    #[serde(default)]
-    pub user: BTreeMap<String, BTreeMap<String, u64>>,
-}
-
-impl JobCounters {
-    pub fn add_task(&mut self, task: &TaskCounters) {
-        self.map_input_records += task.map_input_records;
-        self.map_input_bytes += task.map_input_bytes;
-        self.map_output_records += task.map_output_records;
-        self.combine_input_records += task.combine_input_records;
-        self.combine_output_records += task.combine_output_records;
-        self.shuffle_bytes += task.shuffle_bytes;
-        self.reduce_input_groups += task.reduce_input_groups;
-        self.reduce_output_records += task.reduce_output_records;
-        self.local_bytes_read += task.local_bytes_read;
-        self.remote_bytes_read += task.remote_bytes_read;
-        for (group, names) in &task.user {
-            let mine = self.user.entry(group.clone()).or_default();
-            for (name, n) in names {
-                *mine.entry(name.clone()).or_default() += n;
-            }
-        }
-    }
 }
 
 /// A job as `job status --json` shows it.
@@ -464,6 +453,15 @@ mod tests {
             assert!(JobId::parse(bad).is_err(), "{bad} parsed");
         }
         assert!(AttemptId::parse("attempt_1/../2").is_err());
+    }
+
+    #[test]
+    fn job_counters_are_one_flat_object_on_the_wire() {
+        let json = serde_json::to_value(JobCounters::default()).unwrap();
+        for key in ["data_local_maps", "map_input_records", "user", "total_ms"] {
+            assert!(json.get(key).is_some(), "{key} missing from {json}");
+        }
+        assert!(json.get("tasks").is_none());
     }
 
     #[test]

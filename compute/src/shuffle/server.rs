@@ -17,18 +17,13 @@ use granary_client::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::error::TaskError;
 use crate::task::{MapOutputIndex, MAP_INDEX_FILE, MAP_OUTPUT_FILE};
 
 /// Bytes read from disk per body chunk.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// Reads a finished attempt's index. A parameter only so tests can serve hand-made output.
-pub(crate) type IndexLoader = fn(&Path) -> Result<MapOutputIndex, TaskError>;
-
 struct Shuffle {
     work_dir: PathBuf,
-    load_index: IndexLoader,
 }
 
 /// Where one partition lies in an attempt's output file.
@@ -40,16 +35,9 @@ struct PartitionRange {
 
 /// The shuffle's route, serving the map output under `work_dir` (`<work_dir>/<job>/<attempt>/`).
 pub fn router(work_dir: PathBuf) -> Router {
-    router_with(work_dir, MapOutputIndex::load)
-}
-
-pub(crate) fn router_with(work_dir: PathBuf, load_index: IndexLoader) -> Router {
     Router::new()
         .route(routes::SHUFFLE, get(serve_partition))
-        .with_state(Arc::new(Shuffle {
-            work_dir,
-            load_index,
-        }))
+        .with_state(Arc::new(Shuffle { work_dir }))
 }
 
 async fn serve_partition(
@@ -60,8 +48,7 @@ async fn serve_partition(
     let job = JobId::parse(&job).map_err(Error::invalid_argument)?;
     let attempt = AttemptId::parse(&attempt).map_err(Error::invalid_argument)?;
     let dir = shuffle.work_dir.join(&job.0).join(&attempt.0);
-    let load_index = shuffle.load_index;
-    let range = tokio::task::spawn_blocking(move || locate(&dir, load_index, partition))
+    let range = tokio::task::spawn_blocking(move || locate(&dir, partition))
         .await
         .map_err(|e| Error::internal(format!("locating a partition: {e}")))??;
     let mut file = tokio::fs::File::open(&range.file)
@@ -83,7 +70,7 @@ async fn serve_partition(
 }
 
 /// The byte range of `partition` in the attempt's output, checked against the file's size.
-fn locate(dir: &Path, load_index: IndexLoader, partition: u32) -> Result<PartitionRange, Error> {
+fn locate(dir: &Path, partition: u32) -> Result<PartitionRange, Error> {
     let unknown = || {
         Error::not_found(format!(
             "no finished map output in {}",
@@ -94,7 +81,7 @@ fn locate(dir: &Path, load_index: IndexLoader, partition: u32) -> Result<Partiti
     if !dir.join(MAP_INDEX_FILE).is_file() {
         return Err(unknown());
     }
-    let index = load_index(dir).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    let index = MapOutputIndex::load(dir).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
     let &(offset, length) = usize::try_from(partition)
         .ok()
         .and_then(|p| index.partitions.get(p))

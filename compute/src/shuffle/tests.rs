@@ -1,5 +1,5 @@
 //! The shuffle server and the fetcher against each other on 127.0.0.1:0, over hand-made map
-//! output whose index is in a test format, read by a test loader.
+//! output.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,45 +8,29 @@ use granary_client::protocol::{AttemptId, JobId};
 use granary_client::{ErrorKind, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::server::router_with;
 use super::{fetch_partition, FetchError};
-use crate::error::TaskError;
-use crate::task::{MapOutputIndex, MAP_INDEX_FILE, MAP_OUTPUT_FILE};
+use crate::task::{MapOutputIndex, MAP_OUTPUT_FILE};
 
 const JOB: &str = "job_1700000000000_0001";
 const ATTEMPT: &str = "attempt_1700000000000_0001_m_000000_0";
-
-/// Reads the test index: one `offset length` line per partition.
-fn load_test_index(dir: &Path) -> Result<MapOutputIndex, TaskError> {
-    let text = std::fs::read_to_string(dir.join(MAP_INDEX_FILE))
-        .map_err(|e| TaskError::io("test index", e))?;
-    let partitions = text
-        .lines()
-        .map(|line| {
-            let (offset, length) = line.split_once(' ').unwrap();
-            (offset.parse().unwrap(), length.parse().unwrap())
-        })
-        .collect();
-    Ok(MapOutputIndex { partitions })
-}
 
 /// Writes the output of [`ATTEMPT`]: `parts` back to back, and their index.
 fn write_output(work_dir: &Path, parts: &[&[u8]]) {
     let dir = work_dir.join(JOB).join(ATTEMPT);
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut out, mut index) = (Vec::new(), String::new());
+    let (mut out, mut partitions) = (Vec::new(), Vec::new());
     for part in parts {
-        index += &format!("{} {}\n", out.len(), part.len());
+        partitions.push((out.len() as u64, part.len() as u64));
         out.extend_from_slice(part);
     }
     std::fs::write(dir.join(MAP_OUTPUT_FILE), out).unwrap();
-    std::fs::write(dir.join(MAP_INDEX_FILE), index).unwrap();
+    MapOutputIndex { partitions }.write(&dir).unwrap();
 }
 
 async fn serve(work_dir: &Path) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router_with(work_dir.to_path_buf(), load_test_index);
+    let app = super::router(work_dir.to_path_buf());
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }

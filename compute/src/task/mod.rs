@@ -133,6 +133,11 @@ impl MapOutputIndex {
     pub fn load(work_dir: &Path) -> Result<Self, TaskError> {
         format::load_index(work_dir)
     }
+
+    /// Writes [`MAP_INDEX_FILE`] atomically into an attempt's work directory.
+    pub fn write(&self, work_dir: &Path) -> Result<(), TaskError> {
+        format::write_index(work_dir, &self.partitions)
+    }
 }
 
 /// `reducers - 1` cut points for range partitioning, chosen from sampled keys so the reducers

@@ -2,7 +2,7 @@
 //! key, reduced, and written as the part file's text.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use granary_client::protocol::{Builtin, JobProgram, TaskAssignment, TaskCounters, TaskWork};
@@ -106,14 +106,23 @@ pub(crate) fn run(
 
 /// Writes every record as a line; returns the distinct keys.
 fn identity(
-    mut merger: Merger<BufReader<File>>,
+    merger: Merger<BufReader<File>>,
     text: &mut TextWriter,
     progress: &mut Progress<'_>,
+) -> Result<u64, TaskError> {
+    drain(merger, progress, |key, value| text.write_record(key, value))
+}
+
+/// Hands every merged record, in order, to `write`; returns the distinct keys.
+pub(crate) fn drain<R: BufRead>(
+    mut merger: Merger<R>,
+    progress: &mut Progress<'_>,
+    mut write: impl FnMut(&[u8], &[u8]) -> Result<(), TaskError>,
 ) -> Result<u64, TaskError> {
     let mut keys = DistinctKeys::default();
     while let Some((key, value)) = merger.current() {
         keys.see(key);
-        text.write_record(key, value)?;
+        write(key, value)?;
         merger
             .advance()
             .map_err(|e| TaskError::io("reading map output", e))?;

@@ -8,8 +8,9 @@ use granary_client::protocol::{InputSplit, TaskAssignment, TaskWork};
 use super::collect::{RecordArena, SortedRun, SpillCombiner};
 use super::command::{self, CommandSpec, UserCounters};
 use super::lines::{for_each_record, strip_terminator, LineCounts, LineScanner};
-use super::merge::{DistinctKeys, Merger};
+use super::merge::Merger;
 use super::progress::Progress;
+use super::reduce::drain;
 use super::{MapInput, TaskControl};
 use crate::error::TaskError;
 
@@ -142,18 +143,9 @@ pub(crate) fn run_reducer<R: BufRead + Send, U>(
     consume: impl FnOnce(&mut dyn Read) -> Result<U, TaskError>,
 ) -> Result<(u64, U), TaskError> {
     let feed = move |stdin: &mut dyn Write| {
-        let mut merger = merger;
-        let mut keys = DistinctKeys::default();
-        while let Some((key, value)) = merger.current() {
-            keys.see(key);
-            write_record(stdin, key, value).map_err(input_err)?;
-            merger
-                .advance()
-                .map_err(|e| TaskError::io("reading map output", e))?;
-            progress.at(merger.consumed())?;
-        }
-        progress.finish()?;
-        Ok(keys.count())
+        drain(merger, &mut progress, |key, value| {
+            write_record(stdin, key, value).map_err(input_err)
+        })
     };
     command::run(spec, control, counters, feed, consume)
 }

@@ -82,16 +82,12 @@ mod tests {
 
     fn spec(inputs: &[&str], output: &str, reducers: u32) -> JobSpec {
         JobSpec {
-            inputs: inputs.iter().map(|i| i.to_string()).collect(),
-            output: FsPath::parse(output).unwrap(),
-            program: JobProgram::Builtin(Builtin::Wordcount),
             reducers: Some(reducers),
-            top: None,
-            output_replication: None,
-            sort_buffer: None,
-            locality_wait_ms: None,
-            max_attempts: None,
-            speculation: None,
+            ..JobSpec::new(
+                inputs.iter().map(|i| i.to_string()).collect(),
+                FsPath::parse(output).unwrap(),
+                JobProgram::Builtin(Builtin::Wordcount),
+            )
         }
     }
 

@@ -104,18 +104,11 @@ mod tests {
 
     #[test]
     fn reducers_default_to_the_live_executors_and_grep_is_map_only() {
-        let mut spec = JobSpec {
-            inputs: vec!["/in".into()],
-            output: FsPath::parse("/out").unwrap(),
-            program: JobProgram::Builtin(Builtin::Wordcount),
-            reducers: None,
-            top: None,
-            output_replication: None,
-            sort_buffer: None,
-            locality_wait_ms: None,
-            max_attempts: None,
-            speculation: None,
-        };
+        let mut spec = JobSpec::new(
+            vec!["/in".into()],
+            FsPath::parse("/out").unwrap(),
+            JobProgram::Builtin(Builtin::Wordcount),
+        );
         assert_eq!(default_reducers(&spec, 3), 3);
         assert_eq!(default_reducers(&spec, 0), 1);
         spec.program = JobProgram::Builtin(Builtin::Grep {

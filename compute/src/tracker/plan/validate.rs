@@ -106,18 +106,7 @@ mod tests {
     use super::*;
 
     fn spec(program: JobProgram) -> JobSpec {
-        JobSpec {
-            inputs: vec!["/in".into()],
-            output: FsPath::parse("/out").unwrap(),
-            program,
-            reducers: None,
-            top: None,
-            output_replication: None,
-            sort_buffer: None,
-            locality_wait_ms: None,
-            max_attempts: None,
-            speculation: None,
-        }
+        JobSpec::new(vec!["/in".into()], FsPath::parse("/out").unwrap(), program)
     }
 
     fn rejected(spec: &JobSpec, word: &str) {

@@ -212,7 +212,7 @@ impl Job {
             let Some(winner) = task.winner() else {
                 continue;
             };
-            counters.add_task(&winner.counters);
+            counters.tasks.add(&winner.counters);
             match winner.locality {
                 Some(Locality::DataLocal) => counters.data_local_maps += 1,
                 Some(Locality::RackLocal) => counters.rack_local_maps += 1,

@@ -59,16 +59,16 @@ pub fn print_counters(c: &JobCounters) {
         ("data_local_maps", c.data_local_maps),
         ("rack_local_maps", c.rack_local_maps),
         ("remote_maps", c.remote_maps),
-        ("map_input_records", c.map_input_records),
-        ("map_input_bytes", c.map_input_bytes),
-        ("map_output_records", c.map_output_records),
-        ("combine_input_records", c.combine_input_records),
-        ("combine_output_records", c.combine_output_records),
-        ("shuffle_bytes", c.shuffle_bytes),
-        ("reduce_input_groups", c.reduce_input_groups),
-        ("reduce_output_records", c.reduce_output_records),
-        ("local_bytes_read", c.local_bytes_read),
-        ("remote_bytes_read", c.remote_bytes_read),
+        ("map_input_records", c.tasks.map_input_records),
+        ("map_input_bytes", c.tasks.map_input_bytes),
+        ("map_output_records", c.tasks.map_output_records),
+        ("combine_input_records", c.tasks.combine_input_records),
+        ("combine_output_records", c.tasks.combine_output_records),
+        ("shuffle_bytes", c.tasks.shuffle_bytes),
+        ("reduce_input_groups", c.tasks.reduce_input_groups),
+        ("reduce_output_records", c.tasks.reduce_output_records),
+        ("local_bytes_read", c.tasks.local_bytes_read),
+        ("remote_bytes_read", c.tasks.remote_bytes_read),
         ("failed_attempts", c.failed_attempts),
         ("speculative_attempts", c.speculative_attempts),
         ("map_phase_ms", c.map_phase_ms),
@@ -78,7 +78,7 @@ pub fn print_counters(c: &JobCounters) {
     for (name, value) in rows {
         println!("  {name:<24} {value}");
     }
-    for (group, names) in &c.user {
+    for (group, names) in &c.tasks.user {
         for (name, value) in names {
             println!("  {:<24} {value}", format!("{group}.{name}"));
         }

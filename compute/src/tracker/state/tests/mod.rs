@@ -45,16 +45,15 @@ pub fn split(i: u64, locations: &[&str]) -> InputSplit {
 /// A wordcount job writing `output`, with a 1 MiB sort buffer.
 pub fn wordcount(output: &str, reducers: u32) -> JobSpec {
     JobSpec {
-        inputs: vec!["/in".into()],
-        output: FsPath::parse(output).unwrap(),
-        program: JobProgram::Builtin(Builtin::Wordcount),
         reducers: Some(reducers),
         top: Some(5),
         output_replication: Some(2),
         sort_buffer: Some(1 << 20),
-        locality_wait_ms: None,
-        max_attempts: None,
-        speculation: None,
+        ..JobSpec::new(
+            vec!["/in".into()],
+            FsPath::parse(output).unwrap(),
+            JobProgram::Builtin(Builtin::Wordcount),
+        )
     }
 }
 

@@ -111,7 +111,7 @@ fn reduces_start_when_every_map_has_succeeded() {
     assert_eq!(status.state, JobState::Succeeded);
     assert_eq!(status.phase, JobPhase::Done);
     assert_eq!((status.maps_done, status.reduces_done), (2, 1));
-    assert_eq!(status.counters.map_input_records, 30);
+    assert_eq!(status.counters.tasks.map_input_records, 30);
     assert_eq!(status.counters.data_local_maps, 2);
     assert_eq!(status.counters.map_phase_ms, 2000);
     assert_eq!(status.counters.reduce_phase_ms, 2000);

@@ -115,16 +115,12 @@ mod tests {
             state: JobState::Running,
             phase,
             spec: JobSpec {
-                inputs: vec!["/in".into()],
-                output: output.clone(),
-                program: JobProgram::Builtin(Builtin::Wordcount),
                 reducers: Some(3),
-                top: None,
-                output_replication: None,
-                sort_buffer: None,
-                locality_wait_ms: None,
-                max_attempts: None,
-                speculation: None,
+                ..JobSpec::new(
+                    vec!["/in".into()],
+                    output.clone(),
+                    JobProgram::Builtin(Builtin::Wordcount),
+                )
             },
             output,
             maps_total: 12,

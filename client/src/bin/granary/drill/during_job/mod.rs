@@ -184,16 +184,12 @@ impl Drill<'_> {
 
     async fn submit(&self, input: &FsPath, name: &str) -> anyhow::Result<JobStatus> {
         let spec = JobSpec {
-            inputs: vec![input.to_string()],
-            output: self.root.join(name)?,
-            program: JobProgram::Builtin(Builtin::Wordcount),
             reducers: Some(self.live.len() as u32),
-            top: None,
-            output_replication: None,
-            sort_buffer: None,
-            locality_wait_ms: None,
-            max_attempts: None,
-            speculation: None,
+            ..JobSpec::new(
+                vec![input.to_string()],
+                self.root.join(name)?,
+                JobProgram::Builtin(Builtin::Wordcount),
+            )
         };
         Ok(self.fs.submit_job(spec).await?)
     }
