@@ -334,7 +334,7 @@ fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
 }
 
 /// Creates `dir` (durably) if it does not exist.
-fn ensure_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("journal: cannot create {}", dir.display()), e))?;
@@ -442,7 +442,7 @@ fn preallocate(file: &File, size: u64) -> std::io::Result<()> {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("journal: cannot sync {}", dir.display()), e))

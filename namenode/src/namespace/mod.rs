@@ -10,7 +10,6 @@ pub mod durability;
 pub mod inode;
 pub mod journal;
 mod ops;
-pub mod retry_filter;
 pub mod store;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,9 @@
 //! Persistence of the namespace: an edit log ([`journal`]) in front of one sled tree. Keys
-//! are prefixed by record type: `i/<inode id BE>` inode records (JSON), `r/<request id>`
-//! retry-cache entries, and the counters `m/next_inode`, `m/next_block` and `m/applied_seq`
-//! (u64 BE; the last journal record sled holds).
+//! are prefixed by record type: `i/<inode id BE>` inode records (JSON) and the counters
+//! `m/next_inode`, `m/next_block` and `m/applied_seq` (u64 BE; the last journal record sled
+//! holds). Journal records also carry retry-cache entries, `r/<16-byte key>`: those live in
+//! memory and go to the [retry log] at a checkpoint, never to sled, so the sled work of a
+//! checkpoint is the namespace's alone.
 //!
 //! A mutation *stages* its records (changed inodes, counters, retry-cache entry) in the
 //! pending batch, under the namespace lock so batches keep the order of the in-memory changes.
@@ -21,26 +23,34 @@
 //! which rewrites each key of the interrupted checkpoint in journal order.
 //!
 //! [`journal`]: super::journal
+//! [retry log]: crate::retry_cache::log
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use granary_client::{Error, ErrorKind, InodeId};
 use sled::IVec;
 
 use super::journal::{self, Batch, Journal, Op};
-use super::retry_filter::{self, RetryFilter};
 use super::{Changes, Inode, Namespace};
+use crate::retry_cache::entries::RetryEntries;
+use crate::retry_cache::log::RetryLog;
+use crate::retry_cache::{created_ms, RetryKey};
 
 const INODE_PREFIX: &[u8] = b"i/";
-pub const RETRY_PREFIX: &[u8] = b"r/";
+const RETRY_PREFIX: &[u8] = b"r/";
 const NEXT_INODE: &[u8] = b"m/next_inode";
 const NEXT_BLOCK: &[u8] = b"m/next_block";
 const APPLIED_SEQ: &[u8] = b"m/applied_seq";
 /// The journal's directory inside the metadata directory.
 const JOURNAL_DIR: &str = "journal";
+/// The retry log's directory inside the metadata directory.
+const RETRY_DIR: &str = "retry";
+/// Retry-cache entries expired per hold of the staging lock.
+const EXPIRE_CHUNK: usize = 10_000;
 /// Journal records merged and applied together at start-up.
 const REPLAY_CHUNK: usize = 4096;
 /// Keys per sled batch when applying merged changes.
@@ -48,19 +58,30 @@ const APPLY_CHUNK: usize = 256;
 
 /// A retry-cache entry to store with a mutation.
 pub struct RetryRecord {
-    pub key: Vec<u8>,
+    pub key: RetryKey,
     pub value: Vec<u8>,
 }
 
-#[derive(Default)]
+/// How long and how many retry-cache answers the store keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryLimits {
+    pub ttl: Duration,
+    pub capacity: usize,
+}
+
+impl Default for RetryLimits {
+    fn default() -> Self {
+        RetryLimits {
+            ttl: Duration::from_secs(600),
+            capacity: 1_000_000,
+        }
+    }
+}
+
 struct Staging {
     batch: Batch,
-    /// The retry-cache entries in `batch`, so lookups see them before they reach sled.
-    retry: HashMap<Vec<u8>, IVec>,
-    /// Every retry-cache key staged, journaled or in sled (and some that expired since).
-    filter: RetryFilter,
-    /// The filter the retry-cache sweep is building, to replace `filter` once complete.
-    rebuild: Option<RetryFilter>,
+    /// Every retry-cache answer not yet expired: staged, journaled or in the retry log.
+    retry: RetryEntries,
     /// Epoch of the last staged mutation.
     epoch: u64,
     /// Epoch of the last mutation taken by a commit.
@@ -83,10 +104,9 @@ struct Unapplied {
 
 struct Shared {
     staging: Mutex<Staging>,
-    /// Retry-cache entries taken from staging, with the sequence of their journal record,
-    /// until a checkpoint has put them in sled.
-    unapplied_retry: Mutex<HashMap<Vec<u8>, (IVec, u64)>>,
     unapplied: Mutex<Unapplied>,
+    /// Taken by checkpoints (appends) and the expiry sweep (deletes).
+    retry_log: Mutex<RetryLog>,
     staged_epoch: AtomicU64,
     /// Held for a whole commit, so records are merged in journal order.
     journal: Mutex<Journal>,
@@ -114,12 +134,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens sled in `dir` and the journal in `dir/journal`, replaying the records sled lacks.
+    /// Opens sled in `dir`, the retry log in `dir/retry` and the journal in `dir/journal`,
+    /// replaying the records sled lacks.
     pub fn open(dir: &Path) -> Result<Self, Error> {
-        Store::open_with(dir, journal::DEFAULT_SEGMENT_SIZE)
+        Store::open_with(dir, journal::DEFAULT_SEGMENT_SIZE, RetryLimits::default())
     }
 
-    pub fn open_with(dir: &Path, segment_size: u64) -> Result<Self, Error> {
+    pub fn open_with(dir: &Path, segment_size: u64, limits: RetryLimits) -> Result<Self, Error> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
@@ -136,20 +157,37 @@ impl Store {
                 let message = format!("cannot open metadata store {}: {e}{hint}", dir.display());
                 Error::new(ErrorKind::Io, message)
             })?;
+        drop_sled_retry_entries(&db)?;
+        let cutoff = crate::now_ms().saturating_sub(limits.ttl.as_millis() as u64);
+        let mut retry = RetryEntries::new(limits.capacity);
+        let mut keep = |key, value: Box<[u8]>| {
+            if created_ms(&value) >= cutoff {
+                retry.insert(key, value);
+            }
+        };
+        let roll_every = (limits.ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let mut retry_log =
+            RetryLog::open(&dir.join(RETRY_DIR), roll_every, limits.capacity, &mut keep)?;
         let journal_dir = dir.join(JOURNAL_DIR);
         let applied = counter(&db, APPLIED_SEQ)?;
         let (mut merged, mut records) = (Merged::default(), 0);
+        let mut apply = |merged: Merged, seq| -> Result<(), Error> {
+            for (key, value) in merged.apply(&db, &mut retry_log, seq)? {
+                keep(key, value.as_ref().into());
+            }
+            Ok(())
+        };
         let replayed = Journal::replay(&journal_dir, applied, |seq, payload| {
             merged.add(payload)?;
             records += 1;
             if records == REPLAY_CHUNK {
                 records = 0;
-                std::mem::take(&mut merged).apply(&db, seq)?;
+                apply(std::mem::take(&mut merged), seq)?;
             }
             Ok(())
         })?;
         if records > 0 {
-            merged.apply(&db, replayed.last_seq)?;
+            apply(merged, replayed.last_seq)?;
         }
         if replayed.applied > 0 {
             tracing::info!(
@@ -162,26 +200,21 @@ impl Store {
         db.flush().map_err(store_error)?;
         let last = applied.max(replayed.last_seq);
         let journal = Journal::start(&journal_dir, segment_size, last + 1, replayed.segments)?;
-        let mut hashes = Vec::new();
-        for key in db.scan_prefix(RETRY_PREFIX).keys() {
-            hashes.push(retry_filter::hash(&key.map_err(store_error)?));
-        }
-        let mut filter = RetryFilter::with_capacity(hashes.len() * 2);
-        for hash in hashes {
-            filter.insert_hash(hash);
-        }
         Ok(Store {
             db,
             shared: Arc::new(Shared {
                 staging: Mutex::new(Staging {
-                    filter,
-                    ..Staging::default()
+                    batch: Batch::default(),
+                    retry,
+                    epoch: 0,
+                    committed_epoch: 0,
+                    counters: (0, 0),
                 }),
-                unapplied_retry: Mutex::default(),
                 unapplied: Mutex::new(Unapplied {
                     seq: last,
                     ..Unapplied::default()
                 }),
+                retry_log: Mutex::new(retry_log),
                 staged_epoch: AtomicU64::new(0),
                 journal: Mutex::new(journal),
                 checkpointing: Mutex::new(()),
@@ -236,7 +269,6 @@ impl Store {
         let mut written = changes.written.clone();
         written.sort_unstable();
         written.dedup();
-        let retry = retry.map(|r| (r.key, IVec::from(r.value)));
         let (next_inode, next_block) = ns.counters();
         let mut staging = lock(&self.shared.staging);
         let staging = &mut *staging;
@@ -262,14 +294,9 @@ impl Store {
             staging.batch.put(NEXT_BLOCK, &next_block.to_be_bytes());
         }
         staging.counters = (next_inode, next_block);
-        if let Some((key, value)) = retry {
-            let hash = retry_filter::hash(&key);
-            staging.filter.insert_hash(hash);
-            if let Some(rebuild) = &mut staging.rebuild {
-                rebuild.insert_hash(hash);
-            }
-            staging.batch.put(&key, &value);
-            staging.retry.insert(key, value);
+        if let Some(RetryRecord { key, value }) = retry {
+            staging.batch.put(&retry_journal_key(key), &value);
+            staging.retry.insert(key, value.into_boxed_slice());
         }
         staging.epoch += 1;
         self.shared
@@ -289,7 +316,6 @@ impl Store {
     /// further changes until a restart.
     pub fn commit(&self, durable: impl FnOnce(u64)) -> Result<Committed, Error> {
         let mut journal = lock(&self.shared.journal);
-        let seq = journal.next_seq();
         let (mut batch, epoch) = {
             let mut staging = lock(&self.shared.staging);
             if staging.committed_epoch == staging.epoch {
@@ -299,11 +325,6 @@ impl Store {
                 });
             }
             staging.committed_epoch = staging.epoch;
-            // Moved while the staging lock is held, so a lookup always finds the entry in
-            // staging, among the unapplied ones or in sled.
-            let retry = std::mem::take(&mut staging.retry);
-            lock(&self.shared.unapplied_retry)
-                .extend(retry.into_iter().map(|(k, v)| (k, (v, seq))));
             // Sized like the last one, so it rarely grows from nothing.
             let next = Batch::with_capacity(staging.batch.len());
             (std::mem::replace(&mut staging.batch, next), staging.epoch)
@@ -321,8 +342,8 @@ impl Store {
         })
     }
 
-    /// Applies the unapplied records to sled, flushes sled, then deletes the journal segments
-    /// that made redundant. A failed flush is retried by the next checkpoint; a failed apply
+    /// Applies the unapplied records (retry-cache entries to the retry log, the rest to sled),
+    /// flushes sled, then deletes the journal segments that made redundant. A failed flush is retried by the next checkpoint; a failed apply
     /// stops checkpoints until a restart (the journal keeps everything).
     pub fn checkpoint(&self) -> Result<(), Error> {
         let _one = lock(&self.shared.checkpointing);
@@ -341,13 +362,12 @@ impl Store {
             let applied = records
                 .iter()
                 .try_for_each(|record| merged.add(record.payload()))
-                .and_then(|()| merged.apply(&self.db, seq));
+                .and_then(|()| merged.apply(&self.db, &mut lock(&self.shared.retry_log), seq));
             if let Err(e) = applied {
                 lock(&self.shared.unapplied).failed = true;
                 return Err(e);
             }
             self.shared.applied_seq.store(seq, Ordering::Release);
-            lock(&self.shared.unapplied_retry).retain(|_, (_, s)| *s > seq);
         }
         self.db.flush().map_err(store_error)?;
         let retired = lock(&self.shared.journal).retire(seq);
@@ -358,105 +378,84 @@ impl Store {
     }
 
     /// A retry-cache entry, staged or stored.
-    pub fn get_retry(&self, key: &[u8]) -> Result<Option<IVec>, Error> {
-        {
-            let staging = lock(&self.shared.staging);
-            if !staging.filter.may_contain(key) {
-                return Ok(None);
-            }
-            if let Some(value) = staging.retry.get(key) {
-                return Ok(Some(value.clone()));
-            }
-        }
-        if let Some((value, _)) = lock(&self.shared.unapplied_retry).get(key) {
-            return Ok(Some(value.clone()));
-        }
-        self.db.get(key).map_err(store_error)
+    pub fn get_retry(&self, key: &RetryKey) -> Option<Vec<u8>> {
+        lock(&self.shared.staging)
+            .retry
+            .get(key)
+            .map(<[u8]>::to_vec)
     }
 
-    /// Starts building a fresh retry filter, for the retry-cache sweep (which reads every
-    /// entry in sled): it holds every key staged or unapplied now and gets every key staged
-    /// from now on; the sweep adds the entries it keeps, then [`FilterRebuild::finish`] swaps
-    /// it in.
-    pub fn rebuild_retry_filter(&self) -> FilterRebuild<'_> {
-        let mut staging = lock(&self.shared.staging);
-        let mut fresh = RetryFilter::with_capacity(staging.filter.inserted() * 2);
-        for key in staging.retry.keys() {
-            fresh.insert(key);
-        }
-        for key in lock(&self.shared.unapplied_retry).keys() {
-            fresh.insert(key);
-        }
-        staging.rebuild = Some(fresh);
-        FilterRebuild {
-            store: self,
-            hashes: Vec::new(),
-        }
-    }
-}
-
-/// A retry filter being rebuilt; dropped without [`FilterRebuild::finish`], the current one
-/// stays.
-pub struct FilterRebuild<'a> {
-    store: &'a Store,
-    hashes: Vec<u64>,
-}
-
-impl FilterRebuild<'_> {
-    /// Adds an entry found in sled.
-    pub fn keep(&mut self, key: &[u8]) {
-        self.hashes.push(retry_filter::hash(key));
-        if self.hashes.len() == 4096 {
-            self.add_kept();
-        }
-    }
-
-    fn add_kept(&mut self) {
-        if let Some(fresh) = &mut lock(&self.store.shared.staging).rebuild {
-            for &hash in &self.hashes {
-                fresh.insert_hash(hash);
+    /// Forgets retry-cache entries older than `ttl`, in memory and in the retry log; returns
+    /// how many left memory.
+    pub fn expire_retry(&self, now_ms: u64, ttl: Duration) -> usize {
+        let cutoff = now_ms.saturating_sub(ttl.as_millis() as u64);
+        let mut removed = 0;
+        loop {
+            let n = lock(&self.shared.staging)
+                .retry
+                .expire(cutoff, EXPIRE_CHUNK);
+            removed += n;
+            if n < EXPIRE_CHUNK {
+                break;
             }
         }
-        self.hashes.clear();
+        lock(&self.shared.retry_log).expire(cutoff);
+        removed
     }
 
-    /// Replaces the filter with the rebuilt one.
-    pub fn finish(mut self) {
-        self.add_kept();
-        let mut staging = lock(&self.store.shared.staging);
-        if let Some(fresh) = staging.rebuild.take() {
-            staging.filter = fresh;
-        }
+    /// `(answers held, answers evicted for room)` of the retry cache.
+    pub fn retry_stats(&self) -> (usize, u64) {
+        let staging = lock(&self.shared.staging);
+        (staging.retry.len(), staging.retry.evicted())
     }
 }
 
-impl Drop for FilterRebuild<'_> {
-    fn drop(&mut self) {
-        lock(&self.store.shared.staging).rebuild = None;
-    }
-}
-
-/// Journaled changes by key: the value to put, or `None` to remove.
+/// Journaled changes: the namespace's by key (the value to put, or `None` to remove), and
+/// the retry-cache entries in journal order.
 #[derive(Default)]
-struct Merged(BTreeMap<IVec, Option<IVec>>);
+struct Merged {
+    namespace: BTreeMap<IVec, Option<IVec>>,
+    retry: Vec<(RetryKey, IVec)>,
+}
 
 impl Merged {
     /// Adds a journal payload's operations; later writes of a key replace earlier ones.
     fn add(&mut self, payload: &[u8]) -> Result<(), Error> {
         for op in journal::decode(payload) {
             match op? {
-                Op::Put(key, value) => self.0.insert(key.into(), Some(value.into())),
-                Op::Remove(key) => self.0.insert(key.into(), None),
+                Op::Put(key, value) if key.starts_with(RETRY_PREFIX) => {
+                    let id = &key[RETRY_PREFIX.len()..];
+                    // Records written before keys were hashed hold the request id itself.
+                    let key = match <[u8; RetryKey::LEN]>::try_from(id) {
+                        Ok(key) => RetryKey(key),
+                        Err(_) => RetryKey::of(id),
+                    };
+                    self.retry.push((key, value.into()));
+                }
+                Op::Put(key, value) => {
+                    self.namespace.insert(key.into(), Some(value.into()));
+                }
+                Op::Remove(key) => {
+                    self.namespace.insert(key.into(), None);
+                }
             };
         }
         Ok(())
     }
 
-    /// Applies everything to sled, then records `seq` as applied (see the module
-    /// documentation for why this need not be one atomic batch).
-    fn apply(self, db: &sled::Db, seq: u64) -> Result<(), Error> {
+    /// Appends the retry-cache entries to the retry log (synced), applies the rest to sled,
+    /// then records `seq` as applied (see the module documentation for why this need not be
+    /// one atomic batch). Returns the retry-cache entries.
+    fn apply(
+        self,
+        db: &sled::Db,
+        retry_log: &mut RetryLog,
+        seq: u64,
+    ) -> Result<Vec<(RetryKey, IVec)>, Error> {
+        let entries = self.retry.iter().map(|(key, value)| (*key, value.as_ref()));
+        retry_log.append(entries, crate::now_ms())?;
         let mut batch = sled::Batch::default();
-        for (i, (key, value)) in self.0.into_iter().enumerate() {
+        for (i, (key, value)) in self.namespace.into_iter().enumerate() {
             if i > 0 && i % APPLY_CHUNK == 0 {
                 db.apply_batch(std::mem::take(&mut batch))
                     .map_err(store_error)?;
@@ -467,8 +466,32 @@ impl Merged {
             }
         }
         batch.insert(APPLIED_SEQ, &seq.to_be_bytes());
-        db.apply_batch(batch).map_err(store_error)
+        db.apply_batch(batch).map_err(store_error)?;
+        Ok(self.retry)
     }
+}
+
+/// Removes the retry-cache entries earlier versions kept in sled (now in the retry log).
+fn drop_sled_retry_entries(db: &sled::Db) -> Result<(), Error> {
+    loop {
+        let mut batch = sled::Batch::default();
+        let mut keys = 0;
+        for key in db.scan_prefix(RETRY_PREFIX).keys().take(APPLY_CHUNK) {
+            batch.remove(key.map_err(store_error)?);
+            keys += 1;
+        }
+        db.apply_batch(batch).map_err(store_error)?;
+        if keys < APPLY_CHUNK {
+            return Ok(());
+        }
+    }
+}
+
+fn retry_journal_key(key: RetryKey) -> [u8; 2 + RetryKey::LEN] {
+    let mut journal_key = [0u8; 2 + RetryKey::LEN];
+    journal_key[..2].copy_from_slice(RETRY_PREFIX);
+    journal_key[2..].copy_from_slice(&key.0);
+    journal_key
 }
 
 fn counter(db: &sled::Db, key: &[u8]) -> Result<u64, Error> {

@@ -26,11 +26,11 @@ use crate::blocks::BlockMap;
 use crate::config::NamenodeConfig;
 use crate::datanodes::{admin_state, DatanodeManager};
 use crate::namespace::durability::GroupCommit;
-use crate::namespace::store::{RetryRecord, Store};
+use crate::namespace::store::{RetryLimits, RetryRecord, Store};
 use crate::namespace::{Changes, Namespace};
 use crate::now_ms;
 use crate::replication::{self, ReplicationState, Settings};
-use crate::retry_cache::{self, Op};
+use crate::retry_cache::{self, Op, RetryKey};
 use crate::safemode::SafeMode;
 
 /// Everything the one lock protects.
@@ -73,7 +73,11 @@ impl Namesystem {
     pub fn open(config: NamenodeConfig) -> Result<Arc<Self>, Error> {
         std::fs::create_dir_all(&config.meta_dir)
             .map_err(|e| Error::io(format!("cannot create {}", config.meta_dir.display()), e))?;
-        let store = Store::open_with(&config.meta_dir, config.journal_segment_size)?;
+        let limits = RetryLimits {
+            ttl: config.retry_cache_ttl,
+            capacity: config.retry_cache_capacity,
+        };
+        let store = Store::open_with(&config.meta_dir, config.journal_segment_size, limits)?;
         let ns = store.load(now_ms())?;
         let mut blocks = BlockMap::default();
         for inode in ns.inodes() {
@@ -241,13 +245,13 @@ impl Namesystem {
 
     fn mutate_locked<T: Serialize + DeserializeOwned>(
         &self,
-        retry: Option<(Op, Vec<u8>)>,
+        retry: Option<(Op, RetryKey)>,
         apply: impl FnOnce(&mut State, &mut Changes, u64) -> Result<T, Error>,
     ) -> Result<Locked<T>, Error> {
         let now = now_ms();
         let mut state = self.lock();
         if let Some((op, key)) = &retry {
-            if let Some(value) = self.store.get_retry(key)? {
+            if let Some(value) = self.store.get_retry(key) {
                 if let Some(answer) =
                     retry_cache::decode(*op, &value, now, self.config.retry_cache_ttl)
                 {

@@ -1,22 +1,44 @@
-//! The retry cache: the answer to every state-changing call, stored under its `RequestId` in
-//! the same batch as the change it answers, so a retry after a lost response (even across a
-//! namenode crash) gets that answer instead of applying the call twice.
+//! The retry cache: the answer to every state-changing call, kept under its `RequestId`, so a
+//! retry after a lost response (even across a namenode crash) gets that answer instead of
+//! applying the call twice. An answer is staged in the same journal record as the change it
+//! answers; it lives in memory ([`entries`]) and, once a checkpoint retires that record, in
+//! the retry log ([`log`]) until it expires.
 //!
-//! An entry is `[created ms, u64 BE][JSON {op, ok | err}]`: the timestamp comes first so the
-//! expiry sweep reads eight bytes per entry instead of parsing it.
+//! An entry is `[created ms, u64 BE][JSON {op, ok | err}]`: the timestamp comes first so
+//! expiry reads eight bytes per entry instead of parsing it.
+
+pub mod entries;
+pub mod log;
 
 use std::time::Duration;
 
 use granary_client::{Error, ErrorKind, RequestId, WireError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use crate::namespace::store::{store_error, Store, RETRY_PREFIX};
+use crate::namespace::store::Store;
 
 /// Request ids are client-chosen keys; bound them.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
-/// Entries removed per sled batch by the sweep, so it never builds one huge batch.
-const SWEEP_BATCH: usize = 1000;
+
+/// A request id as the cache keys it: the first 16 bytes of its SHA-256, so every entry has
+/// the same small size whatever the client sent (a collision is as unlikely as one of
+/// SHA-256's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RetryKey(pub [u8; 16]);
+
+impl RetryKey {
+    pub const LEN: usize = 16;
+
+    /// The key of a request id's raw bytes.
+    pub fn of(id: &[u8]) -> Self {
+        let digest = Sha256::digest(id);
+        let mut key = [0u8; Self::LEN];
+        key.copy_from_slice(&digest[..Self::LEN]);
+        RetryKey(key)
+    }
+}
 
 /// The cached operations; a request id reused for another operation is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,14 +88,22 @@ struct Stored<T> {
     err: Option<WireError>,
 }
 
-pub fn key(request_id: &RequestId) -> Result<Vec<u8>, Error> {
+pub fn key(request_id: &RequestId) -> Result<RetryKey, Error> {
     let id = request_id.0.as_bytes();
     if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN {
         return Err(Error::invalid_argument(format!(
             "request id must be 1 to {MAX_REQUEST_ID_LEN} bytes"
         )));
     }
-    Ok([RETRY_PREFIX, id].concat())
+    Ok(RetryKey::of(id))
+}
+
+/// When an entry was created (0 if it is too short to say).
+pub fn created_ms(value: &[u8]) -> u64 {
+    value
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
 }
 
 /// Failures worth remembering: those that say something about the namespace. Transient ones
@@ -117,8 +147,7 @@ pub fn decode<T: DeserializeOwned>(
     if value.len() < 8 {
         return Some(Err(Error::internal("corrupt retry-cache entry")));
     }
-    let (created, body) = value.split_at(8);
-    let created = u64::from_be_bytes(created.try_into().unwrap_or([0; 8]));
+    let (created, body) = (created_ms(value), &value[8..]);
     if now_ms.saturating_sub(created) > ttl.as_millis() as u64 {
         return None;
     }
@@ -148,44 +177,8 @@ pub fn decode<T: DeserializeOwned>(
     })
 }
 
-/// Removes entries older than `ttl`, a bounded batch at a time. Returns how many it removed.
-pub fn sweep(store: &Store, now_ms: u64, ttl: Duration) -> Result<usize, Error> {
-    let cutoff = now_ms.saturating_sub(ttl.as_millis() as u64);
-    let mut removed = 0;
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
-    // The sweep reads every entry anyway: the retry filter starts afresh from those it keeps.
-    let mut filter = store.rebuild_retry_filter();
-    for entry in store.db().scan_prefix(RETRY_PREFIX) {
-        let (key, value) = entry.map_err(store_error)?;
-        let created = value
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_be_bytes);
-        if created >= cutoff {
-            filter.keep(&key);
-            continue;
-        }
-        batch.remove(key);
-        in_batch += 1;
-        if in_batch == SWEEP_BATCH {
-            store
-                .db()
-                .apply_batch(std::mem::take(&mut batch))
-                .map_err(store_error)?;
-            removed += in_batch;
-            in_batch = 0;
-        }
-    }
-    if in_batch > 0 {
-        store.db().apply_batch(batch).map_err(store_error)?;
-        removed += in_batch;
-    }
-    filter.finish();
-    Ok(removed)
-}
-
-/// Sweeps every tenth of the TTL (between 1 s and 1 min); runs until its task is aborted.
+/// Drops expired entries every tenth of the TTL (between 1 s and 1 min); runs until its task
+/// is aborted.
 pub async fn run_sweeper(store: Store, ttl: Duration) {
     let period = (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     let mut ticker = tokio::time::interval(period);
@@ -194,11 +187,10 @@ pub async fn run_sweeper(store: Store, ttl: Duration) {
         ticker.tick().await;
         let store = store.clone();
         let outcome =
-            tokio::task::spawn_blocking(move || sweep(&store, crate::now_ms(), ttl)).await;
+            tokio::task::spawn_blocking(move || store.expire_retry(crate::now_ms(), ttl)).await;
         match outcome {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::debug!(removed = n, "expired retry-cache entries"),
-            Ok(Err(e)) => tracing::warn!("retry-cache sweep failed: {}", e.message),
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(removed = n, "expired retry-cache entries"),
             Err(e) => tracing::warn!("retry-cache sweep task failed: {e}"),
         }
     }
@@ -240,45 +232,5 @@ mod tests {
             ErrorKind::NoDatanodes,
             "none"
         ))));
-    }
-
-    #[test]
-    fn sweep_removes_only_expired_entries() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let ttl = Duration::from_secs(10);
-        for (i, created) in [(0, 1_000u64), (1, 50_000), (2, 1_500)] {
-            let value = encode(Op::Mkdir, &Ok::<u64, Error>(i), created).unwrap();
-            store
-                .db()
-                .insert(key(&RequestId(format!("req-{i}"))).unwrap(), value)
-                .unwrap();
-        }
-        // Entries not in sled yet: one journaled, one only staged.
-        let ns = crate::namespace::Namespace::new(0);
-        for (id, commit) in [("req-j", true), ("req-s", false)] {
-            let record = crate::namespace::store::RetryRecord {
-                key: key(&RequestId(id.into())).unwrap(),
-                value: encode(Op::Mkdir, &Ok::<u64, Error>(9), 54_000).unwrap(),
-            };
-            let changes = crate::namespace::Changes::default();
-            store.stage(&ns, &changes, Some(record)).unwrap();
-            if commit {
-                store.commit(|_| {}).unwrap();
-            }
-        }
-        assert_eq!(sweep(&store, 55_000, ttl).unwrap(), 2);
-        for id in ["req-j", "req-s"] {
-            let key = key(&RequestId(id.into())).unwrap();
-            assert!(store.get_retry(&key).unwrap().is_some(), "{id}");
-        }
-        assert!(store
-            .get_retry(&key(&RequestId("req-1".into())).unwrap())
-            .unwrap()
-            .is_some());
-        assert!(store
-            .get_retry(&key(&RequestId("req-0".into())).unwrap())
-            .unwrap()
-            .is_none());
     }
 }
