@@ -10,7 +10,7 @@ use tokio_util::io::StreamReader;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::framing::{Frame, FrameCodec};
+use crate::framing::{Frame, ReadFrameCodec};
 use crate::ids::BlockId;
 use crate::namenode::{decode_response, transport_reason, wire_error};
 use crate::protocol::{
@@ -129,5 +129,5 @@ pub async fn read_block(
     let bytes = response
         .bytes_stream()
         .map_err(|e| std::io::Error::other(transport_reason(&e)));
-    Ok(FramedRead::new(StreamReader::new(bytes), FrameCodec).boxed())
+    Ok(FramedRead::new(StreamReader::new(bytes), ReadFrameCodec).boxed())
 }

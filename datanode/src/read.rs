@@ -123,7 +123,7 @@ impl BodyState {
                 }
             },
         };
-        let header = frame.header();
+        let header = frame.read_header();
         self.payload = Some(frame.data);
         Some((Ok(header), self))
     }

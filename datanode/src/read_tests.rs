@@ -93,7 +93,7 @@ async fn corrupt_later_chunk_breaks_the_stream() {
             let mut buf = bytes::BytesMut::from(&body[..]);
             let mut good = 0;
             while let Ok(Some(frame)) = tokio_util::codec::Decoder::decode(
-                &mut granary_client::framing::FrameCodec,
+                &mut granary_client::framing::ReadFrameCodec,
                 &mut buf,
             ) {
                 frame.verify().unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use granary_client::checksum::CHUNK_SIZE;
-use granary_client::framing::{Frame, FrameCodec};
+use granary_client::framing::{Frame, FrameCodec, ReadFrameCodec};
 use granary_client::protocol::{routes, DatanodeInfo, WritePipeline, PIPELINE_HEADER};
 use granary_client::{BlockId, DatanodeId, WireError};
 use tokio::task::JoinHandle;
@@ -135,10 +135,11 @@ pub fn encode(frames: Vec<Frame>) -> Bytes {
     wire.freeze()
 }
 
+/// The frames of a read response, each verified against its digest.
 pub fn decode(body: &[u8]) -> Vec<Frame> {
     let mut buf = BytesMut::from(body);
     let mut frames = Vec::new();
-    while let Some(frame) = FrameCodec.decode_eof(&mut buf).unwrap() {
+    while let Some(frame) = ReadFrameCodec.decode_eof(&mut buf).unwrap() {
         frame.verify().unwrap();
         frames.push(frame);
     }

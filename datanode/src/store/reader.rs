@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 
 use bytes::Bytes;
 use granary_client::checksum::{Digest, CHUNK_SIZE};
-use granary_client::framing::{Frame, FRAME_HEADER_LEN};
+use granary_client::framing::{Frame, READ_FRAME_HEADER_LEN};
 use granary_client::{BlockId, DatanodeId, Error, ErrorKind};
 
 use super::meta::{chunk_len, BlockMeta};
@@ -130,7 +130,7 @@ impl ChunkReader {
     /// Bytes of the framed stream still to come: headers plus payloads.
     pub fn remaining_wire_len(&self) -> u64 {
         (self.next_chunk..self.end_chunk)
-            .map(|i| (FRAME_HEADER_LEN + chunk_len(self.meta.length, i)) as u64)
+            .map(|i| (READ_FRAME_HEADER_LEN + chunk_len(self.meta.length, i)) as u64)
             .sum()
     }
 
