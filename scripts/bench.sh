@@ -87,15 +87,20 @@ bench_fs() {
     done
   done
 
-  echo "== metadata: $META_CLIENTS clients x $META_FILES empty files"
-  local meta
-  meta=$(granary-meta-bench --namenode "$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["namenode"]["url"])')" \
-    --clients "$META_CLIENTS" --files "$META_FILES")
+  echo "== metadata: $META_CLIENTS clients x $META_FILES empty files, $RUNS runs"
+  local url meta
+  local -a mc mr ml md
+  url=$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["namenode"]["url"])')
+  for run in $(seq "$RUNS"); do
+    meta=$(granary-meta-bench --namenode "$url" --clients "$META_CLIENTS" --files "$META_FILES")
+    mc+=("$(echo "$meta" | awk '/^create_ops_per_sec/ { print $2 }')")
+    mr+=("$(echo "$meta" | awk '/^create_rpc_ops_per_sec/ { print $2 }')")
+    ml+=("$(echo "$meta" | awk '/^list_ops_per_sec/ { print $2 }')")
+    md+=("$(echo "$meta" | awk '/^delete_ops_per_sec/ { print $2 }')")
+  done
   local creates create_rpcs lists deletes
-  creates=$(echo "$meta" | awk '/^create_ops_per_sec/ { print $2 }')
-  create_rpcs=$(echo "$meta" | awk '/^create_rpc_ops_per_sec/ { print $2 }')
-  lists=$(echo "$meta" | awk '/list_ops_per_sec/ { print $2 }')
-  deletes=$(echo "$meta" | awk '/delete_ops_per_sec/ { print $2 }')
+  creates=$(printf '%s\n' "${mc[@]}" | median); create_rpcs=$(printf '%s\n' "${mr[@]}" | median)
+  lists=$(printf '%s\n' "${ml[@]}" | median); deletes=$(printf '%s\n' "${md[@]}" | median)
 
   local LW LR P1 G1 P3 G3
   LW=$(printf '%s\n' "${lw[@]}" | median); LR=$(printf '%s\n' "${lr[@]}" | median)
@@ -119,7 +124,7 @@ bench_fs() {
   echo "| get, replication 1 | $G1 | $(mbps "$G1") | $(ratio "$(mbps "$G1")" "$lr_mb") of read | ≥ $get_target MB/s (0.35 × read) | $(verdict "$(mbps "$G1")" "$get_target") |"
   echo "| get, replication 3 | $G3 | $(mbps "$G3") | $(ratio "$(mbps "$G3")" "$lr_mb") of read | ≥ $get_target MB/s (0.35 × read) | $(verdict "$(mbps "$G3")" "$get_target") |"
   echo
-  echo "| metadata ($META_CLIENTS clients) | ops/s | target | verdict |"
+  echo "| metadata ($META_CLIENTS clients, median of $RUNS) | ops/s | target | verdict |"
   echo "|---|---|---|---|"
   echo "| create (create + complete, empty file) | $creates | ≥ 20000 | $(verdict "$creates" 20000) |"
   echo "| create call alone (as HDFS's NNThroughputBenchmark counts it) | $create_rpcs | | |"
