@@ -113,6 +113,11 @@ impl NamenodeClient {
         self.get(routes::ADMIN_REPORT, &()).await
     }
 
+    /// A call that does no work: the cost of a round trip.
+    pub async fn health(&self) -> Result<HealthResponse> {
+        self.get(routes::HEALTH, &()).await
+    }
+
     pub async fn set_replication(&self, req: &SetReplicationRequest) -> Result<FileStatus> {
         self.post(routes::SET_REPLICATION, req).await
     }

@@ -36,6 +36,13 @@ pub struct DatanodeReport {
     pub maintenance_until_ms: Option<u64>,
 }
 
+/// `GET /v1/health`: the namenode is up and serving.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthResponse {
+    /// Always `ok`.
+    pub status: String,
+}
+
 /// `GET /v1/admin/report`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClusterReport {

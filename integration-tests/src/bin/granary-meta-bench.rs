@@ -1,6 +1,8 @@
 //! Namenode metadata throughput from many concurrent clients: creates (create + complete of an
 //! empty file), the create and complete calls alone (as HDFS's NNThroughputBenchmark measures
-//! `create`), directory listings and deletes. Used by `scripts/bench.sh fs`.
+//! `create`), directory listings and deletes; and, as the baseline they are measured against,
+//! the rate of a call that does no work (`GET /v1/health`): what HTTP round trips alone allow
+//! on this machine. Used by `scripts/bench.sh fs`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +31,8 @@ struct Args {
 
 #[derive(Clone, Copy, PartialEq)]
 enum Phase {
+    /// `GET /v1/health`, as many calls as creates.
+    Health,
     /// create + complete of `d<n>/f<i>`.
     Create,
     /// create alone of `r<n>/f<i>`.
@@ -56,12 +60,14 @@ async fn main() -> anyhow::Result<()> {
     let total = (args.clients * args.files) as f64;
     let dirs = (args.clients * dirs_per_client) as f64;
 
+    let (health, _) = run_phase(&fs, &args, &root, Phase::Health, None).await?;
     let (create, _) = run_phase(&fs, &args, &root, Phase::Create, None).await?;
     let (create_rpc, ids) = run_phase(&fs, &args, &root, Phase::CreateRpc, None).await?;
     let (complete_rpc, _) = run_phase(&fs, &args, &root, Phase::CompleteRpc, Some(ids)).await?;
     let (list, _) = run_phase(&fs, &args, &root, Phase::List, None).await?;
     let (delete, _) = run_phase(&fs, &args, &root, Phase::Delete, None).await?;
     fs.delete(&root, true).await?;
+    println!("health_calls_per_sec {:.0}", total / health);
     println!("create_ops_per_sec {:.0}", total / create);
     println!("create_rpc_ops_per_sec {:.0}", total / create_rpc);
     println!("complete_rpc_ops_per_sec {:.0}", total / complete_rpc);
@@ -119,6 +125,9 @@ async fn client(
             .join(&format!("{sub}{}", i / args.per_dir))?
             .join(&format!("f{i}"))?;
         match phase {
+            Phase::Health => {
+                nn.health().await?;
+            }
             Phase::Create => {
                 let file = create(nn, &path).await?;
                 complete(nn, path, file).await?;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use granary_client::protocol::{
-    ClusterReport, DatanodeAdminRequest, DatanodeReport, FsckQuery, FsckReport, MaintenanceRequest,
-    SafeModeRequest, SafeModeStatus,
+    ClusterReport, DatanodeAdminRequest, DatanodeReport, FsckQuery, FsckReport, HealthResponse,
+    MaintenanceRequest, SafeModeRequest, SafeModeStatus,
 };
 use granary_client::server::{ApiJson, ApiQuery, ApiResult};
 
@@ -15,13 +15,10 @@ use crate::namesystem::Namesystem;
 
 type Nn = State<Arc<Namesystem>>;
 
-#[derive(serde::Serialize)]
-pub struct Health {
-    status: &'static str,
-}
-
-pub async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+pub async fn health() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        status: "ok".into(),
+    })
 }
 
 pub async fn report(State(nn): Nn) -> Json<ClusterReport> {
