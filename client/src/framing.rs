@@ -3,12 +3,12 @@
 //! [payload]`, repeated; a datanode verifies each chunk against its digest as it arrives and
 //! stores that digest.
 //!
-//! Reads add a CRC32 of the payload after the digest ([`ReadFrameCodec`]). The datanode has
-//! just verified the payload against its stored SHA-256; the CRC carries that verification to
-//! the reader end to end, which then needs only a CRC per chunk instead of a second SHA-256 of
-//! every byte (a fifth of a read's CPU, datanode and client sharing the machine's cores). The
-//! digest still comes along, so a whole-block read is checked against the block digest the
-//! namenode recorded.
+//! Reads add, after the digest, a CRC32 of the length, digest and payload ([`ReadFrameCodec`]).
+//! The datanode has just verified the payload against its stored SHA-256; the CRC carries that
+//! verification to the reader end to end, which then needs only a CRC per chunk instead of a
+//! second SHA-256 of every byte (a fifth of a read's CPU, datanode and client sharing the
+//! machine's cores). The digest still comes along, so a whole-block read is checked against
+//! the block digest the namenode recorded.
 //!
 //! Every payload is one checksum chunk (at most [`CHUNK_SIZE`] bytes, aligned to chunk
 //! boundaries of the block). The end of the body ends the stream; a truncated frame is an
@@ -21,9 +21,9 @@ use crate::checksum::{Digest, CHUNK_SIZE};
 use crate::error::{Error, ErrorKind};
 
 /// Bytes before each payload of a write frame.
-pub const FRAME_HEADER_LEN: usize = 4 + 32;
+pub const WRITE_FRAME_HEADER_LEN: usize = 4 + 32;
 /// Bytes before each payload of a read frame.
-pub const READ_FRAME_HEADER_LEN: usize = FRAME_HEADER_LEN + 4;
+pub const READ_FRAME_HEADER_LEN: usize = WRITE_FRAME_HEADER_LEN + 4;
 
 /// One chunk of block data with its digest as sent by the peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,39 +55,52 @@ impl Frame {
 
     /// The header bytes of a write frame, for writers that send the payload without copying
     /// it.
-    pub fn header(&self) -> Bytes {
-        let mut header = BytesMut::with_capacity(FRAME_HEADER_LEN);
-        header.put_u32(self.data.len() as u32);
-        header.put_slice(&self.digest.0);
-        header.freeze()
+    pub fn write_header(&self) -> Bytes {
+        self.header(false)
     }
 
     /// The header bytes of a read frame: call only once the payload is verified against
     /// the digest, as the CRC vouches for that.
     pub fn read_header(&self) -> Bytes {
+        self.header(true)
+    }
+
+    fn header(&self, with_crc: bool) -> Bytes {
         let mut header = BytesMut::with_capacity(READ_FRAME_HEADER_LEN);
         header.put_u32(self.data.len() as u32);
         header.put_slice(&self.digest.0);
-        header.put_u32(crc32fast::hash(&self.data));
+        if with_crc {
+            header.put_u32(self.crc());
+        }
         header.freeze()
+    }
+
+    /// CRC32 of the length, the digest and the payload: all a read frame carries, since the
+    /// digests also feed the reader's whole-block check.
+    fn crc(&self) -> u32 {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&(self.data.len() as u32).to_be_bytes());
+        crc.update(&self.digest.0);
+        crc.update(&self.data);
+        crc.finalize()
     }
 }
 
 /// Decodes and encodes write [`Frame`]s; rejects frames larger than one chunk.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct FrameCodec;
+pub struct WriteFrameCodec;
 
 /// Decodes read frames, checking each payload's CRC32 (a mismatch is an `Io` error: the
 /// bytes were damaged after the datanode verified them, not on its disk).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReadFrameCodec;
 
-impl Decoder for FrameCodec {
+impl Decoder for WriteFrameCodec {
     type Item = Frame;
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        Ok(decode_frame(src, FRAME_HEADER_LEN)?.map(|(frame, _)| frame))
+        Ok(decode_frame(src, WRITE_FRAME_HEADER_LEN)?.map(|(frame, _)| frame))
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
@@ -103,7 +116,7 @@ impl Decoder for ReadFrameCodec {
         let Some((frame, mut crc)) = decode_frame(src, READ_FRAME_HEADER_LEN)? else {
             return Ok(None);
         };
-        if crc32fast::hash(&frame.data) != crc.get_u32() {
+        if frame.crc() != crc.get_u32() {
             return Err(Error::new(
                 ErrorKind::Io,
                 "chunk damaged in transit (CRC32 mismatch)",
@@ -135,7 +148,7 @@ fn decode_frame(src: &mut BytesMut, header_len: usize) -> Result<Option<(Frame, 
     src.advance(4);
     let mut digest = [0u8; 32];
     src.copy_to_slice(&mut digest);
-    let rest = src.split_to(header_len - FRAME_HEADER_LEN).freeze();
+    let rest = src.split_to(header_len - WRITE_FRAME_HEADER_LEN).freeze();
     let data = src.split_to(len).freeze();
     Ok(Some((
         Frame {
@@ -158,11 +171,11 @@ fn at_end(frame: Option<Frame>, src: &BytesMut) -> Result<Option<Frame>, Error> 
     }
 }
 
-impl Encoder<Frame> for FrameCodec {
+impl Encoder<Frame> for WriteFrameCodec {
     type Error = Error;
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), Error> {
-        dst.reserve(FRAME_HEADER_LEN + frame.data.len());
+        dst.reserve(WRITE_FRAME_HEADER_LEN + frame.data.len());
         dst.put_u32(frame.data.len() as u32);
         dst.put_slice(&frame.digest.0);
         dst.put_slice(&frame.data);
@@ -188,7 +201,7 @@ mod tests {
             .map(|d| Frame::seal(Bytes::from(d)))
             .collect();
         for f in &frames {
-            FrameCodec.encode(f.clone(), &mut wire).unwrap();
+            WriteFrameCodec.encode(f.clone(), &mut wire).unwrap();
         }
         let wire = wire.freeze();
         for split in [1, 35, 36, 37, 1000, wire.len()] {
@@ -196,11 +209,11 @@ mod tests {
             let mut out = Vec::new();
             for piece in wire.chunks(split) {
                 buf.extend_from_slice(piece);
-                while let Some(f) = FrameCodec.decode(&mut buf).unwrap() {
+                while let Some(f) = WriteFrameCodec.decode(&mut buf).unwrap() {
                     out.push(f);
                 }
             }
-            assert!(FrameCodec.decode_eof(&mut buf).unwrap().is_none());
+            assert!(WriteFrameCodec.decode_eof(&mut buf).unwrap().is_none());
             assert_eq!(out, frames);
             out.iter().for_each(|f| f.verify().unwrap());
         }
@@ -209,15 +222,15 @@ mod tests {
     #[test]
     fn truncated_and_oversized_frames_are_errors() {
         let mut wire = BytesMut::new();
-        FrameCodec
+        WriteFrameCodec
             .encode(Frame::seal(Bytes::from_static(b"hello")), &mut wire)
             .unwrap();
         let mut cut = BytesMut::from(&wire[..wire.len() - 1]);
-        assert!(FrameCodec.decode_eof(&mut cut).is_err());
+        assert!(WriteFrameCodec.decode_eof(&mut cut).is_err());
         let mut huge = BytesMut::new();
         huge.put_u32(CHUNK_SIZE as u32 + 1);
         huge.put_slice(&[0u8; 32]);
-        assert!(FrameCodec.decode(&mut huge).is_err());
+        assert!(WriteFrameCodec.decode(&mut huge).is_err());
     }
 
     #[test]
@@ -231,12 +244,15 @@ mod tests {
         assert_eq!(ReadFrameCodec.decode_eof(&mut whole).unwrap(), Some(frame));
         assert!(ReadFrameCodec.decode_eof(&mut whole).unwrap().is_none());
 
-        let mut damaged = BytesMut::from(&wire[..]);
-        damaged[READ_FRAME_HEADER_LEN + 500] ^= 1;
-        assert_eq!(
-            ReadFrameCodec.decode(&mut damaged).unwrap_err().kind,
-            ErrorKind::Io
-        );
+        // A flipped bit in the payload or in the digest.
+        for at in [READ_FRAME_HEADER_LEN + 500, 10] {
+            let mut damaged = BytesMut::from(&wire[..]);
+            damaged[at] ^= 1;
+            assert_eq!(
+                ReadFrameCodec.decode(&mut damaged).unwrap_err().kind,
+                ErrorKind::Io
+            );
+        }
         let mut cut = BytesMut::from(&wire[..wire.len() - 1]);
         assert!(ReadFrameCodec.decode_eof(&mut cut).is_err());
     }

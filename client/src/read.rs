@@ -1,6 +1,8 @@
-//! The file reader: each block from the first replica that serves it, verified chunk by chunk;
-//! on a connection error, an HTTP error or a checksum mismatch, the read continues from the same
-//! offset on the next replica, and a corrupt replica is reported to the namenode.
+//! The file reader: each block from the first replica that serves it, each chunk checked by
+//! its CRC (the datanode verified its SHA-256 before sending it) and a whole block against the
+//! namenode's block digest. On a connection error, an HTTP error, a broken stream or a CRC
+//! mismatch the read continues from the same offset on the next replica; a replica its datanode
+//! found corrupt (`checksum_mismatch`) is also reported to the namenode.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -198,7 +200,7 @@ impl FileReader {
         while cursor.pos < cursor.to {
             // The codec checked the frame's CRC: these are the bytes the datanode verified.
             let frame = match frames.next().await {
-                Some(frame) => frame?,
+                Some(frame) => frame.map_err(|e| e.with_datanode(replica.id.clone()))?,
                 None => {
                     return Err(Error::new(
                         ErrorKind::Io,

@@ -379,7 +379,7 @@ fn produce_frames(
         }
         let frame = Frame::seal(Bytes::from(chunk));
         digester.push(&frame.digest, len);
-        if tx.blocking_send(Ok(frame.header())).is_err()
+        if tx.blocking_send(Ok(frame.write_header())).is_err()
             || tx.blocking_send(Ok(frame.data)).is_err()
         {
             break;

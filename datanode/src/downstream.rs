@@ -86,7 +86,7 @@ impl Downstream {
         let Some(frames) = &self.frames else {
             return Err(Error::internal("send after finish"));
         };
-        if frames.send(frame.header()).await.is_ok()
+        if frames.send(frame.write_header()).await.is_ok()
             && frames.send(frame.data.clone()).await.is_ok()
         {
             return Ok(());

@@ -6,7 +6,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use granary_client::checksum::{Digest, CHUNK_SIZE};
-use granary_client::framing::{Frame, FRAME_HEADER_LEN};
+use granary_client::framing::{Frame, WRITE_FRAME_HEADER_LEN};
 use granary_client::{Error, ErrorKind};
 
 pub struct FrameStream<S> {
@@ -38,13 +38,14 @@ where
     pub async fn next(&mut self) -> Option<Result<Frame, Error>> {
         loop {
             if self.header.is_none() {
-                let header = if self.partial.is_empty() && self.chunk.len() >= FRAME_HEADER_LEN {
-                    Some(parse_header(&self.chunk.split_to(FRAME_HEADER_LEN)))
-                } else {
-                    self.fill_partial(FRAME_HEADER_LEN);
-                    (self.partial.len() == FRAME_HEADER_LEN)
-                        .then(|| parse_header(&self.partial.split()))
-                };
+                let header =
+                    if self.partial.is_empty() && self.chunk.len() >= WRITE_FRAME_HEADER_LEN {
+                        Some(parse_header(&self.chunk.split_to(WRITE_FRAME_HEADER_LEN)))
+                    } else {
+                        self.fill_partial(WRITE_FRAME_HEADER_LEN);
+                        (self.partial.len() == WRITE_FRAME_HEADER_LEN)
+                            .then(|| parse_header(&self.partial.split()))
+                    };
                 match header {
                     Some(Ok(header)) => self.header = Some(header),
                     Some(Err(e)) => return Some(Err(e)),
@@ -165,7 +166,7 @@ mod tests {
                 "cut {cut}"
             );
         }
-        let mut oversized = vec![0u8; FRAME_HEADER_LEN];
+        let mut oversized = vec![0u8; WRITE_FRAME_HEADER_LEN];
         oversized[..4].copy_from_slice(&(CHUNK_SIZE as u32 + 1).to_be_bytes());
         let out = decode_split(&Bytes::from(oversized), 100).await;
         assert_eq!(

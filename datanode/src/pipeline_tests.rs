@@ -145,7 +145,7 @@ async fn a_client_dying_mid_block_leaves_nothing_anywhere() {
     let frames = frames_of(&data(4 * CHUNK_SIZE, 8));
     let mut items: Vec<Result<Bytes, std::io::Error>> = Vec::new();
     for frame in frames.into_iter().take(2) {
-        items.push(Ok(frame.header()));
+        items.push(Ok(frame.write_header()));
         items.push(Ok(frame.data));
     }
     items.push(Err(std::io::Error::other("client died")));

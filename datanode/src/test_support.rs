@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use granary_client::checksum::CHUNK_SIZE;
-use granary_client::framing::{Frame, FrameCodec, ReadFrameCodec};
+use granary_client::framing::{Frame, ReadFrameCodec, WriteFrameCodec};
 use granary_client::protocol::{routes, DatanodeInfo, WritePipeline, PIPELINE_HEADER};
 use granary_client::{BlockId, DatanodeId, WireError};
 use tokio::task::JoinHandle;
@@ -130,7 +130,7 @@ pub fn frames_of(data: &[u8]) -> Vec<Frame> {
 pub fn encode(frames: Vec<Frame>) -> Bytes {
     let mut wire = BytesMut::new();
     for frame in frames {
-        FrameCodec.encode(frame, &mut wire).unwrap();
+        WriteFrameCodec.encode(frame, &mut wire).unwrap();
     }
     wire.freeze()
 }

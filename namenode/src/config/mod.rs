@@ -53,9 +53,9 @@ pub struct NamenodeConfig {
     #[serde(with = "humantime_serde")]
     pub retry_cache_ttl: Duration,
     /// Most answers the retry cache holds; beyond it the oldest go before their TTL (as HDFS
-    /// caps its retry cache at a share of the heap). Default 1,000,000 (about 180 bytes each):
-    /// ten minutes of 1,600 mutations a second, and far more than any client's retry loop
-    /// spans.
+    /// caps its retry cache at a share of the heap). Default 1,000,000 (about 200 bytes each,
+    /// 600 for an `add_block` answer): ten minutes of 1,600 mutations a second, and far more
+    /// than any client's retry loop spans.
     pub retry_cache_capacity: usize,
     /// Highest replication a writer may ask for. Default 32: more copies than that is a mistake.
     pub max_replication: u16,

@@ -337,7 +337,7 @@ fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
 pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("journal: cannot create {}", dir.display()), e))?;
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         if let Some(parent) = dir.parent() {
             sync_dir(parent)?;
         }
@@ -445,7 +445,7 @@ fn preallocate(file: &File, size: u64) -> std::io::Result<()> {
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(format!("journal: cannot sync {}", dir.display()), e))
+        .map_err(|e| Error::io(format!("cannot sync {}", dir.display()), e))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! Persistence of the namespace: an edit log ([`journal`]) in front of one sled tree. Keys
 //! are prefixed by record type: `i/<inode id BE>` inode records (JSON) and the counters
 //! `m/next_inode`, `m/next_block` and `m/applied_seq` (u64 BE; the last journal record sled
-//! holds). Journal records also carry retry-cache entries, `r/<16-byte key>`: those live in
+//! holds). Journal records also carry retry-cache entries, `rh/<16-byte key>`: those live in
 //! memory and go to the [retry log] at a checkpoint, never to sled, so the sled work of a
-//! checkpoint is the namespace's alone.
+//! checkpoint is the namespace's alone. (Earlier versions wrote `r/<request id>`, to sled too;
+//! start-up moves those to the retry log.)
 //!
 //! A mutation *stages* its records (changed inodes, counters, retry-cache entry) in the
 //! pending batch, under the namespace lock so batches keep the order of the in-memory changes.
@@ -41,7 +42,9 @@ use crate::retry_cache::log::RetryLog;
 use crate::retry_cache::{created_ms, RetryKey};
 
 const INODE_PREFIX: &[u8] = b"i/";
-const RETRY_PREFIX: &[u8] = b"r/";
+const RETRY_PREFIX: &[u8] = b"rh/";
+/// Retry-cache entries as earlier versions kept them, by request id rather than its hash.
+const LEGACY_RETRY_PREFIX: &[u8] = b"r/";
 const NEXT_INODE: &[u8] = b"m/next_inode";
 const NEXT_BLOCK: &[u8] = b"m/next_block";
 const APPLIED_SEQ: &[u8] = b"m/applied_seq";
@@ -157,7 +160,6 @@ impl Store {
                 let message = format!("cannot open metadata store {}: {e}{hint}", dir.display());
                 Error::new(ErrorKind::Io, message)
             })?;
-        drop_sled_retry_entries(&db)?;
         let cutoff = crate::now_ms().saturating_sub(limits.ttl.as_millis() as u64);
         let mut retry = RetryEntries::new(limits.capacity);
         let mut keep = |key, value: Box<[u8]>| {
@@ -168,11 +170,13 @@ impl Store {
         let roll_every = (limits.ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
         let mut retry_log =
             RetryLog::open(&dir.join(RETRY_DIR), roll_every, limits.capacity, &mut keep)?;
+        move_legacy_retry_entries(&db, &mut retry_log, &mut keep)?;
         let journal_dir = dir.join(JOURNAL_DIR);
         let applied = counter(&db, APPLIED_SEQ)?;
         let (mut merged, mut records) = (Merged::default(), 0);
         let mut apply = |merged: Merged, seq| -> Result<(), Error> {
-            for (key, value) in merged.apply(&db, &mut retry_log, seq)? {
+            merged.log_retry(&mut retry_log)?;
+            for (key, value) in merged.apply(&db, seq)? {
                 keep(key, value.as_ref().into());
             }
             Ok(())
@@ -343,8 +347,9 @@ impl Store {
     }
 
     /// Applies the unapplied records (retry-cache entries to the retry log, the rest to sled),
-    /// flushes sled, then deletes the journal segments that made redundant. A failed flush is retried by the next checkpoint; a failed apply
-    /// stops checkpoints until a restart (the journal keeps everything).
+    /// flushes sled, then deletes the journal segments this made redundant. A failed retry-log
+    /// append or sled flush is retried by the next checkpoint; a failed sled apply stops
+    /// checkpoints until a restart (the journal keeps everything).
     pub fn checkpoint(&self) -> Result<(), Error> {
         let _one = lock(&self.shared.checkpointing);
         let (records, seq) = {
@@ -359,11 +364,18 @@ impl Store {
         };
         if seq > self.shared.applied_seq.load(Ordering::Acquire) {
             let mut merged = Merged::default();
-            let applied = records
+            let logged = records
                 .iter()
                 .try_for_each(|record| merged.add(record.payload()))
-                .and_then(|()| merged.apply(&self.db, &mut lock(&self.shared.retry_log), seq));
-            if let Err(e) = applied {
+                .and_then(|()| merged.log_retry(&mut lock(&self.shared.retry_log)));
+            if let Err(e) = logged {
+                // Nothing reached sled: the next checkpoint tries these records again.
+                let mut unapplied = lock(&self.shared.unapplied);
+                let newer = std::mem::replace(&mut unapplied.records, records);
+                unapplied.records.extend(newer);
+                return Err(e);
+            }
+            if let Err(e) = merged.apply(&self.db, seq) {
                 lock(&self.shared.unapplied).failed = true;
                 return Err(e);
             }
@@ -424,13 +436,13 @@ impl Merged {
         for op in journal::decode(payload) {
             match op? {
                 Op::Put(key, value) if key.starts_with(RETRY_PREFIX) => {
-                    let id = &key[RETRY_PREFIX.len()..];
-                    // Records written before keys were hashed hold the request id itself.
-                    let key = match <[u8; RetryKey::LEN]>::try_from(id) {
-                        Ok(key) => RetryKey(key),
-                        Err(_) => RetryKey::of(id),
-                    };
-                    self.retry.push((key, value.into()));
+                    let hashed = <[u8; RetryKey::LEN]>::try_from(&key[RETRY_PREFIX.len()..])
+                        .map_err(|_| Error::internal("corrupt journal: bad retry-cache key"))?;
+                    self.retry.push((RetryKey(hashed), value.into()));
+                }
+                Op::Put(key, value) if key.starts_with(LEGACY_RETRY_PREFIX) => {
+                    let id = &key[LEGACY_RETRY_PREFIX.len()..];
+                    self.retry.push((RetryKey::of(id), value.into()));
                 }
                 Op::Put(key, value) => {
                     self.namespace.insert(key.into(), Some(value.into()));
@@ -443,17 +455,17 @@ impl Merged {
         Ok(())
     }
 
-    /// Appends the retry-cache entries to the retry log (synced), applies the rest to sled,
-    /// then records `seq` as applied (see the module documentation for why this need not be
-    /// one atomic batch). Returns the retry-cache entries.
-    fn apply(
-        self,
-        db: &sled::Db,
-        retry_log: &mut RetryLog,
-        seq: u64,
-    ) -> Result<Vec<(RetryKey, IVec)>, Error> {
+    /// Appends the retry-cache entries to the retry log, synced: first, so that sled never
+    /// claims records whose answers are nowhere else.
+    fn log_retry(&self, retry_log: &mut RetryLog) -> Result<(), Error> {
         let entries = self.retry.iter().map(|(key, value)| (*key, value.as_ref()));
-        retry_log.append(entries, crate::now_ms())?;
+        retry_log.append(entries, crate::now_ms())
+    }
+
+    /// Applies the namespace changes to sled, then records `seq` as applied (see the module
+    /// documentation for why this need not be one atomic batch). Returns the retry-cache
+    /// entries.
+    fn apply(self, db: &sled::Db, seq: u64) -> Result<Vec<(RetryKey, IVec)>, Error> {
         let mut batch = sled::Batch::default();
         for (i, (key, value)) in self.namespace.into_iter().enumerate() {
             if i > 0 && i % APPLY_CHUNK == 0 {
@@ -471,27 +483,36 @@ impl Merged {
     }
 }
 
-/// Removes the retry-cache entries earlier versions kept in sled (now in the retry log).
-fn drop_sled_retry_entries(db: &sled::Db) -> Result<(), Error> {
+/// Moves the retry-cache entries earlier versions kept in sled to the retry log (synced
+/// before they leave sled) and to memory through `keep`.
+fn move_legacy_retry_entries(
+    db: &sled::Db,
+    retry_log: &mut RetryLog,
+    keep: &mut impl FnMut(RetryKey, Box<[u8]>),
+) -> Result<(), Error> {
     loop {
         let mut batch = sled::Batch::default();
-        let mut keys = 0;
-        for key in db.scan_prefix(RETRY_PREFIX).keys().take(APPLY_CHUNK) {
-            batch.remove(key.map_err(store_error)?);
-            keys += 1;
+        let mut moved = Vec::new();
+        for entry in db.scan_prefix(LEGACY_RETRY_PREFIX).take(APPLY_CHUNK) {
+            let (key, value) = entry.map_err(store_error)?;
+            moved.push((RetryKey::of(&key[LEGACY_RETRY_PREFIX.len()..]), value));
+            batch.remove(key);
         }
+        let entries = moved.iter().map(|(key, value)| (*key, value.as_ref()));
+        retry_log.append(entries, crate::now_ms())?;
         db.apply_batch(batch).map_err(store_error)?;
-        if keys < APPLY_CHUNK {
+        let done = moved.len() < APPLY_CHUNK;
+        for (key, value) in moved {
+            keep(key, value.as_ref().into());
+        }
+        if done {
             return Ok(());
         }
     }
 }
 
-fn retry_journal_key(key: RetryKey) -> [u8; 2 + RetryKey::LEN] {
-    let mut journal_key = [0u8; 2 + RetryKey::LEN];
-    journal_key[..2].copy_from_slice(RETRY_PREFIX);
-    journal_key[2..].copy_from_slice(&key.0);
-    journal_key
+fn retry_journal_key(key: RetryKey) -> Vec<u8> {
+    [RETRY_PREFIX, &key.0].concat()
 }
 
 fn counter(db: &sled::Db, key: &[u8]) -> Result<u64, Error> {

@@ -127,6 +127,12 @@ impl RetryLog {
         };
         let mut writer = BufWriter::with_capacity(1 << 16, file);
         for (key, value) in entries {
+            if !(8..=MAX_VALUE_LEN as usize).contains(&value.len()) {
+                // Never written, as the reader would stop at it: such an answer stays
+                // memory-only, which only shortens its protection.
+                tracing::warn!(len = value.len(), "retry-cache answer too large to log");
+                continue;
+            }
             let mut crc = crc32fast::Hasher::new();
             crc.update(&key.0);
             crc.update(value);
@@ -220,12 +226,20 @@ fn read(path: &Path, mut entry: impl FnMut(RetryKey, Box<[u8]>)) -> Result<(), E
     let mut remaining = file.metadata().map_err(io)?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut header = [0u8; HEADER_LEN];
+    // A crash mid-append leaves a torn last record; a bad record with more after it is damage.
+    let damaged = |remaining: u64| {
+        tracing::warn!(
+            "retry log {}: stopped at a torn or damaged record ({remaining} bytes unread)",
+            path.display()
+        );
+    };
     while remaining >= HEADER_LEN as u64 {
         reader.read_exact(&mut header).map_err(io)?;
         remaining -= HEADER_LEN as u64;
         let [l0, l1, l2, l3, c0, c1, c2, c3, key @ ..] = header;
         let len = u32::from_le_bytes([l0, l1, l2, l3]);
         if !(8..=MAX_VALUE_LEN).contains(&len) || u64::from(len) > remaining {
+            damaged(remaining);
             return Ok(());
         }
         let mut value = vec![0u8; len as usize];
@@ -235,6 +249,7 @@ fn read(path: &Path, mut entry: impl FnMut(RetryKey, Box<[u8]>)) -> Result<(), E
         crc.update(&key);
         crc.update(&value);
         if crc.finalize() != u32::from_le_bytes([c0, c1, c2, c3]) {
+            damaged(remaining);
             return Ok(());
         }
         entry(RetryKey(key), value.into());

@@ -217,13 +217,23 @@ fn retry_answers_survive_a_restart_until_they_expire() {
     );
     assert_eq!(answer(&store, 1).unwrap().len(), 40);
     drop(store);
-    // Entries kept in sled by earlier versions are dropped.
+    // Entries kept in sled by earlier versions move to the retry log.
     {
         let db = sled::open(dir.path()).unwrap();
-        db.insert(b"r/legacy-request-id", &[0u8; 9][..]).unwrap();
+        let mut value = now.to_be_bytes().to_vec();
+        value.extend_from_slice(b"{}");
+        db.insert(b"r/legacy-request-id", value).unwrap();
         db.flush().unwrap();
     }
+    let legacy = RetryKey::of(b"legacy-request-id");
     let store = reopen();
-    assert_eq!(store.db().scan_prefix(RETRY_PREFIX).count(), 0);
-    assert_eq!(store.retry_stats().0, 2);
+    assert_eq!(store.db().scan_prefix(LEGACY_RETRY_PREFIX).count(), 0);
+    assert!(store.get_retry(&legacy).is_some());
+    drop(store);
+    let store = reopen();
+    assert!(
+        store.get_retry(&legacy).is_some(),
+        "kept across the next restart"
+    );
+    assert_eq!(store.retry_stats().0, 3);
 }
