@@ -3,7 +3,8 @@
 #
 #   fs   on a local 3-datanode cluster (128 MiB blocks): put and get of a 1 GiB file at
 #        replication 1 and 3 next to the local disk (cp + sync, cat > /dev/null), namenode
-#        metadata ops/s with 16 concurrent clients, and peak RSS of the namenode and a datanode.
+#        metadata ops/s with 16 concurrent clients next to a call that does no work (GET
+#        /v1/health), and peak RSS of the namenode and a datanode.
 #   heal on a local 4-datanode cluster holding 1 GiB at replication 3 (8 files of 128 MiB):
 #        kill -9 of the datanode holding the most of it, then the time until fsck is HEALTHY
 #        with full replication, split into detection and copy, and the copy throughput.
