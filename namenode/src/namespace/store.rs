@@ -26,20 +26,20 @@
 //! [`journal`]: super::journal
 //! [retry log]: crate::retry_cache::log
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use granary_client::{Error, ErrorKind, InodeId};
-use sled::IVec;
 
-use super::journal::{self, Batch, Journal, Op};
+use super::journal::{self, Batch, Journal};
 use super::{Changes, Inode, Namespace};
 use crate::retry_cache::entries::RetryEntries;
 use crate::retry_cache::log::RetryLog;
-use crate::retry_cache::{created_ms, RetryKey};
+use crate::retry_cache::RetryKey;
+use merged::Merged;
+use recovery::{open_sled, recover};
 
 const INODE_PREFIX: &[u8] = b"i/";
 const RETRY_PREFIX: &[u8] = b"rh/";
@@ -144,66 +144,16 @@ impl Store {
     }
 
     pub fn open_with(dir: &Path, segment_size: u64, limits: RetryLimits) -> Result<Self, Error> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // Checkpoints flush; the journal makes every acknowledged change durable first.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| {
-                let locked = e.to_string().contains("lock");
-                let hint = if locked {
-                    " (is another namenode using it?)"
-                } else {
-                    ""
-                };
-                let message = format!("cannot open metadata store {}: {e}{hint}", dir.display());
-                Error::new(ErrorKind::Io, message)
-            })?;
-        let cutoff = crate::now_ms().saturating_sub(limits.ttl.as_millis() as u64);
+        let db = open_sled(dir)?;
         let mut retry = RetryEntries::new(limits.capacity);
-        let mut keep = |key, value: Box<[u8]>| {
-            if created_ms(&value) >= cutoff {
-                retry.insert(key, value);
-            }
-        };
-        let roll_every = (limits.ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-        let mut retry_log =
-            RetryLog::open(&dir.join(RETRY_DIR), roll_every, limits.capacity, &mut keep)?;
-        move_legacy_retry_entries(&db, &mut retry_log, &mut keep)?;
-        let journal_dir = dir.join(JOURNAL_DIR);
-        let applied = counter(&db, APPLIED_SEQ)?;
-        let (mut merged, mut records) = (Merged::default(), 0);
-        let mut apply = |merged: Merged, seq| -> Result<(), Error> {
-            merged.log_retry(&mut retry_log)?;
-            for (key, value) in merged.apply(&db, seq)? {
-                keep(key, value.as_ref().into());
-            }
-            Ok(())
-        };
-        let replayed = Journal::replay(&journal_dir, applied, |seq, payload| {
-            merged.add(payload)?;
-            records += 1;
-            if records == REPLAY_CHUNK {
-                records = 0;
-                apply(std::mem::take(&mut merged), seq)?;
-            }
-            Ok(())
-        })?;
-        if records > 0 {
-            apply(merged, replayed.last_seq)?;
-        }
-        if replayed.applied > 0 {
-            tracing::info!(
-                records = replayed.applied,
-                last = replayed.last_seq,
-                "journal replayed"
-            );
-        }
-        // The old segments go once everything they hold is durable in sled.
-        db.flush().map_err(store_error)?;
-        let last = applied.max(replayed.last_seq);
-        let journal = Journal::start(&journal_dir, segment_size, last + 1, replayed.segments)?;
+        let (retry_log, replayed) = recover(&db, dir, limits, &mut retry)?;
+        let last = counter(&db, APPLIED_SEQ)?.max(replayed.last_seq);
+        let journal = Journal::start(
+            &dir.join(JOURNAL_DIR),
+            segment_size,
+            last + 1,
+            replayed.segments,
+        )?;
         Ok(Store {
             db,
             shared: Arc::new(Shared {
@@ -422,95 +372,6 @@ impl Store {
     }
 }
 
-/// Journaled changes: the namespace's by key (the value to put, or `None` to remove), and
-/// the retry-cache entries in journal order.
-#[derive(Default)]
-struct Merged {
-    namespace: BTreeMap<IVec, Option<IVec>>,
-    retry: Vec<(RetryKey, IVec)>,
-}
-
-impl Merged {
-    /// Adds a journal payload's operations; later writes of a key replace earlier ones.
-    fn add(&mut self, payload: &[u8]) -> Result<(), Error> {
-        for op in journal::decode(payload) {
-            match op? {
-                Op::Put(key, value) if key.starts_with(RETRY_PREFIX) => {
-                    let hashed = <[u8; RetryKey::LEN]>::try_from(&key[RETRY_PREFIX.len()..])
-                        .map_err(|_| Error::internal("corrupt journal: bad retry-cache key"))?;
-                    self.retry.push((RetryKey(hashed), value.into()));
-                }
-                Op::Put(key, value) if key.starts_with(LEGACY_RETRY_PREFIX) => {
-                    let id = &key[LEGACY_RETRY_PREFIX.len()..];
-                    self.retry.push((RetryKey::of(id), value.into()));
-                }
-                Op::Put(key, value) => {
-                    self.namespace.insert(key.into(), Some(value.into()));
-                }
-                Op::Remove(key) => {
-                    self.namespace.insert(key.into(), None);
-                }
-            };
-        }
-        Ok(())
-    }
-
-    /// Appends the retry-cache entries to the retry log, synced: first, so that sled never
-    /// claims records whose answers are nowhere else.
-    fn log_retry(&self, retry_log: &mut RetryLog) -> Result<(), Error> {
-        let entries = self.retry.iter().map(|(key, value)| (*key, value.as_ref()));
-        retry_log.append(entries, crate::now_ms())
-    }
-
-    /// Applies the namespace changes to sled, then records `seq` as applied (see the module
-    /// documentation for why this need not be one atomic batch). Returns the retry-cache
-    /// entries.
-    fn apply(self, db: &sled::Db, seq: u64) -> Result<Vec<(RetryKey, IVec)>, Error> {
-        let mut batch = sled::Batch::default();
-        for (i, (key, value)) in self.namespace.into_iter().enumerate() {
-            if i > 0 && i % APPLY_CHUNK == 0 {
-                db.apply_batch(std::mem::take(&mut batch))
-                    .map_err(store_error)?;
-            }
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
-        batch.insert(APPLIED_SEQ, &seq.to_be_bytes());
-        db.apply_batch(batch).map_err(store_error)?;
-        Ok(self.retry)
-    }
-}
-
-/// Moves the retry-cache entries earlier versions kept in sled to the retry log (synced
-/// before they leave sled) and to memory through `keep`.
-fn move_legacy_retry_entries(
-    db: &sled::Db,
-    retry_log: &mut RetryLog,
-    keep: &mut impl FnMut(RetryKey, Box<[u8]>),
-) -> Result<(), Error> {
-    loop {
-        let mut batch = sled::Batch::default();
-        let mut moved = Vec::new();
-        for entry in db.scan_prefix(LEGACY_RETRY_PREFIX).take(APPLY_CHUNK) {
-            let (key, value) = entry.map_err(store_error)?;
-            moved.push((RetryKey::of(&key[LEGACY_RETRY_PREFIX.len()..]), value));
-            batch.remove(key);
-        }
-        let entries = moved.iter().map(|(key, value)| (*key, value.as_ref()));
-        retry_log.append(entries, crate::now_ms())?;
-        db.apply_batch(batch).map_err(store_error)?;
-        let done = moved.len() < APPLY_CHUNK;
-        for (key, value) in moved {
-            keep(key, value.as_ref().into());
-        }
-        if done {
-            return Ok(());
-        }
-    }
-}
-
 fn retry_journal_key(key: RetryKey) -> Vec<u8> {
     [RETRY_PREFIX, &key.0].concat()
 }
@@ -546,5 +407,7 @@ pub fn store_error(e: sled::Error) -> Error {
     Error::new(ErrorKind::Io, format!("metadata store: {e}"))
 }
 
+mod merged;
+mod recovery;
 #[cfg(test)]
 mod tests;
