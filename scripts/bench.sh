@@ -56,14 +56,23 @@ mbps() { awk -v mib="$SIZE_MIB" -v s="$1" 'BEGIN { printf "%.0f", mib * 1.048576
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 peak_rss_mib() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "meets" : "MISSES") }'; }
+at_most() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t ? "meets" : "MISSES") }'; }
+# A field of the JSON on stdin, by keys and list indexes: json_field datanodes 0 pid
+json_field() {
+  python3 -c 'import json, sys
+d = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    d = d[int(k)] if isinstance(d, list) else d[k]
+print(d)' "$@"
+}
 
 bench_fs() {
   echo "== cluster: 1 namenode, 3 datanodes, 128 MiB blocks ($WORK)"
   granary cluster up --datanodes 3 --port 0 >/dev/null
   local status nn_pid dn_pid
   status=$(granary cluster status --json)
-  nn_pid=$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["namenode"]["pid"])')
-  dn_pid=$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["datanodes"][0]["pid"])')
+  nn_pid=$(echo "$status" | json_field namenode pid)
+  dn_pid=$(echo "$status" | json_field datanodes 0 pid)
 
   echo "== generating a $SIZE_MIB MiB file"
   head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom > "$WORK/src.bin"
@@ -91,7 +100,7 @@ bench_fs() {
   echo "== metadata: $META_CLIENTS clients x $META_FILES empty files, $RUNS runs"
   local url meta
   local -a mh mc mr ml md
-  url=$(echo "$status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["namenode"]["url"])')
+  url=$(echo "$status" | json_field namenode url)
   for run in $(seq "$RUNS"); do
     meta=$(granary-meta-bench --namenode "$url" --clients "$META_CLIENTS" --files "$META_FILES")
     mh+=("$(echo "$meta" | awk '/^health_calls_per_sec/ { print $2 }')")
@@ -155,10 +164,10 @@ bench_heal() {
     granary cluster down >/dev/null
     rm -rf "$GRANARY_CLUSTER_DIR"
     local verdict
-    verdict=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verdict"])')
+    verdict=$(echo "$out" | json_field verdict)
     [ "$verdict" = PASS ] || { echo "drill failed: $out" >&2; exit 1; }
-    detect+=("$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds_to_declare_removed"])')")
-    total+=("$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["seconds_to_full_replication"])')")
+    detect+=("$(echo "$out" | json_field seconds_to_declare_removed)")
+    total+=("$(echo "$out" | json_field seconds_to_full_replication)")
     copy+=("$(echo "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["seconds_to_full_replication"] - r["seconds_to_declare_removed"])')")
     mbps+=("$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["healing_mb_per_sec"] or 0))')")
     COPIED=$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes_re_replicated"] // 1048576)')

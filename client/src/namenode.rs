@@ -260,7 +260,7 @@ pub(crate) fn wire_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
 }
 
 /// A short reason for a transport error (reqwest's own text omits the cause).
-pub(crate) fn transport_reason(e: &reqwest::Error) -> String {
+pub fn transport_reason(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut reason = e.to_string();
     let mut source = e.source();

@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::Router;
 use granary_client::protocol::routes;
 use granary_client::server::{method_not_allowed, not_found};
-use granary_client::BlockId;
+use granary_client::{BlockId, Error, ErrorKind};
 
 use crate::heartbeat::{BadReplicaSignal, ReportQueue};
 use crate::store::BlockStore;
@@ -35,6 +35,16 @@ impl AppState {
             self.bad_replicas.wake();
         }
         marked
+    }
+
+    /// A read (a client's or a map task's) that found bad bytes on disk marks the replica
+    /// corrupt, which stops it being served and has it reported to the namenode (which
+    /// re-replicates a good copy and deletes it).
+    pub fn note_corruption(&self, block: BlockId, error: &Error) {
+        if error.kind == ErrorKind::ChecksumMismatch {
+            tracing::warn!(%block, "a read found a corrupt replica: {}", error.message);
+            self.mark_corrupt(block, error.message.clone());
+        }
     }
 }
 

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use granary_client::protocol::DatanodeInfo;
-use granary_client::{BlockId, Error, ErrorKind};
+use granary_client::{BlockId, Error};
 use granary_compute::executor::{self, ExecutorConfig, LocalBlocks};
+use granary_compute::task::InputReader;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -58,12 +59,7 @@ pub fn spawn_executor(
 pub struct StoreBlocks(pub Arc<AppState>);
 
 impl LocalBlocks for StoreBlocks {
-    fn open(
-        &self,
-        block: BlockId,
-        offset: u64,
-        len: u64,
-    ) -> Option<io::Result<Box<dyn Read + Send>>> {
+    fn open(&self, block: BlockId, offset: u64, len: u64) -> Option<io::Result<InputReader>> {
         let store = &self.0.store;
         // A replica known to be corrupt is as good as absent: read the block elsewhere.
         if !store.contains(block) || store.is_corrupt(block) {
@@ -92,10 +88,8 @@ impl Read for CorruptionWatch {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read.read(buf).inspect_err(|e| {
             let cause = e.get_ref().and_then(|inner| inner.downcast_ref::<Error>());
-            if let Some(error) = cause.filter(|error| error.kind == ErrorKind::ChecksumMismatch) {
-                let block = self.block;
-                tracing::warn!(%block, "map input found a corrupt replica: {}", error.message);
-                self.state.mark_corrupt(self.block, error.message.clone());
+            if let Some(error) = cause {
+                self.state.note_corruption(self.block, error);
             }
         })
     }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use granary_client::framing::Frame;
 use granary_client::protocol::ReadBlockQuery;
 use granary_client::server::{ApiError, ApiPath, ApiQuery};
-use granary_client::{BlockId, Error, ErrorKind};
+use granary_client::{BlockId, Error};
 use tokio::sync::mpsc;
 
 use crate::api::{AppState, TransferGuard};
@@ -40,7 +40,7 @@ pub async fn get_block(
     let mut frames = read_ahead(reader);
     let first = match frames.recv().await {
         Some(Err(e)) => {
-            note_corruption(&state, block, &e);
+            state.note_corruption(block, &e);
             return Err(e.into());
         }
         Some(Ok(frame)) => Some(frame),
@@ -93,15 +93,6 @@ struct BodyState {
     _transfer: TransferGuard,
 }
 
-/// A client read that found bad bytes on disk marks the replica corrupt, which stops it being
-/// served and has it reported to the namenode (which re-replicates a good copy and deletes it).
-fn note_corruption(state: &AppState, block: BlockId, error: &Error) {
-    if error.kind == ErrorKind::ChecksumMismatch {
-        tracing::warn!(%block, "read found a corrupt replica: {}", error.message);
-        state.mark_corrupt(block, error.message.clone());
-    }
-}
-
 impl BodyState {
     async fn next_piece(mut self) -> Option<(Result<Bytes, io::Error>, Self)> {
         if let Some(payload) = self.payload.take() {
@@ -115,7 +106,7 @@ impl BodyState {
             None => match self.frames.recv().await? {
                 Ok(frame) => frame,
                 Err(e) => {
-                    note_corruption(&self.state, self.block, &e);
+                    self.state.note_corruption(self.block, &e);
                     // Erroring the body aborts the response, so the client never takes the
                     // stream for a complete one.
                     self.failed = true;

@@ -19,7 +19,7 @@ print(" ".join(e["path"] for e in json.load(sys.stdin) if e["path"].rsplit("/", 
 }
 
 datanode_pid() {
-  granary cluster status --json | python3 -c "import json,sys; print(json.load(sys.stdin)['datanodes'][$1]['pid'])"
+  granary cluster status --json | json_field datanodes "$1" pid
 }
 
 # Runs the count-field job to /bench-out/$1, SIGKILLs datanode $2 once half its maps are done,
@@ -86,8 +86,7 @@ bench_job_faults() {
 
   local t_killed
   t_killed=$(printf '%s\n' "${killed[@]}" | median)
-  fault_ratio() { awk -v f="$1" -v b="$t0" 'BEGIN { printf "%.2f", f / b }'; }
-  at_most() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t ? "meets" : "MISSES") }'; }
+  fault_ratio() { ratio "$1" "$t0"; }
   echo
   echo "## jobs under faults: count-field --field 7 --top 5, 4 datanodes, median of $RUNS"
   echo

@@ -35,7 +35,6 @@ pipeline_seconds() {
 }
 
 job_json() { cat "$WORK/$1.json"; }
-json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(d$(printf '["%s"]' "$@"))"; }
 
 bench_job() {
   local log_mib=${LOG_MIB:-2048} words_mib=${WORDS_MIB:-1024} records_mib=${RECORDS_MIB:-1024}
@@ -82,7 +81,7 @@ bench_job() {
   rm -f "$WORK/sorted.txt"
 
   job_mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.0f", b / 1e6 / s }'; }
-  speedup() { awk -v base="$1" -v job="$2" 'BEGIN { printf "%.2f", base / job }'; }
+  speedup() { ratio "$1" "$2"; }
   echo
   echo "## job benchmark: 3 datanodes on $(nproc) cores, median of $RUNS, warm caches"
   echo

@@ -242,7 +242,7 @@ pub struct TaskCounters {
     pub remote_bytes_read: u64,
     /// Streaming `reporter:counter:GROUP,NAME,N` lines: group → name → sum.
     #[serde(default)]
-    pub user: BTreeMap<String, BTreeMap<String, u64>>,
+    pub user: UserCounters,
 }
 
 impl TaskCounters {
@@ -257,11 +257,19 @@ impl TaskCounters {
         self.reduce_output_records += other.reduce_output_records;
         self.local_bytes_read += other.local_bytes_read;
         self.remote_bytes_read += other.remote_bytes_read;
-        for (group, names) in &other.user {
-            let mine = self.user.entry(group.clone()).or_default();
-            for (name, n) in names {
-                *mine.entry(name.clone()).or_default() += n;
-            }
+        add_user_counters(&mut self.user, &other.user);
+    }
+}
+
+/// User counters (streaming `reporter:counter:GROUP,NAME,N` lines): group → name → sum.
+pub type UserCounters = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Adds `from`'s user counters into `into`.
+pub fn add_user_counters(into: &mut UserCounters, from: &UserCounters) {
+    for (group, names) in from {
+        let mine = into.entry(group.clone()).or_default();
+        for (name, n) in names {
+            *mine.entry(name.clone()).or_default() += n;
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::LocalBlocks;
 use crate::error::TaskError;
-use crate::task::MapInput;
+use crate::task::{InputReader, MapInput};
 
 /// Where one block of the input file lies in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub(crate) struct BlockExtent {
 
 /// Reads byte ranges of the input file from other datanodes. Called on blocking threads.
 pub(crate) trait RemoteRanges: Send + Sync + 'static {
-    fn open_range(&self, offset: u64, length: u64) -> io::Result<Box<dyn Read + Send>>;
+    fn open_range(&self, offset: u64, length: u64) -> io::Result<InputReader>;
 }
 
 /// The input file of one map attempt.
@@ -71,7 +71,7 @@ impl InputFile {
         let end = split.offset + split.length;
         let head = self.range(split.offset.saturating_sub(1), end);
         let file = Arc::clone(self);
-        let open_tail = move || -> io::Result<Box<dyn Read + Send>> {
+        let open_tail = move || -> io::Result<InputReader> {
             let file_end = file.len();
             Ok(Box::new(file.range(end, file_end)))
         };
@@ -147,7 +147,7 @@ impl InputFile {
 
 /// The open part of a range: up to the end of one block.
 struct Piece {
-    reader: Box<dyn Read + Send>,
+    reader: InputReader,
     local: bool,
     /// File offset where this piece ends.
     end: u64,
@@ -223,7 +223,7 @@ impl GranaryRanges {
 }
 
 impl RemoteRanges for GranaryRanges {
-    fn open_range(&self, offset: u64, length: u64) -> io::Result<Box<dyn Read + Send>> {
+    fn open_range(&self, offset: u64, length: u64) -> io::Result<InputReader> {
         // `read_range` spawns its fetcher on the current runtime; this is a blocking thread.
         let _runtime = self.runtime.enter();
         let stream = self

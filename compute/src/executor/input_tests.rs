@@ -10,6 +10,7 @@ use granary_client::{BlockId, FsPath};
 
 use super::{BlockExtent, InputFile, RemoteRanges};
 use crate::executor::LocalBlocks;
+use crate::task::InputReader;
 
 fn file_bytes() -> Vec<u8> {
     (b'a'..b'a' + 25).collect()
@@ -61,12 +62,7 @@ impl Read for Failing {
 }
 
 impl LocalBlocks for FakeBlocks {
-    fn open(
-        &self,
-        block: BlockId,
-        offset: u64,
-        len: u64,
-    ) -> Option<io::Result<Box<dyn Read + Send>>> {
+    fn open(&self, block: BlockId, offset: u64, len: u64) -> Option<io::Result<InputReader>> {
         let data = self.held.get(&block)?;
         let bytes = data[offset as usize..(offset + len) as usize].to_vec();
         Some(Ok(match self.fail_after.get(&block) {
@@ -84,7 +80,7 @@ struct FakeRemote {
 }
 
 impl RemoteRanges for FakeRemote {
-    fn open_range(&self, offset: u64, length: u64) -> io::Result<Box<dyn Read + Send>> {
+    fn open_range(&self, offset: u64, length: u64) -> io::Result<InputReader> {
         self.opened.lock().unwrap().push((offset, length));
         let end = (offset + length) as usize - usize::from(self.short);
         Ok(Box::new(Cursor::new(

@@ -19,7 +19,6 @@ mod poll;
 mod reduce;
 mod slowdown;
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::poll::Executor;
+use crate::task::InputReader;
 
 #[derive(Clone, Debug)]
 pub struct ExecutorConfig {
@@ -56,12 +56,7 @@ pub struct ExecutorConfig {
 pub trait LocalBlocks: Send + Sync + 'static {
     /// A checksum-verified reader of `[offset, offset+len)` of a local replica; `None` if not
     /// held here.
-    fn open(
-        &self,
-        block: BlockId,
-        offset: u64,
-        len: u64,
-    ) -> Option<std::io::Result<Box<dyn Read + Send>>>;
+    fn open(&self, block: BlockId, offset: u64, len: u64) -> Option<std::io::Result<InputReader>>;
 }
 
 /// Starts the executor: it polls until `shutdown` is cancelled, then kills its attempts and

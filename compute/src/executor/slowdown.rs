@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::unless_killed;
 use crate::error::TaskError;
-use crate::task::TaskControl;
+use crate::task::{InputReader, TaskControl};
 
 /// How often a pause checks whether the attempt was killed.
 const KILL_CHECK: Duration = Duration::from_millis(50);
@@ -90,11 +90,7 @@ impl Slowdown {
     }
 
     /// `inner`, pacing this attempt after every read.
-    pub fn reader(
-        self: &Arc<Self>,
-        inner: Box<dyn Read + Send>,
-        control: Arc<TaskControl>,
-    ) -> Box<dyn Read + Send> {
+    pub fn reader(self: &Arc<Self>, inner: InputReader, control: Arc<TaskControl>) -> InputReader {
         Box::new(SlowReader {
             inner,
             slowdown: Arc::clone(self),
@@ -127,7 +123,7 @@ fn owed_pause(factor: f64, elapsed: Duration, paused: Duration) -> Duration {
 
 /// A reader that pays the attempt's pause debt after each read.
 struct SlowReader {
-    inner: Box<dyn Read + Send>,
+    inner: InputReader,
     slowdown: Arc<Slowdown>,
     control: Arc<TaskControl>,
 }

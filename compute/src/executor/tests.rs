@@ -2,7 +2,7 @@
 //! finished jobs lose their local output, and a late attempt never writes into their output.
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +14,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::fake_tracker::{start_tracker, FakeTracker, INPUT, INPUT_BYTES};
 use super::{spawn, ExecutorConfig, LocalBlocks};
+use crate::task::InputReader;
 
 const JOB: &str = "job_1700000000000_0001";
 
 struct NoBlocks;
 
 impl LocalBlocks for NoBlocks {
-    fn open(&self, _: BlockId, _: u64, _: u64) -> Option<io::Result<Box<dyn Read + Send>>> {
+    fn open(&self, _: BlockId, _: u64, _: u64) -> Option<io::Result<InputReader>> {
         None
     }
 }
@@ -29,16 +30,11 @@ impl LocalBlocks for NoBlocks {
 struct InputBlock;
 
 impl LocalBlocks for InputBlock {
-    fn open(
-        &self,
-        block: BlockId,
-        offset: u64,
-        len: u64,
-    ) -> Option<io::Result<Box<dyn Read + Send>>> {
+    fn open(&self, block: BlockId, offset: u64, len: u64) -> Option<io::Result<InputReader>> {
         let (start, end) = (offset as usize, (offset + len) as usize);
         (block == BlockId(7)).then(|| {
             let bytes = INPUT_BYTES[start..end].to_vec();
-            Ok(Box::new(io::Cursor::new(bytes)) as Box<dyn Read + Send>)
+            Ok(Box::new(io::Cursor::new(bytes)) as InputReader)
         })
     }
 }
@@ -136,6 +132,20 @@ fn reports_of(tracker: &FakeTracker) -> HashMap<AttemptId, TaskOutcome> {
         .collect()
 }
 
+/// Waits until `attempt` is reported; its outcome.
+async fn reported_outcome(tracker: &FakeTracker, attempt: &AttemptId) -> TaskOutcome {
+    wait_until("the attempt is reported", || {
+        tracker
+            .reports
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| &r.attempt == attempt)
+    })
+    .await;
+    reports_of(tracker).remove(attempt).unwrap()
+}
+
 fn input_split() -> InputSplit {
     let length = INPUT_BYTES.len() as u64;
     InputSplit {
@@ -192,11 +202,7 @@ async fn an_unreachable_map_output_is_a_fetch_failure() {
     let attempt = reduce.attempt.clone();
     tracker.launch.lock().unwrap().push(reduce);
     let executor = TestExecutor::start(&url, work_dir.path()).await;
-    wait_until("the attempt is reported", || {
-        !tracker.reports.lock().unwrap().is_empty()
-    })
-    .await;
-    let outcome = reports_of(&tracker).remove(&attempt).unwrap();
+    let outcome = reported_outcome(&tracker, &attempt).await;
     let map_attempt = JobId::parse(JOB).unwrap().attempt_id(
         TaskId {
             kind: TaskKind::Map,
@@ -248,14 +254,10 @@ async fn a_kill_stops_a_running_attempt() {
     .await;
     assert!(tracker.reports.lock().unwrap().is_empty());
     tracker.kill.lock().unwrap().push(attempt.clone());
-    wait_until("the attempt is reported", || {
-        !tracker.reports.lock().unwrap().is_empty()
-    })
-    .await;
     let killed = TaskOutcome::Failed {
         error: "killed".into(),
     };
-    assert_eq!(reports_of(&tracker).remove(&attempt), Some(killed));
+    assert_eq!(reported_outcome(&tracker, &attempt).await, killed);
     assert!(!work_dir.path().join(JOB).join(&attempt.0).exists());
     executor.stop().await;
 }
@@ -300,14 +302,10 @@ async fn an_attempt_whose_job_is_over_writes_nothing_and_ends_as_killed() {
     let attempt = map.attempt.clone();
     tracker.launch.lock().unwrap().push(map);
     let executor = TestExecutor::start_with(&url, work_dir.path(), Arc::new(InputBlock)).await;
-    wait_until("the attempt is reported", || {
-        !tracker.reports.lock().unwrap().is_empty()
-    })
-    .await;
     let killed = TaskOutcome::Failed {
         error: "killed".into(),
     };
-    assert_eq!(reports_of(&tracker).remove(&attempt), Some(killed));
+    assert_eq!(reported_outcome(&tracker, &attempt).await, killed);
     // Only the attempt's own directory was asked for, without its missing parents, and no
     // file was created once that failed.
     let mkdirs = tracker.mkdirs.lock().unwrap().clone();

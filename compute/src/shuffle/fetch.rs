@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use granary_client::namenode::transport_reason;
 use granary_client::protocol::{routes, AttemptId, JobId};
 use granary_client::transfer::STALLED_READ;
 use granary_client::WireError;
@@ -85,7 +86,7 @@ async fn fetch_once(http: &reqwest::Client, url: &str, dest: &Path) -> Result<u6
     let mut response = tokio::time::timeout(STALLED_READ, http.get(url).send())
         .await
         .map_err(|_| FetchError::Stalled(STALLED_READ))?
-        .map_err(|e| FetchError::Unreachable(innermost(&e)))?;
+        .map_err(|e| FetchError::Unreachable(transport_reason(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {
@@ -109,7 +110,7 @@ async fn fetch_once(http: &reqwest::Client, url: &str, dest: &Path) -> Result<u6
     loop {
         let chunk = match tokio::time::timeout(STALLED_READ, response.chunk()).await {
             Err(_) => return Err(FetchError::Stalled(STALLED_READ)),
-            Ok(Err(e)) => return Err(truncated(received, innermost(&e))),
+            Ok(Err(e)) => return Err(truncated(received, transport_reason(&e))),
             Ok(Ok(None)) => break,
             Ok(Ok(Some(chunk))) => chunk,
         };
@@ -140,15 +141,4 @@ async fn error_message(mut response: reqwest::Response) -> String {
         Ok(wire) => wire.message,
         Err(_) => String::from_utf8_lossy(&body).trim().to_string(),
     }
-}
-
-/// The deepest cause of a transport error (reqwest's own text omits it).
-fn innermost(e: &reqwest::Error) -> String {
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        reason = cause.to_string();
-        source = cause.source();
-    }
-    reason
 }

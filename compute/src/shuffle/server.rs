@@ -28,7 +28,8 @@ struct Shuffle {
 
 /// Where one partition lies in an attempt's output file.
 struct PartitionRange {
-    file: PathBuf,
+    /// `map.out`, opened and sized once.
+    file: std::fs::File,
     offset: u64,
     length: u64,
 }
@@ -51,12 +52,10 @@ async fn serve_partition(
     let range = tokio::task::spawn_blocking(move || locate(&dir, partition))
         .await
         .map_err(|e| Error::internal(format!("locating a partition: {e}")))??;
-    let mut file = tokio::fs::File::open(&range.file)
-        .await
-        .map_err(|e| open_error(&attempt, e))?;
+    let mut file = tokio::fs::File::from_std(range.file);
     file.seek(SeekFrom::Start(range.offset))
         .await
-        .map_err(|e| Error::io(range.file.display(), e))?;
+        .map_err(|e| Error::io(format!("reading the output of {attempt}"), e))?;
     tracing::debug!(%attempt, partition, bytes = range.length, "serving a map output partition");
     let body = ReaderStream::with_capacity(file.take(range.length), READ_BUFFER);
     Ok((
@@ -91,19 +90,22 @@ fn locate(dir: &Path, partition: u32) -> Result<PartitionRange, Error> {
                 index.partitions.len()
             ))
         })?;
-    let file = dir.join(MAP_OUTPUT_FILE);
-    let size = std::fs::metadata(&file)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => unknown(),
-            _ => Error::io(file.display(), e),
-        })?
+    let path = dir.join(MAP_OUTPUT_FILE);
+    // The output can go away at any time (its job ended): missing is unknown, as above.
+    let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => unknown(),
+        _ => Error::io(path.display(), e),
+    })?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io(path.display(), e))?
         .len();
     if offset.saturating_add(length) > size {
         return Err(Error::new(
             ErrorKind::Io,
             format!(
                 "{} has {size} bytes; partition {partition} needs {offset}+{length}",
-                file.display()
+                path.display()
             ),
         ));
     }
@@ -112,12 +114,4 @@ fn locate(dir: &Path, partition: u32) -> Result<PartitionRange, Error> {
         offset,
         length,
     })
-}
-
-/// The output went away between the index lookup and the open: its job ended.
-fn open_error(attempt: &AttemptId, e: io::Error) -> Error {
-    match e.kind() {
-        io::ErrorKind::NotFound => Error::not_found(format!("no map output of {attempt}")),
-        _ => Error::io(format!("opening the output of {attempt}"), e),
-    }
 }

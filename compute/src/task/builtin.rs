@@ -7,7 +7,6 @@ use std::io::BufRead;
 use granary_client::protocol::Builtin;
 use regex::bytes::Regex;
 
-use super::format::parse_count;
 use super::merge::Groups;
 use super::text::TextWriter;
 use crate::error::TaskError;
@@ -122,29 +121,22 @@ pub(crate) fn reduce_counts<R: BufRead>(
     out: &mut TextWriter,
     mut progress: impl FnMut(u64) -> Result<(), TaskError>,
 ) -> Result<u64, TaskError> {
-    let read_err = |e| TaskError::io("reading map output", e);
     let mut best: BinaryHeap<Reverse<Ranked>> = BinaryHeap::new();
     let mut groups_read = 0;
-    let mut key = Vec::new();
-    while let Some(k) = groups.next_key().map_err(read_err)? {
+    while let Some((key, sum)) = groups.next_sum("reading map output")? {
         groups_read += 1;
-        key.clear();
-        key.extend_from_slice(k);
-        let mut sum = 0u64;
-        while let Some(value) = groups.next_value().map_err(read_err)? {
-            sum = sum.saturating_add(parse_count(value)?);
-        }
         match top {
-            None => out.write_count(&key, sum)?,
+            None => out.write_count(key, sum)?,
             Some(k) if best.len() < k as usize => best.push(Reverse(Ranked {
                 count: sum,
-                key: key.clone(),
+                key: key.to_vec(),
             })),
             Some(_) => {
                 if let Some(mut worst) = best.peek_mut() {
-                    if Ranked::outranks(sum, &key, &worst.0) {
+                    if Ranked::outranks(sum, key, &worst.0) {
                         worst.0.count = sum;
-                        worst.0.key.clone_from(&key);
+                        worst.0.key.clear();
+                        worst.0.key.extend_from_slice(key);
                     }
                 }
             }

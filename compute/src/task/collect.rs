@@ -206,7 +206,6 @@ impl<'c> SortBuffer<'c> {
                         write_run(&mut writer, partition, combined)?;
                     }
                 }
-                self.combined.clear();
             }
         }
         self.spills.push(writer.finish()?);

@@ -3,7 +3,6 @@
 //! and the caller's thread consumes its stdout. The child leads its own process group, which is
 //! killed when the attempt is cancelled or fails, so pipelines inside the command die too.
 
-use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -11,11 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
+use granary_client::protocol::{add_user_counters, UserCounters};
+
 use super::TaskControl;
 use crate::error::TaskError;
-
-/// Streaming `reporter:counter:` sums: group → name → sum.
-pub(crate) type UserCounters = BTreeMap<String, BTreeMap<String, u64>>;
 
 const PIPE_BUFFER: usize = 256 << 10;
 /// How much of the command's stderr is kept for the error message.
@@ -93,7 +91,7 @@ pub(crate) fn run<T: Send, U>(
         (status, join(feeder), consumed, join(stderr_reader))
     });
     let (stderr_counters, stderr_tail) = stderr?;
-    add_user_counters(counters, stderr_counters);
+    add_user_counters(counters, &stderr_counters);
     control.check()?;
     let status = status?.map_err(|e| TaskError::io("waiting for command", e))?;
     let (fed, feed_failed_first) = fed?;
@@ -106,15 +104,6 @@ pub(crate) fn run<T: Send, U>(
         return Err(command_error(spec, describe(status), stderr_tail));
     }
     Ok((fed?, consumed))
-}
-
-pub(crate) fn add_user_counters(into: &mut UserCounters, from: UserCounters) {
-    for (group, names) in from {
-        let mine = into.entry(group).or_default();
-        for (name, n) in names {
-            *mine.entry(name).or_default() += n;
-        }
-    }
 }
 
 /// Marks stdout as no longer read once the consumer is done, closing it first; if the

@@ -5,11 +5,13 @@
 use std::fs;
 use std::path::Path;
 
-use granary_client::protocol::{InputSplit, JobProgram, TaskAssignment, TaskCounters, TaskWork};
+use granary_client::protocol::{
+    add_user_counters, InputSplit, JobProgram, TaskAssignment, TaskCounters, TaskWork, UserCounters,
+};
 
 use super::builtin::BuiltinMap;
 use super::collect::{CollectCounts, SortBuffer, SpillCombiner};
-use super::command::{add_user_counters, CommandSpec, UserCounters};
+use super::command::CommandSpec;
 use super::counting::CountTable;
 use super::lines::{for_each_record, LineCounts};
 use super::merge::MergeCombine;
@@ -130,7 +132,7 @@ impl SortedMap<'_> {
         })?;
         let collected = buffer.finish(self.control)?;
         if let Some(combiner) = combiner {
-            add_user_counters(user, combiner.counters);
+            add_user_counters(user, &combiner.counters);
         }
         Ok((lines, collected))
     }

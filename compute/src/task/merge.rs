@@ -139,6 +139,20 @@ impl<R: BufRead> Groups<R> {
         Ok(self.merger.current().map(|(_, value)| value))
     }
 
+    /// The next distinct key and the sum of its count values; read errors are described as
+    /// `reading`.
+    pub(crate) fn next_sum(&mut self, reading: &str) -> Result<Option<(&[u8], u64)>, TaskError> {
+        let read_err = |e| TaskError::io(reading, e);
+        if self.next_key().map_err(read_err)?.is_none() {
+            return Ok(None);
+        }
+        let mut sum = 0u64;
+        while let Some(value) = self.next_value().map_err(read_err)? {
+            sum = sum.saturating_add(parse_count(value)?);
+        }
+        Ok(Some((&self.key, sum)))
+    }
+
     pub(crate) fn consumed(&self) -> u64 {
         self.merger.consumed()
     }
@@ -198,15 +212,8 @@ pub(crate) fn merge_into<R: BufRead>(
         }
         MergeCombine::SumCounts => {
             let mut groups = Groups::new(merger);
-            let mut key = Vec::new();
-            while let Some(k) = groups.next_key().map_err(merge_err)? {
-                key.clear();
-                key.extend_from_slice(k);
-                let mut sum = 0u64;
-                while let Some(value) = groups.next_value().map_err(merge_err)? {
-                    sum = sum.saturating_add(parse_count(value)?);
-                }
-                write(&key, &count_value(sum))?;
+            while let Some((key, sum)) = groups.next_sum("merging map output")? {
+                write(key, &count_value(sum))?;
                 if groups.consumed() - checked >= CHECK_EVERY {
                     checked = groups.consumed();
                     control.check()?;

@@ -79,14 +79,20 @@ impl TaskControl {
     }
 }
 
+/// Buffer of each file a task writes (spills, merge passes, part files).
+const WRITE_BUFFER: usize = 256 << 10;
+
+/// Input bytes as tasks read them: a local block, a remote range, or a test's buffer.
+pub type InputReader = Box<dyn Read + Send>;
+
 /// The bytes of a map task's split.
 pub struct MapInput {
     /// The file from `max(offset, 1) - 1` to the split's end: one byte before the split, so a
     /// split can tell whether a line starts at its first byte.
-    pub head: Box<dyn Read + Send>,
+    pub head: InputReader,
     /// Opens the file from the split's end to the file's end; called only when the split's
     /// last line runs past its end.
-    pub open_tail: Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send>> + Send>,
+    pub open_tail: Box<dyn FnOnce() -> io::Result<InputReader> + Send>,
 }
 
 /// Where a finished map attempt left its output in its work directory.

@@ -17,9 +17,8 @@ use super::progress::Progress;
 use super::streaming::{run_reducer, task_env};
 use super::text::TextWriter;
 use super::TaskControl;
+use super::WRITE_BUFFER;
 use crate::error::TaskError;
-
-const WRITE_BUFFER: usize = 256 << 10;
 
 /// What the job's reduce does.
 enum Reduce<'a> {
@@ -83,7 +82,9 @@ pub(crate) fn run(
                 progress.at(done)
             })?
         }
-        Reduce::Identity => identity(merger, &mut text, &mut progress)?,
+        Reduce::Identity => drain(merger, &mut progress, |key, value| {
+            text.write_record(key, value)
+        })?,
         Reduce::Command(command) => {
             let env = task_env(assignment);
             let spec = CommandSpec { command, env: &env };
@@ -102,15 +103,6 @@ pub(crate) fn run(
     counters.reduce_output_records = text.finish()?;
     control.check()?;
     Ok(counters)
-}
-
-/// Writes every record as a line; returns the distinct keys.
-fn identity(
-    merger: Merger<BufReader<File>>,
-    text: &mut TextWriter,
-    progress: &mut Progress<'_>,
-) -> Result<u64, TaskError> {
-    drain(merger, progress, |key, value| text.write_record(key, value))
 }
 
 /// Hands every merged record, in order, to `write`; returns the distinct keys.

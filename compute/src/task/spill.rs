@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::format::{write_index, RecordReader, RecordWriter};
 use super::merge::{merge_into, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER};
+use super::WRITE_BUFFER;
 use super::{TaskControl, MAP_OUTPUT_FILE};
 use crate::error::TaskError;
-
-const WRITE_BUFFER: usize = 256 << 10;
 
 /// A file of records sorted by (partition, key), with each partition's byte range.
 #[derive(Debug)]

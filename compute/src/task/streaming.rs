@@ -3,10 +3,10 @@
 
 use std::io::{BufRead, Read, Write};
 
-use granary_client::protocol::{InputSplit, TaskAssignment, TaskWork};
+use granary_client::protocol::{InputSplit, TaskAssignment, TaskWork, UserCounters};
 
 use super::collect::{RecordArena, SortedRun, SpillCombiner};
-use super::command::{self, CommandSpec, UserCounters};
+use super::command::{self, CommandSpec};
 use super::lines::{for_each_record, strip_terminator, LineCounts, LineScanner};
 use super::merge::Merger;
 use super::progress::Progress;

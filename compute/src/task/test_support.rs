@@ -13,7 +13,8 @@ use granary_client::protocol::{
 };
 
 use super::{
-    run_map, run_reduce, MapInput, MapOutput, MapOutputIndex, TaskControl, MAP_OUTPUT_FILE,
+    run_map, run_reduce, InputReader, MapInput, MapOutput, MapOutputIndex, TaskControl,
+    MAP_OUTPUT_FILE,
 };
 use crate::error::TaskError;
 
@@ -43,7 +44,7 @@ pub(crate) fn map_input(
         head: Box::new(Cursor::new(head)),
         open_tail: Box::new(move || {
             tail_opened.store(true, Ordering::Relaxed);
-            Ok(Box::new(Cursor::new(tail)) as Box<dyn Read + Send>)
+            Ok(Box::new(Cursor::new(tail)) as InputReader)
         }),
     }
 }

@@ -4,9 +4,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::WRITE_BUFFER;
 use crate::error::TaskError;
-
-const WRITE_BUFFER: usize = 256 << 10;
 
 /// A text output file, counting the lines written.
 pub(crate) struct TextWriter {

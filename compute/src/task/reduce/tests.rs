@@ -29,20 +29,24 @@ fn segments(dir: &Path, count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<P
         .collect()
 }
 
+/// Reduces `segments` into `output` with a built-in program.
+fn reduce(
+    builtin: Builtin,
+    top: Option<u32>,
+    segments: &[PathBuf],
+    output: &Path,
+) -> Result<TaskCounters, TaskError> {
+    let assignment = reduce_assignment(JobProgram::Builtin(builtin), top);
+    run(&assignment, segments, output, &TaskControl::default())
+}
+
 #[test]
 fn many_segments_merge_in_passes_and_keep_map_order() {
     let dir = tempfile::tempdir().unwrap();
     let count = MERGE_FACTOR * 2 + 5;
     let segs = segments(dir.path(), count, |i| i.to_string().into_bytes());
     let output = dir.path().join("part");
-    let program = JobProgram::Builtin(Builtin::Sort);
-    let counters = run(
-        &reduce_assignment(program, None),
-        &segs,
-        &output,
-        &TaskControl::default(),
-    )
-    .unwrap();
+    let counters = reduce(Builtin::Sort, None, &segs, &output).unwrap();
     let lines = lines_of(&read(&output));
     let mut expected = Vec::new();
     for j in 0..30 {
@@ -63,14 +67,7 @@ fn counts_add_up_over_many_segments() {
     let count = MERGE_FACTOR + 1;
     let segs = segments(dir.path(), count, |_| count_value(2).to_vec());
     let output = dir.path().join("part");
-    let program = JobProgram::Builtin(Builtin::Wordcount);
-    let counters = run(
-        &reduce_assignment(program, None),
-        &segs,
-        &output,
-        &TaskControl::default(),
-    )
-    .unwrap();
+    let counters = reduce(Builtin::Wordcount, None, &segs, &output).unwrap();
     let lines = lines_of(&read(&output));
     assert_eq!(lines.len(), 30);
     for (j, line) in lines.iter().enumerate() {
@@ -84,14 +81,7 @@ fn counts_add_up_over_many_segments() {
 fn no_segments_make_an_empty_part() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("part");
-    let program = JobProgram::Builtin(Builtin::Wordcount);
-    let counters = run(
-        &reduce_assignment(program, Some(3)),
-        &[],
-        &output,
-        &TaskControl::default(),
-    )
-    .unwrap();
+    let counters = reduce(Builtin::Wordcount, Some(3), &[], &output).unwrap();
     assert!(read(&output).is_empty());
     assert_eq!(counters, TaskCounters::default());
 }
@@ -106,14 +96,7 @@ fn a_truncated_segment_fails_the_reduce() {
     let bytes = read(&path);
     fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
     let output = dir.path().join("part");
-    let program = JobProgram::Builtin(Builtin::Sort);
-    let err = run(
-        &reduce_assignment(program, None),
-        &[path],
-        &output,
-        &TaskControl::default(),
-    )
-    .unwrap_err();
+    let err = reduce(Builtin::Sort, None, &[path], &output).unwrap_err();
     assert!(err.to_string().contains("corrupt map output"), "{err}");
 }
 

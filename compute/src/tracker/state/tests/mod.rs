@@ -122,6 +122,12 @@ impl Harness {
         self.state.poll(poll, self.at(secs))
     }
 
+    /// The attempts launched by a poll from `name` with `slots` free slots.
+    pub fn launch_all(&mut self, name: &str, slots: u32, secs: f64) -> Vec<AttemptId> {
+        let answer = self.poll(name, slots, &[], secs);
+        answer.launch.into_iter().map(|a| a.attempt).collect()
+    }
+
     /// One attempt launched by a poll from `name` with one free slot.
     pub fn launch_one(&mut self, name: &str, secs: f64) -> AttemptId {
         let answer = self.poll(name, 1, &[], secs);

@@ -121,12 +121,7 @@ fn a_straggler_gets_one_backup_and_the_loser_is_killed() {
     let mut h = Harness::new(config());
     let splits = (0..4).map(|i| split(i, &["dn-a", "dn-b"])).collect();
     let job = h.submit("/out", splits, 1);
-    let attempts: Vec<AttemptId> = h
-        .poll("dn-a", 4, &[], 0.0)
-        .launch
-        .into_iter()
-        .map(|a| a.attempt)
-        .collect();
+    let attempts = h.launch_all("dn-a", 4, 0.0);
     for attempt in &attempts[..3] {
         h.succeed(&job, attempt, "dn-a", 1.0);
     }
@@ -167,12 +162,7 @@ fn a_straggler_gets_one_backup_however_many_slots_are_free() {
         .map(|i| split(i, &["dn-a", "dn-b", "dn-c"]))
         .collect();
     let job = h.submit("/out", splits, 1);
-    let attempts: Vec<AttemptId> = h
-        .poll("dn-a", 3, &[], 0.0)
-        .launch
-        .into_iter()
-        .map(|a| a.attempt)
-        .collect();
+    let attempts = h.launch_all("dn-a", 3, 0.0);
     h.succeed(&job, &attempts[0], "dn-a", 1.0);
     h.succeed(&job, &attempts[1], "dn-a", 1.0);
     let slow = &attempts[2];
@@ -199,12 +189,7 @@ fn backups_are_capped_at_a_tenth_of_the_slots() {
     let mut h = Harness::new(config());
     let splits = (0..10).map(|i| split(i, &["dn-a"])).collect();
     let job = h.submit("/out", splits, 1);
-    let attempts: Vec<AttemptId> = h
-        .poll("dn-a", 10, &[], 0.0)
-        .launch
-        .into_iter()
-        .map(|a| a.attempt)
-        .collect();
+    let attempts = h.launch_all("dn-a", 10, 0.0);
     for attempt in &attempts[..7] {
         h.succeed(&job, attempt, "dn-a", 1.0);
     }
