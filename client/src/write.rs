@@ -90,6 +90,9 @@ pub(crate) async fn put_file(
     }
     let file = Arc::new(file);
     let length = meta.len();
+    if length == 0 {
+        return put_empty(fs, dst, opts).await;
+    }
     let mut writer = Writer::create(fs, dst, opts, progress).await?;
     let result = async {
         let mut offset = 0;
@@ -119,6 +122,17 @@ pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
     opts: &PutOptions,
     progress: Option<Progress>,
 ) -> Result<PutSummary> {
+    // A first read tells an empty stream, which needs no writer at all; what it read goes
+    // first into the spool.
+    let mut head = [0u8; 8192];
+    let n = reader
+        .read(&mut head)
+        .await
+        .map_err(|e| Error::io("reading input", e))?;
+    if n == 0 {
+        return put_empty(fs, dst, opts).await;
+    }
+    let mut reader = (&head[..n]).chain(reader);
     let mut writer = Writer::create(fs, dst, opts, progress).await?;
     let result = async {
         let spool =
@@ -143,6 +157,34 @@ pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
     }
     .await;
     writer.abort_on_error(result).await
+}
+
+/// Creates `dst` empty and complete in one namenode call.
+async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutSummary> {
+    let created = fs.nn.create(&create_request(dst, opts, true)).await?;
+    let status = created.status.ok_or_else(|| {
+        Error::internal(format!(
+            "{dst}: the namenode did not create the file complete"
+        ))
+    })?;
+    Ok(PutSummary {
+        min_replicas: usize::from(status.replication),
+        status,
+        blocks: 0,
+        pipeline_recoveries: 0,
+    })
+}
+
+fn create_request(path: &FsPath, opts: &PutOptions, complete: bool) -> CreateRequest {
+    CreateRequest {
+        path: path.clone(),
+        replication: opts.replication,
+        block_size: opts.block_size,
+        overwrite: opts.overwrite,
+        create_parents: opts.create_parents,
+        complete,
+        request_id: RequestId::new(),
+    }
 }
 
 /// Copies up to `limit` bytes of `reader` into `spool` (from its start); returns how many.
@@ -177,17 +219,7 @@ impl<'a> Writer<'a> {
         opts: &PutOptions,
         progress: Option<Progress>,
     ) -> Result<Self> {
-        let created = fs
-            .nn
-            .create(&CreateRequest {
-                path: path.clone(),
-                replication: opts.replication,
-                block_size: opts.block_size,
-                overwrite: opts.overwrite,
-                create_parents: opts.create_parents,
-                request_id: RequestId::new(),
-            })
-            .await?;
+        let created = fs.nn.create(&create_request(path, opts, false)).await?;
         Ok(Writer {
             fs,
             path: path.clone(),

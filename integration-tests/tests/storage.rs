@@ -97,6 +97,16 @@ async fn edge_sizes_round_trip() {
             "{path}"
         );
     }
+    // An empty local file takes the one-call path too; a zero-length file is complete at once.
+    let local = tempfile::NamedTempFile::new().unwrap();
+    let opts = PutOptions::default();
+    let summary = fs
+        .put_file(local.path(), &p("/empty-local"), &opts, None)
+        .await
+        .unwrap();
+    assert_eq!((summary.blocks, summary.status.length), (0, 0));
+    assert_eq!(fs.stat(&p("/empty-local")).await.unwrap(), summary.status);
+    assert!(fs.read_to_vec(&p("/empty-local")).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,10 @@ pub struct CreateRequest {
     pub overwrite: bool,
     /// Create missing parent directories.
     pub create_parents: bool,
+    /// Create the file empty and already complete, in this one call instead of create then
+    /// complete: what a put of no bytes (a `_SUCCESS` marker, an empty output) needs.
+    #[serde(default)]
+    pub complete: bool,
     pub request_id: RequestId,
 }
 
@@ -50,6 +54,9 @@ pub struct CreateResponse {
     pub file: InodeId,
     pub replication: u16,
     pub block_size: u64,
+    /// The file's status when it was created complete (`CreateRequest::complete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<FileStatus>,
 }
 
 /// Allocates the next block of a file under construction and its write pipeline.

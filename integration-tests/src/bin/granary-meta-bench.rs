@@ -1,17 +1,16 @@
-//! Namenode metadata throughput from many concurrent clients: creates (create + complete of an
-//! empty file), the create and complete calls alone (as HDFS's NNThroughputBenchmark measures
-//! `create`), directory listings and deletes; and, as the baseline they are measured against,
-//! the rate of a call that does no work (`GET /v1/health`): what HTTP round trips alone allow
-//! on this machine. Used by `scripts/bench.sh fs`.
+//! Namenode metadata throughput from many concurrent clients: creates of empty files (a put
+//! of no bytes: one create call that makes the file complete), the create + complete pair a
+//! writer of data makes, directory listings and deletes; and, as the baseline they are
+//! measured against, the rate of a call that does no work (`GET /v1/health`): what HTTP round
+//! trips alone allow on this machine. Used by `scripts/bench.sh fs`.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use granary_client::namenode::NamenodeClient;
 use granary_client::protocol::{CompleteRequest, CreateRequest, DeleteRequest};
-use granary_client::{ClientConfig, FsPath, Granary, InodeId, RequestId};
+use granary_client::{ClientConfig, FsPath, Granary, PutOptions, RequestId};
 use tokio::task::JoinSet;
 
 #[derive(Parser)]
@@ -21,7 +20,7 @@ struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 16)]
     clients: usize,
-    /// Empty files per client (and as many again for the create and complete call phases).
+    /// Empty files per client (and as many again for the create + complete phase).
     #[arg(long, default_value_t = 2000)]
     files: usize,
     /// Files per directory (each listing returns this many entries).
@@ -33,12 +32,10 @@ struct Args {
 enum Phase {
     /// `GET /v1/health`, as many calls as creates.
     Health,
-    /// create + complete of `d<n>/f<i>`.
+    /// A put of no bytes to `d<n>/f<i>`.
     Create,
-    /// create alone of `r<n>/f<i>`.
-    CreateRpc,
-    /// complete alone of the files `CreateRpc` created.
-    CompleteRpc,
+    /// create, then complete with no blocks, of `r<n>/f<i>`.
+    CreateComplete,
     List,
     Delete,
 }
@@ -60,62 +57,48 @@ async fn main() -> anyhow::Result<()> {
     let total = (args.clients * args.files) as f64;
     let dirs = (args.clients * dirs_per_client) as f64;
 
-    let (health, _) = run_phase(&fs, &args, &root, Phase::Health, None).await?;
-    let (create, _) = run_phase(&fs, &args, &root, Phase::Create, None).await?;
-    let (create_rpc, ids) = run_phase(&fs, &args, &root, Phase::CreateRpc, None).await?;
-    let (complete_rpc, _) = run_phase(&fs, &args, &root, Phase::CompleteRpc, Some(ids)).await?;
-    let (list, _) = run_phase(&fs, &args, &root, Phase::List, None).await?;
-    let (delete, _) = run_phase(&fs, &args, &root, Phase::Delete, None).await?;
+    let health = run_phase(&fs, &args, &root, Phase::Health).await?;
+    let create = run_phase(&fs, &args, &root, Phase::Create).await?;
+    let create_complete = run_phase(&fs, &args, &root, Phase::CreateComplete).await?;
+    let list = run_phase(&fs, &args, &root, Phase::List).await?;
+    let delete = run_phase(&fs, &args, &root, Phase::Delete).await?;
     fs.delete(&root, true).await?;
     println!("health_calls_per_sec {:.0}", total / health);
     println!("create_ops_per_sec {:.0}", total / create);
-    println!("create_rpc_ops_per_sec {:.0}", total / create_rpc);
-    println!("complete_rpc_ops_per_sec {:.0}", total / complete_rpc);
+    println!("create_complete_ops_per_sec {:.0}", total / create_complete);
     println!("list_ops_per_sec {:.0}", dirs / list);
     println!("delete_ops_per_sec {:.0}", total / delete);
     Ok(())
 }
 
-/// Runs one phase on every client at once; returns the seconds it took and each client's
-/// created file ids (`CreateRpc` only). `ids` are the files `CompleteRpc` completes.
+/// Runs one phase on every client at once; returns the seconds it took.
 async fn run_phase(
     fs: &Granary,
     args: &Arc<Args>,
     root: &FsPath,
     phase: Phase,
-    ids: Option<Vec<Vec<InodeId>>>,
-) -> anyhow::Result<(f64, Vec<Vec<InodeId>>)> {
-    let ids = ids.unwrap_or_else(|| vec![Vec::new(); args.clients]);
+) -> anyhow::Result<f64> {
     let start = Instant::now();
     let mut clients = JoinSet::new();
-    for (c, ids) in ids.into_iter().enumerate() {
+    for c in 0..args.clients {
         let (fs, args, dir) = (fs.clone(), args.clone(), root.join(&format!("c{c}"))?);
-        clients.spawn(async move { (c, client(fs, args, dir, phase, ids).await) });
+        clients.spawn(client(fs, args, dir, phase));
     }
-    let mut created = vec![Vec::new(); args.clients];
     while let Some(done) = clients.join_next().await {
-        let (c, result) = done.context("client task")?;
-        created[c] = result?;
+        done.context("client task")??;
     }
-    Ok((start.elapsed().as_secs_f64(), created))
+    Ok(start.elapsed().as_secs_f64())
 }
 
-async fn client(
-    fs: Granary,
-    args: Arc<Args>,
-    dir: FsPath,
-    phase: Phase,
-    ids: Vec<InodeId>,
-) -> anyhow::Result<Vec<InodeId>> {
+async fn client(fs: Granary, args: Arc<Args>, dir: FsPath, phase: Phase) -> anyhow::Result<()> {
     let nn = fs.namenode();
-    let mut created = Vec::new();
     if phase == Phase::List {
         for d in 0..args.files.div_ceil(args.per_dir) {
             fs.list(&dir.join(&format!("d{d}"))?, false).await?;
         }
-        return Ok(created);
+        return Ok(());
     }
-    let sub = if matches!(phase, Phase::CreateRpc | Phase::CompleteRpc) {
+    let sub = if phase == Phase::CreateComplete {
         "r"
     } else {
         "d"
@@ -129,11 +112,18 @@ async fn client(
                 nn.health().await?;
             }
             Phase::Create => {
-                let file = create(nn, &path).await?;
-                complete(nn, path, file).await?;
+                fs.put_bytes(b"", &path, &PutOptions::default()).await?;
             }
-            Phase::CreateRpc => created.push(create(nn, &path).await?),
-            Phase::CompleteRpc => complete(nn, path, *ids.get(i).context("file id")?).await?,
+            Phase::CreateComplete => {
+                let created = nn.create(&create_request(path.clone())).await?;
+                nn.complete(&CompleteRequest {
+                    path,
+                    file: created.file,
+                    blocks: vec![],
+                    request_id: RequestId::new(),
+                })
+                .await?;
+            }
             Phase::Delete => {
                 nn.delete(&DeleteRequest {
                     path,
@@ -145,30 +135,18 @@ async fn client(
             Phase::List => unreachable!("handled above"),
         }
     }
-    Ok(created)
-}
-
-async fn create(nn: &NamenodeClient, path: &FsPath) -> anyhow::Result<InodeId> {
-    let created = nn
-        .create(&CreateRequest {
-            path: path.clone(),
-            replication: None,
-            block_size: None,
-            overwrite: false,
-            create_parents: false,
-            request_id: RequestId::new(),
-        })
-        .await?;
-    Ok(created.file)
-}
-
-async fn complete(nn: &NamenodeClient, path: FsPath, file: InodeId) -> anyhow::Result<()> {
-    nn.complete(&CompleteRequest {
-        path,
-        file,
-        blocks: vec![],
-        request_id: RequestId::new(),
-    })
-    .await?;
     Ok(())
+}
+
+/// The create call of a writer that will add blocks (the file starts under construction).
+fn create_request(path: FsPath) -> CreateRequest {
+    CreateRequest {
+        path,
+        replication: None,
+        block_size: None,
+        overwrite: false,
+        create_parents: false,
+        complete: false,
+        request_id: RequestId::new(),
+    }
 }

@@ -86,6 +86,28 @@ impl Namespace {
         Ok(id)
     }
 
+    /// [`Namespace::create`] of a file complete at once: empty, visible to readers, closed to
+    /// writers. Returns its id and status.
+    pub fn create_complete(
+        &mut self,
+        path: &FsPath,
+        params: FileParams,
+        overwrite: bool,
+        create_parents: bool,
+        now_ms: u64,
+        changes: &mut Changes,
+    ) -> Result<(InodeId, FileStatus), Error> {
+        let id = self.create(path, params, overwrite, create_parents, now_ms, changes)?;
+        let inode = self
+            .inodes
+            .get_mut(&id)
+            .ok_or_else(|| Error::internal(format!("{path}: the new inode {id} is missing")))?;
+        if let InodeKind::File(f) = &mut inode.kind {
+            f.under_construction = false;
+        }
+        Ok((id, inode.status(path.clone())))
+    }
+
     pub fn mkdir(
         &mut self,
         path: &FsPath,

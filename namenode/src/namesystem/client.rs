@@ -18,23 +18,38 @@ use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
 
 impl Namesystem {
+    /// Starts a file under construction; or, with `complete`, creates it empty and complete.
     pub async fn create(&self, req: CreateRequest) -> Result<CreateResponse, Error> {
         let params = self.file_params(req.replication, req.block_size)?;
         self.mutate(
             Some((Op::Create, &req.request_id)),
             |state, changes, now| {
-                let file = state.ns.create(
-                    &req.path,
-                    params,
-                    req.overwrite,
-                    req.create_parents,
-                    now,
-                    changes,
-                )?;
+                let (file, status) = if req.complete {
+                    let (file, status) = state.ns.create_complete(
+                        &req.path,
+                        params,
+                        req.overwrite,
+                        req.create_parents,
+                        now,
+                        changes,
+                    )?;
+                    (file, Some(status))
+                } else {
+                    let file = state.ns.create(
+                        &req.path,
+                        params,
+                        req.overwrite,
+                        req.create_parents,
+                        now,
+                        changes,
+                    )?;
+                    (file, None)
+                };
                 Ok(CreateResponse {
                     file,
                     replication: params.replication,
                     block_size: params.block_size,
+                    status,
                 })
             },
         )

@@ -78,6 +78,7 @@ fn create_req(path: &str, request_id: RequestId) -> CreateRequest {
         block_size: None,
         overwrite: false,
         create_parents: true,
+        complete: false,
         request_id,
     }
 }
@@ -249,6 +250,59 @@ async fn a_repeated_request_is_applied_once_and_answered_alike() {
         running.nn.complete(complete).await.unwrap().status.path,
         p("/f")
     );
+    running.close().await;
+}
+
+#[tokio::test]
+async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    let req = CreateRequest {
+        complete: true,
+        ..create_req("/d/empty", rid("touch-1"))
+    };
+    let created = nn.create(req.clone()).await.unwrap();
+    let status = created
+        .status
+        .clone()
+        .expect("the status of a complete file");
+    assert_eq!((status.path.as_str(), status.length), ("/d/empty", 0));
+    assert_eq!(nn.stat(&p("/d/empty")).unwrap(), status, "visible at once");
+    assert_eq!(nn.list(&p("/d"), false).unwrap(), vec![status.clone()]);
+    assert_eq!(nn.create(req.clone()).await.unwrap(), created, "a retry");
+
+    let add = AddBlockRequest {
+        path: p("/d/empty"),
+        file: created.file,
+        excluded: Vec::new(),
+        request_id: RequestId::new(),
+    };
+    assert_eq!(
+        nn.add_block(add, None).await.unwrap_err().kind,
+        ErrorKind::UnderConstruction,
+        "a complete file takes no blocks"
+    );
+    let again = CreateRequest {
+        request_id: RequestId::new(),
+        ..req.clone()
+    };
+    assert_eq!(
+        nn.create(again.clone()).await.unwrap_err().kind,
+        ErrorKind::AlreadyExists
+    );
+    let replaced = CreateRequest {
+        overwrite: true,
+        request_id: RequestId::new(),
+        ..again
+    };
+    let replaced = nn.create(replaced).await.unwrap();
+    assert_ne!(replaced.file, created.file);
+    running.close().await;
+
+    let running = Running::open(dir.path());
+    let after = running.nn.stat(&p("/d/empty")).unwrap();
+    assert_eq!(after, replaced.status.unwrap(), "durable across a restart");
     running.close().await;
 }
 
