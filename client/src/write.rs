@@ -162,11 +162,19 @@ pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
 /// Creates `dst` empty and complete in one namenode call.
 async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutSummary> {
     let created = fs.nn.create(&create_request(dst, opts, true)).await?;
-    let status = created.status.ok_or_else(|| {
-        Error::internal(format!(
-            "{dst}: the namenode did not create the file complete"
-        ))
-    })?;
+    let status = match created.status {
+        Some(status) => status,
+        // A namenode older than `CreateRequest::complete` started it under construction.
+        None => {
+            let complete = CompleteRequest {
+                path: dst.clone(),
+                file: created.file,
+                blocks: Vec::new(),
+                request_id: RequestId::new(),
+            };
+            fs.nn.complete(&complete).await?.status
+        }
+    };
     Ok(PutSummary {
         min_replicas: usize::from(status.replication),
         status,
