@@ -58,7 +58,9 @@ impl Granary {
         write::put_file(self, local, dst, opts, progress).await
     }
 
-    /// Writes everything `reader` yields to `dst`.
+    /// Writes everything `reader` yields to `dst`. The first read comes before the namenode
+    /// is asked to create `dst` (an empty stream needs only one call), so a refused create is
+    /// reported once the stream has yielded its first bytes, and those bytes are consumed.
     pub async fn put_reader<R: AsyncRead + Unpin>(
         &self,
         reader: R,

@@ -1,5 +1,5 @@
 //! The file writer: create → for each block, a pipeline write (rebuilt without a failed node
-//! when one fails) → complete.
+//! when one fails) → complete; an empty file is one create that completes it.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -124,7 +124,7 @@ pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
 ) -> Result<PutSummary> {
     // A first read tells an empty stream, which needs no writer at all; what it read goes
     // first into the spool.
-    let mut head = [0u8; 8192];
+    let mut head = vec![0u8; 8192];
     let n = reader
         .read(&mut head)
         .await
@@ -172,7 +172,13 @@ async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutS
                 blocks: Vec::new(),
                 request_id: RequestId::new(),
             };
-            fs.nn.complete(&complete).await?.status
+            match fs.nn.complete(&complete).await {
+                Ok(completed) => completed.status,
+                Err(e) => {
+                    remove_failed_put(fs, dst).await;
+                    return Err(e);
+                }
+            }
         }
     };
     Ok(PutSummary {
@@ -374,16 +380,22 @@ impl<'a> Writer<'a> {
     /// A failed put leaves nothing behind: the file under construction is deleted.
     async fn abort_on_error(&self, result: Result<PutSummary>) -> Result<PutSummary> {
         if result.is_err() {
-            let req = DeleteRequest {
-                path: self.path.clone(),
-                recursive: false,
-                request_id: RequestId::new(),
-            };
-            if let Err(e) = self.fs.nn.delete(&req).await {
-                tracing::warn!("cleaning up {} after a failed put: {e}", self.path);
-            }
+            remove_failed_put(self.fs, &self.path).await;
         }
         result
+    }
+}
+
+/// Deletes what a failed put left under construction, so the path is free again (there is no
+/// lease recovery to do it later).
+async fn remove_failed_put(fs: &Granary, path: &FsPath) {
+    let req = DeleteRequest {
+        path: path.clone(),
+        recursive: false,
+        request_id: RequestId::new(),
+    };
+    if let Err(e) = fs.nn.delete(&req).await {
+        tracing::warn!("cleaning up {path} after a failed put: {e}");
     }
 }
 
@@ -431,3 +443,6 @@ fn produce_frames(
     }
     Ok((sent, digester.finish()))
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,7 +30,8 @@ pub struct FileStatus {
     pub modified_ms: u64,
 }
 
-/// Starts a write. The file stays invisible to readers and listings until `complete`.
+/// Starts a write. The file stays invisible to readers and listings until `complete`, unless
+/// it is created complete (and empty) at once.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CreateRequest {
     pub path: FsPath,

@@ -92,8 +92,9 @@ pub struct NamenodeConfig {
     /// sled is flushed, and the journal segments that made redundant are deleted. Default
     /// 30 s. Acknowledging a change costs only its journal append; sled, at about 15 µs of
     /// CPU per changed key, is background work, and the rarer it runs the more of it merging
-    /// saves (a file created, completed and deleted within one interval never reaches sled).
-    /// The price is replay at start-up: at most one interval, or one segment, of journal.
+    /// saves (a file created, completed and deleted within one interval reaches sled only as
+    /// the removal of a key it never had). The price: replay at start-up of at most one
+    /// interval, or one segment, of journal; and up to a segment of records held in memory.
     #[serde(with = "humantime_serde")]
     pub checkpoint_interval: Duration,
     /// Size of each preallocated journal segment (a record larger than this gets a segment of

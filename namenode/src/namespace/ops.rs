@@ -10,14 +10,18 @@ use granary_client::{Error, ErrorKind, FsPath, InodeId};
 use super::{not_found, Changes, FileInode, Inode, InodeKind, Namespace, ROOT_ID};
 
 /// Replication and block size of a new file, already resolved against the cluster defaults
-/// and validated.
+/// and validated, and whether it starts complete.
 #[derive(Clone, Copy, Debug)]
 pub struct FileParams {
     pub replication: u16,
     pub block_size: u64,
+    /// Created complete (and so empty, and closed to writers) instead of under construction.
+    pub complete: bool,
 }
 
 impl Namespace {
+    /// A new empty file: under construction (invisible until its writer completes it), or
+    /// complete at once if `params.complete`.
     pub fn create(
         &mut self,
         path: &FsPath,
@@ -69,7 +73,7 @@ impl Namespace {
             replication: params.replication,
             block_size: params.block_size,
             blocks: Vec::new(),
-            under_construction: true,
+            under_construction: !params.complete,
             length: 0,
         };
         self.insert(
@@ -84,28 +88,6 @@ impl Namespace {
         );
         self.touch(parent, now_ms, changes);
         Ok(id)
-    }
-
-    /// [`Namespace::create`] of a file complete at once: empty, visible to readers, closed to
-    /// writers. Returns its id and status.
-    pub fn create_complete(
-        &mut self,
-        path: &FsPath,
-        params: FileParams,
-        overwrite: bool,
-        create_parents: bool,
-        now_ms: u64,
-        changes: &mut Changes,
-    ) -> Result<(InodeId, FileStatus), Error> {
-        let id = self.create(path, params, overwrite, create_parents, now_ms, changes)?;
-        let inode = self
-            .inodes
-            .get_mut(&id)
-            .ok_or_else(|| Error::internal(format!("{path}: the new inode {id} is missing")))?;
-        if let InodeKind::File(f) = &mut inode.kind {
-            f.under_construction = false;
-        }
-        Ok((id, inode.status(path.clone())))
     }
 
     pub fn mkdir(

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use granary_client::protocol::{
     AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
-    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
-    LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
+    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileKind, FileStatus,
+    LocatedBlock, LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
 
@@ -20,31 +20,29 @@ use crate::retry_cache::Op;
 impl Namesystem {
     /// Starts a file under construction; or, with `complete`, creates it empty and complete.
     pub async fn create(&self, req: CreateRequest) -> Result<CreateResponse, Error> {
-        let params = self.file_params(req.replication, req.block_size)?;
+        let params = FileParams {
+            complete: req.complete,
+            ..self.file_params(req.replication, req.block_size)?
+        };
         self.mutate(
             Some((Op::Create, &req.request_id)),
             |state, changes, now| {
-                let (file, status) = if req.complete {
-                    let (file, status) = state.ns.create_complete(
-                        &req.path,
-                        params,
-                        req.overwrite,
-                        req.create_parents,
-                        now,
-                        changes,
-                    )?;
-                    (file, Some(status))
-                } else {
-                    let file = state.ns.create(
-                        &req.path,
-                        params,
-                        req.overwrite,
-                        req.create_parents,
-                        now,
-                        changes,
-                    )?;
-                    (file, None)
-                };
+                let file = state.ns.create(
+                    &req.path,
+                    params,
+                    req.overwrite,
+                    req.create_parents,
+                    now,
+                    changes,
+                )?;
+                let status = req.complete.then(|| FileStatus {
+                    path: req.path.clone(),
+                    kind: FileKind::File,
+                    length: 0,
+                    replication: params.replication,
+                    block_size: params.block_size,
+                    modified_ms: now,
+                });
                 Ok(CreateResponse {
                     file,
                     replication: params.replication,
@@ -274,6 +272,7 @@ impl Namesystem {
         Ok(FileParams {
             replication,
             block_size,
+            complete: false,
         })
     }
 }

@@ -27,6 +27,7 @@ impl Namesystem {
             req.datanode.rack = DEFAULT_RACK.to_string();
         }
         let info = req.datanode.clone();
+        let mut maintenance_ended = false;
         let mut state = self.lock();
         let outcome = state
             .datanodes
@@ -51,12 +52,20 @@ impl Namesystem {
                 if let Err(e) = admin_state::store(self.store.db(), &id, AdminState::InService) {
                     tracing::warn!(datanode = %id, "cannot persist admin state: {}", e.message);
                 }
+                maintenance_ended = true;
                 tracing::info!(datanode = %id, "datanode registered again; its maintenance is over");
             }
         }
         // More room for copies that found no target.
         replication.needed.unpark_all();
         drop(state);
+        // Flushed now, not at the next checkpoint: a restart that forgot the end of the
+        // maintenance would put the node back in it, and its blocks out of healing's reach.
+        if maintenance_ended {
+            if let Err(e) = self.store.db().flush() {
+                tracing::warn!(datanode = %id, "cannot persist admin state: {e}");
+            }
+        }
         let (addr, rack) = (&info.addr, &info.rack);
         match outcome {
             Registration::New => tracing::info!(datanode = %id, %addr, rack, "datanode registered"),

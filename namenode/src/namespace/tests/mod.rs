@@ -15,6 +15,7 @@ fn params() -> FileParams {
     FileParams {
         replication: 3,
         block_size: BS,
+        complete: false,
     }
 }
 

@@ -61,6 +61,13 @@ impl Running {
         self.nn.flush().unwrap();
         assert_eq!(Arc::strong_count(&self.nn), 1);
     }
+
+    /// Like a `kill -9`: no checkpoint, so the next open replays the journal.
+    async fn crash(self) {
+        self.flusher.abort();
+        let _ = self.flusher.await;
+        assert_eq!(Arc::strong_count(&self.nn), 1);
+    }
 }
 
 fn p(path: &str) -> FsPath {
@@ -258,11 +265,11 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
     let dir = TempDir::new().unwrap();
     let running = Running::open(dir.path());
     let nn = &running.nn;
-    let req = CreateRequest {
+    let touch = |path: &str, id: &str| CreateRequest {
         complete: true,
-        ..create_req("/d/empty", rid("touch-1"))
+        ..create_req(path, rid(id))
     };
-    let created = nn.create(req.clone()).await.unwrap();
+    let created = nn.create(touch("/d/empty", "touch-1")).await.unwrap();
     let status = created
         .status
         .clone()
@@ -270,7 +277,8 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
     assert_eq!((status.path.as_str(), status.length), ("/d/empty", 0));
     assert_eq!(nn.stat(&p("/d/empty")).unwrap(), status, "visible at once");
     assert_eq!(nn.list(&p("/d"), false).unwrap(), vec![status.clone()]);
-    assert_eq!(nn.create(req.clone()).await.unwrap(), created, "a retry");
+    let retried = nn.create(touch("/d/empty", "touch-1")).await.unwrap();
+    assert_eq!(retried, created, "a retry");
 
     let add = AddBlockRequest {
         path: p("/d/empty"),
@@ -283,26 +291,36 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
         ErrorKind::UnderConstruction,
         "a complete file takes no blocks"
     );
-    let again = CreateRequest {
-        request_id: RequestId::new(),
-        ..req.clone()
-    };
-    assert_eq!(
-        nn.create(again.clone()).await.unwrap_err().kind,
-        ErrorKind::AlreadyExists
-    );
-    let replaced = CreateRequest {
+    let refused = [
+        ("/d/empty", false, ErrorKind::AlreadyExists),
+        ("/d", true, ErrorKind::IsADirectory),
+    ];
+    nn.create(create_req("/d/open", RequestId::new()))
+        .await
+        .unwrap();
+    let refused = refused
+        .into_iter()
+        .chain([("/d/open", true, ErrorKind::UnderConstruction)]);
+    for (path, overwrite, kind) in refused {
+        let req = CreateRequest {
+            overwrite,
+            ..touch(path, &format!("refused-{path}"))
+        };
+        assert_eq!(nn.create(req).await.unwrap_err().kind, kind, "{path}");
+    }
+    let replace = CreateRequest {
         overwrite: true,
-        request_id: RequestId::new(),
-        ..again
+        ..touch("/d/empty", "replace-1")
     };
-    let replaced = nn.create(replaced).await.unwrap();
+    let replaced = nn.create(replace).await.unwrap();
     assert_ne!(replaced.file, created.file);
-    running.close().await;
+    running.crash().await;
 
     let running = Running::open(dir.path());
     let after = running.nn.stat(&p("/d/empty")).unwrap();
-    assert_eq!(after, replaced.status.unwrap(), "durable across a restart");
+    assert_eq!(after, replaced.status.unwrap(), "replayed from the journal");
+    let retried = running.nn.create(touch("/d/empty", "touch-1")).await;
+    assert_eq!(retried.unwrap(), created, "the answer survives the crash");
     running.close().await;
 }
 
