@@ -259,6 +259,13 @@ impl Store {
         Ok(staging.epoch)
     }
 
+    /// Holds the journal, so that a commit waits until the guard is dropped: lets a test
+    /// stage many mutations before one commit takes them all.
+    #[cfg(test)]
+    pub fn hold_journal(&self) -> impl Drop + '_ {
+        lock(&self.shared.journal)
+    }
+
     /// Epoch of the last staged mutation.
     pub fn staged_epoch(&self) -> u64 {
         self.shared.staged_epoch.load(Ordering::Acquire)
