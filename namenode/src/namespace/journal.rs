@@ -207,7 +207,7 @@ impl Journal {
         applied_seq: u64,
         mut apply: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<Replayed, Error> {
-        let segments = list_segments(dir)?;
+        let segments = numbered_files(dir, SEGMENT_SUFFIX, "journal")?;
         let mut replayed = Replayed {
             last_seq: 0,
             applied: 0,
@@ -345,26 +345,31 @@ pub(crate) fn ensure_dir(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// The segments in `dir` by first sequence (none if `dir` does not exist).
-fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
-    let io = |what: &str, e| Error::io(format!("journal: cannot {what} {}", dir.display()), e);
+/// The files in `dir` named `<number><suffix>`, by number (none if `dir` does not exist):
+/// journal segments, and the retry log's files. `log` names the log in errors.
+pub(crate) fn numbered_files(
+    dir: &Path,
+    suffix: &str,
+    log: &str,
+) -> Result<Vec<(u64, PathBuf)>, Error> {
+    let io = |e| Error::io(format!("{log}: cannot read {}", dir.display()), e);
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let mut segments = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| io("read", e))? {
-        let entry = entry.map_err(|e| io("read", e))?;
-        let name = entry.file_name();
-        let first = name
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let number = entry
+            .file_name()
             .to_str()
-            .and_then(|n| n.strip_suffix(SEGMENT_SUFFIX))
+            .and_then(|n| n.strip_suffix(suffix))
             .and_then(|n| n.parse::<u64>().ok());
-        if let Some(first) = first {
-            segments.push((first, entry.path()));
+        if let Some(number) = number {
+            files.push((number, entry.path()));
         }
     }
-    segments.sort_unstable();
-    Ok(segments)
+    files.sort_unstable();
+    Ok(files)
 }
 
 /// Calls `record` with each good record of a segment, stopping at the first bad one.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use granary_client::Error;
 
 use super::{created_ms, RetryKey};
-use crate::namespace::journal::{ensure_dir, sync_dir};
+use crate::namespace::journal::{ensure_dir, numbered_files, sync_dir};
 
 const SUFFIX: &str = ".log";
 const HEADER_LEN: usize = 8 + RetryKey::LEN;
@@ -202,21 +202,7 @@ impl RetryLog {
 
 /// The log files in `dir`, by number.
 fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
-    let io = |e| Error::io(format!("retry log: cannot read {}", dir.display()), e);
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let number = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.strip_suffix(SUFFIX))
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(number) = number {
-            files.push((number, entry.path()));
-        }
-    }
-    files.sort_unstable();
-    Ok(files)
+    numbered_files(dir, SUFFIX, "retry log")
 }
 
 /// Calls `entry` with each good record of a file, stopping at the first bad one.

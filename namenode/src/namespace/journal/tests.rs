@@ -25,7 +25,7 @@ fn replay_all(dir: &Path, applied: u64) -> (Replayed, Vec<(u64, Vec<u8>)>) {
 }
 
 fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    list_segments(dir)
+    numbered_files(dir, SEGMENT_SUFFIX, "journal")
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
