@@ -35,6 +35,7 @@ use granary_client::{Error, ErrorKind, InodeId};
 
 use super::journal::{self, Batch, Journal};
 use super::{Changes, Inode, Namespace};
+use crate::config::NamenodeConfig;
 use crate::retry_cache::entries::RetryEntries;
 use crate::retry_cache::log::RetryLog;
 use crate::retry_cache::RetryKey;
@@ -72,12 +73,18 @@ pub struct RetryLimits {
     pub capacity: usize,
 }
 
+impl From<&NamenodeConfig> for RetryLimits {
+    fn from(config: &NamenodeConfig) -> Self {
+        RetryLimits {
+            ttl: config.retry_cache_ttl,
+            capacity: config.retry_cache_capacity,
+        }
+    }
+}
+
 impl Default for RetryLimits {
     fn default() -> Self {
-        RetryLimits {
-            ttl: Duration::from_secs(600),
-            capacity: 1_000_000,
-        }
+        RetryLimits::from(&NamenodeConfig::default())
     }
 }
 
@@ -379,8 +386,11 @@ impl Store {
     }
 }
 
-fn retry_journal_key(key: RetryKey) -> Vec<u8> {
-    [RETRY_PREFIX, &key.0].concat()
+fn retry_journal_key(key: RetryKey) -> [u8; RETRY_PREFIX.len() + RetryKey::LEN] {
+    let mut journal_key = [0u8; RETRY_PREFIX.len() + RetryKey::LEN];
+    journal_key[..RETRY_PREFIX.len()].copy_from_slice(RETRY_PREFIX);
+    journal_key[RETRY_PREFIX.len()..].copy_from_slice(&key.0);
+    journal_key
 }
 
 fn counter(db: &sled::Db, key: &[u8]) -> Result<u64, Error> {

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use granary_client::protocol::{
     AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
-    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileKind, FileStatus,
-    LocatedBlock, LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
+    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
+    LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
 
@@ -35,14 +35,10 @@ impl Namesystem {
                     now,
                     changes,
                 )?;
-                let status = req.complete.then(|| FileStatus {
-                    path: req.path.clone(),
-                    kind: FileKind::File,
-                    length: 0,
-                    replication: params.replication,
-                    block_size: params.block_size,
-                    modified_ms: now,
-                });
+                let status = match req.complete {
+                    true => state.ns.get(file).map(|i| i.status(req.path.clone())),
+                    false => None,
+                };
                 Ok(CreateResponse {
                     file,
                     replication: params.replication,

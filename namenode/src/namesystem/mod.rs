@@ -73,10 +73,7 @@ impl Namesystem {
     pub fn open(config: NamenodeConfig) -> Result<Arc<Self>, Error> {
         std::fs::create_dir_all(&config.meta_dir)
             .map_err(|e| Error::io(format!("cannot create {}", config.meta_dir.display()), e))?;
-        let limits = RetryLimits {
-            ttl: config.retry_cache_ttl,
-            capacity: config.retry_cache_capacity,
-        };
+        let limits = RetryLimits::from(&config);
         let store = Store::open_with(&config.meta_dir, config.journal_segment_size, limits)?;
         let ns = store.load(now_ms())?;
         let mut blocks = BlockMap::default();

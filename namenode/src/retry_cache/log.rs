@@ -194,7 +194,8 @@ impl RetryLog {
         }
     }
 
-    /// Files on disk (for tests and the log).
+    /// Files on disk.
+    #[cfg(test)]
     pub fn files(&self) -> usize {
         self.files.len()
     }

@@ -177,20 +177,31 @@ pub fn decode<T: DeserializeOwned>(
     })
 }
 
-/// Drops expired entries every tenth of the TTL (between 1 s and 1 min); runs until its task
-/// is aborted.
+/// How often expired entries are swept, and so how much time one retry-log file spans: a
+/// tenth of the TTL, between 1 s and 1 min.
+pub fn sweep_period(ttl: Duration) -> Duration {
+    (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Drops expired entries every [`sweep_period`]; runs until its task is aborted.
 pub async fn run_sweeper(store: Store, ttl: Duration) {
-    let period = (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let mut ticker = tokio::time::interval(period);
+    let mut ticker = tokio::time::interval(sweep_period(ttl));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let store = store.clone();
-        let outcome =
-            tokio::task::spawn_blocking(move || store.expire_retry(crate::now_ms(), ttl)).await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            (
+                store.expire_retry(crate::now_ms(), ttl),
+                store.retry_stats(),
+            )
+        })
+        .await;
         match outcome {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(removed = n, "expired retry-cache entries"),
+            Ok((0, _)) => {}
+            Ok((removed, (held, evicted))) => {
+                tracing::debug!(removed, held, evicted, "expired retry-cache entries")
+            }
             Err(e) => tracing::warn!("retry-cache sweep task failed: {e}"),
         }
     }

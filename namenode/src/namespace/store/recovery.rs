@@ -2,7 +2,6 @@
 //! lacks.
 
 use std::path::Path;
-use std::time::Duration;
 
 use granary_client::{Error, ErrorKind};
 
@@ -14,7 +13,7 @@ use super::{
 use crate::namespace::journal::{Journal, Replayed};
 use crate::retry_cache::entries::RetryEntries;
 use crate::retry_cache::log::RetryLog;
-use crate::retry_cache::{created_ms, RetryKey};
+use crate::retry_cache::{self, created_ms, RetryKey};
 
 pub(super) fn open_sled(dir: &Path) -> Result<sled::Db, Error> {
     sled::Config::new()
@@ -51,7 +50,7 @@ pub(super) fn recover(
             retry.insert(key, value);
         }
     };
-    let roll_every = (limits.ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let roll_every = retry_cache::sweep_period(limits.ttl);
     let mut retry_log =
         RetryLog::open(&dir.join(RETRY_DIR), roll_every, limits.capacity, &mut keep)?;
     move_legacy_retry_entries(db, &mut retry_log, &mut keep)?;
