@@ -162,31 +162,20 @@ pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
 /// Creates `dst` empty and complete in one namenode call.
 async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutSummary> {
     let created = fs.nn.create(&create_request(dst, opts, true)).await?;
-    let status = match created.status {
-        Some(status) => status,
+    match created.status {
+        Some(status) => Ok(PutSummary {
+            min_replicas: usize::from(status.replication),
+            status,
+            blocks: 0,
+            pipeline_recoveries: 0,
+        }),
         // A namenode older than `CreateRequest::complete` started it under construction.
         None => {
-            let complete = CompleteRequest {
-                path: dst.clone(),
-                file: created.file,
-                blocks: Vec::new(),
-                request_id: RequestId::new(),
-            };
-            match fs.nn.complete(&complete).await {
-                Ok(completed) => completed.status,
-                Err(e) => {
-                    remove_failed_put(fs, dst).await;
-                    return Err(e);
-                }
-            }
+            let mut writer = Writer::opened(fs, dst, &created, None);
+            let result = writer.complete().await;
+            writer.abort_on_error(result).await
         }
-    };
-    Ok(PutSummary {
-        min_replicas: usize::from(status.replication),
-        status,
-        blocks: 0,
-        pipeline_recoveries: 0,
-    })
+    }
 }
 
 fn create_request(path: &FsPath, opts: &PutOptions, complete: bool) -> CreateRequest {
@@ -234,7 +223,17 @@ impl<'a> Writer<'a> {
         progress: Option<Progress>,
     ) -> Result<Self> {
         let created = fs.nn.create(&create_request(path, opts, false)).await?;
-        Ok(Writer {
+        Ok(Writer::opened(fs, path, &created, progress))
+    }
+
+    /// The writer of a file the namenode has just created under construction.
+    fn opened(
+        fs: &'a Granary,
+        path: &FsPath,
+        created: &CreateResponse,
+        progress: Option<Progress>,
+    ) -> Self {
+        Writer {
             fs,
             path: path.clone(),
             file: created.file,
@@ -243,7 +242,7 @@ impl<'a> Writer<'a> {
             min_replicas: usize::from(created.replication),
             recoveries: 0,
             progress,
-        })
+        }
     }
 
     /// Writes one block, rebuilding the pipeline without the failed node until it succeeds or
@@ -380,22 +379,16 @@ impl<'a> Writer<'a> {
     /// A failed put leaves nothing behind: the file under construction is deleted.
     async fn abort_on_error(&self, result: Result<PutSummary>) -> Result<PutSummary> {
         if result.is_err() {
-            remove_failed_put(self.fs, &self.path).await;
+            let req = DeleteRequest {
+                path: self.path.clone(),
+                recursive: false,
+                request_id: RequestId::new(),
+            };
+            if let Err(e) = self.fs.nn.delete(&req).await {
+                tracing::warn!("cleaning up {} after a failed put: {e}", self.path);
+            }
         }
         result
-    }
-}
-
-/// Deletes what a failed put left under construction, so the path is free again (there is no
-/// lease recovery to do it later).
-async fn remove_failed_put(fs: &Granary, path: &FsPath) {
-    let req = DeleteRequest {
-        path: path.clone(),
-        recursive: false,
-        request_id: RequestId::new(),
-    };
-    if let Err(e) = fs.nn.delete(&req).await {
-        tracing::warn!("cleaning up {path} after a failed put: {e}");
     }
 }
 

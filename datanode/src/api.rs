@@ -37,7 +37,7 @@ impl AppState {
         marked
     }
 
-    /// A read (a client's or a map task's) that found bad bytes on disk marks the replica
+    /// A read (a client's, a map task's or a copy's) that found bad bytes on disk marks the replica
     /// corrupt, which stops it being served and has it reported to the namenode (which
     /// re-replicates a good copy and deletes it).
     pub fn note_corruption(&self, block: BlockId, error: &Error) {

@@ -5,6 +5,7 @@
 use std::io::{self, BufRead};
 
 use super::format::{count_value, parse_count, RecordReader};
+use super::progress::Progress;
 use super::TaskControl;
 use crate::error::TaskError;
 
@@ -160,13 +161,13 @@ impl<R: BufRead> Groups<R> {
 
 /// Counts the distinct keys of a sorted stream.
 #[derive(Debug, Default)]
-pub(crate) struct DistinctKeys {
+struct DistinctKeys {
     last: Option<Vec<u8>>,
     count: u64,
 }
 
 impl DistinctKeys {
-    pub(crate) fn see(&mut self, key: &[u8]) {
+    fn see(&mut self, key: &[u8]) {
         if self.last.as_deref() != Some(key) {
             self.count += 1;
             let last = self.last.get_or_insert_with(Vec::new);
@@ -175,7 +176,7 @@ impl DistinctKeys {
         }
     }
 
-    pub(crate) fn count(&self) -> u64 {
+    fn count(&self) -> u64 {
         self.count
     }
 }
@@ -222,6 +223,25 @@ pub(crate) fn merge_into<R: BufRead>(
         }
     }
     Ok(())
+}
+
+/// Hands every merged record, in order, to `write`; returns the distinct keys.
+pub(crate) fn drain<R: BufRead>(
+    mut merger: Merger<R>,
+    progress: &mut Progress<'_>,
+    mut write: impl FnMut(&[u8], &[u8]) -> Result<(), TaskError>,
+) -> Result<u64, TaskError> {
+    let mut keys = DistinctKeys::default();
+    while let Some((key, value)) = merger.current() {
+        keys.see(key);
+        write(key, value)?;
+        merger
+            .advance()
+            .map_err(|e| TaskError::io("reading map output", e))?;
+        progress.at(merger.consumed())?;
+    }
+    progress.finish()?;
+    Ok(keys.count())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! key, reduced, and written as the part file's text.
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use granary_client::protocol::{Builtin, JobProgram, TaskAssignment, TaskCounters, TaskWork};
@@ -11,7 +11,7 @@ use super::builtin::reduce_counts;
 use super::command::CommandSpec;
 use super::format::{RecordReader, RecordWriter};
 use super::merge::{
-    merge_into, DistinctKeys, Groups, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER,
+    drain, merge_into, Groups, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER,
 };
 use super::progress::Progress;
 use super::streaming::{run_reducer, task_env};
@@ -103,25 +103,6 @@ pub(crate) fn run(
     counters.reduce_output_records = text.finish()?;
     control.check()?;
     Ok(counters)
-}
-
-/// Hands every merged record, in order, to `write`; returns the distinct keys.
-pub(crate) fn drain<R: BufRead>(
-    mut merger: Merger<R>,
-    progress: &mut Progress<'_>,
-    mut write: impl FnMut(&[u8], &[u8]) -> Result<(), TaskError>,
-) -> Result<u64, TaskError> {
-    let mut keys = DistinctKeys::default();
-    while let Some((key, value)) = merger.current() {
-        keys.see(key);
-        write(key, value)?;
-        merger
-            .advance()
-            .map_err(|e| TaskError::io("reading map output", e))?;
-        progress.at(merger.consumed())?;
-    }
-    progress.finish()?;
-    Ok(keys.count())
 }
 
 fn open_merger(runs: &[PathBuf]) -> Result<Merger<BufReader<File>>, TaskError> {

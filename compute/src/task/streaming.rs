@@ -8,9 +8,9 @@ use granary_client::protocol::{InputSplit, TaskAssignment, TaskWork, UserCounter
 use super::collect::{RecordArena, SortedRun, SpillCombiner};
 use super::command::{self, CommandSpec};
 use super::lines::{for_each_record, strip_terminator, LineCounts, LineScanner};
+use super::merge::drain;
 use super::merge::Merger;
 use super::progress::Progress;
-use super::reduce::drain;
 use super::{MapInput, TaskControl};
 use crate::error::TaskError;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use granary_client::protocol::{DatanodeInfo, WriteBlockAck};
-use granary_client::{BlockId, Error, ErrorKind};
+use granary_client::{BlockId, Error};
 use tokio::time::Instant;
 
 use crate::api::AppState;
@@ -63,11 +63,9 @@ async fn copy(
     Ok(ack)
 }
 
-/// Reading our own replica failed. A checksum failure means the replica is damaged: mark it,
-/// so it is reported to the namenode and no longer served.
+/// Reading our own replica failed: a checksum failure marks it corrupt (see
+/// [`AppState::note_corruption`]).
 fn local_failure(node: &AppState, block: BlockId, e: Error) -> Error {
-    if e.kind == ErrorKind::ChecksumMismatch {
-        node.mark_corrupt(block, e.message.clone());
-    }
+    node.note_corruption(block, &e);
     e
 }
