@@ -86,37 +86,42 @@ impl Frame {
     }
 }
 
-/// Decodes and encodes write [`Frame`]s; rejects frames larger than one chunk.
+/// Encodes write [`Frame`]s (datanodes read them with their own frame stream).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WriteFrameCodec;
 
 /// Decodes read frames, checking each payload's CRC32 (a mismatch is an `Io` error: the
-/// bytes were damaged after the datanode verified them, not on its disk).
+/// bytes were damaged after the datanode verified them, not on its disk); rejects frames
+/// larger than one chunk.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReadFrameCodec;
-
-impl Decoder for WriteFrameCodec {
-    type Item = Frame;
-    type Error = Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        Ok(decode_frame(src, WRITE_FRAME_HEADER_LEN)?.map(|(frame, _)| frame))
-    }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        at_end(self.decode(src)?, src)
-    }
-}
 
 impl Decoder for ReadFrameCodec {
     type Item = Frame;
     type Error = Error;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        let Some((frame, mut crc)) = decode_frame(src, READ_FRAME_HEADER_LEN)? else {
+        if src.len() < READ_FRAME_HEADER_LEN {
+            src.reserve(READ_FRAME_HEADER_LEN + CHUNK_SIZE - src.len());
             return Ok(None);
+        }
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+        if len == 0 || len > CHUNK_SIZE {
+            return Err(Error::invalid_argument(format!("bad frame length {len}")));
+        }
+        if src.len() < READ_FRAME_HEADER_LEN + len {
+            src.reserve(READ_FRAME_HEADER_LEN + len - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        let mut digest = [0u8; 32];
+        src.copy_to_slice(&mut digest);
+        let crc = src.get_u32();
+        let frame = Frame {
+            digest: Digest(digest),
+            data: src.split_to(len).freeze(),
         };
-        if frame.crc() != crc.get_u32() {
+        if frame.crc() != crc {
             return Err(Error::new(
                 ErrorKind::Io,
                 "chunk damaged in transit (CRC32 mismatch)",
@@ -126,48 +131,15 @@ impl Decoder for ReadFrameCodec {
     }
 
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, Error> {
-        at_end(self.decode(src)?, src)
-    }
-}
-
-/// The next frame whose header is `header_len` bytes, with the header bytes after the
-/// digest; `None` until a whole frame has arrived.
-fn decode_frame(src: &mut BytesMut, header_len: usize) -> Result<Option<(Frame, Bytes)>, Error> {
-    if src.len() < header_len {
-        src.reserve(header_len + CHUNK_SIZE - src.len());
-        return Ok(None);
-    }
-    let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-    if len == 0 || len > CHUNK_SIZE {
-        return Err(Error::invalid_argument(format!("bad frame length {len}")));
-    }
-    if src.len() < header_len + len {
-        src.reserve(header_len + len - src.len());
-        return Ok(None);
-    }
-    src.advance(4);
-    let mut digest = [0u8; 32];
-    src.copy_to_slice(&mut digest);
-    let rest = src.split_to(header_len - WRITE_FRAME_HEADER_LEN).freeze();
-    let data = src.split_to(len).freeze();
-    Ok(Some((
-        Frame {
-            digest: Digest(digest),
-            data,
-        },
-        rest,
-    )))
-}
-
-/// A decoder's answer at the end of the stream: leftover bytes are a truncated frame.
-fn at_end(frame: Option<Frame>, src: &BytesMut) -> Result<Option<Frame>, Error> {
-    match frame {
-        Some(frame) => Ok(Some(frame)),
-        None if src.is_empty() => Ok(None),
-        None => Err(Error::new(
-            ErrorKind::Io,
-            "block stream ended inside a frame",
-        )),
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            // Leftover bytes are a truncated frame.
+            None => Err(Error::new(
+                ErrorKind::Io,
+                "block stream ended inside a frame",
+            )),
+        }
     }
 }
 
@@ -193,6 +165,12 @@ impl From<std::io::Error> for Error {
 mod tests {
     use super::*;
 
+    /// A frame as a datanode sends it.
+    fn put_read_frame(wire: &mut BytesMut, frame: &Frame) {
+        wire.extend_from_slice(&frame.read_header());
+        wire.extend_from_slice(&frame.data);
+    }
+
     #[test]
     fn frames_round_trip_across_arbitrary_splits() {
         let mut wire = BytesMut::new();
@@ -201,7 +179,7 @@ mod tests {
             .map(|d| Frame::seal(Bytes::from(d)))
             .collect();
         for f in &frames {
-            WriteFrameCodec.encode(f.clone(), &mut wire).unwrap();
+            put_read_frame(&mut wire, f);
         }
         let wire = wire.freeze();
         for split in [1, 35, 36, 37, 1000, wire.len()] {
@@ -209,11 +187,11 @@ mod tests {
             let mut out = Vec::new();
             for piece in wire.chunks(split) {
                 buf.extend_from_slice(piece);
-                while let Some(f) = WriteFrameCodec.decode(&mut buf).unwrap() {
+                while let Some(f) = ReadFrameCodec.decode(&mut buf).unwrap() {
                     out.push(f);
                 }
             }
-            assert!(WriteFrameCodec.decode_eof(&mut buf).unwrap().is_none());
+            assert!(ReadFrameCodec.decode_eof(&mut buf).unwrap().is_none());
             assert_eq!(out, frames);
             out.iter().for_each(|f| f.verify().unwrap());
         }
@@ -222,23 +200,20 @@ mod tests {
     #[test]
     fn truncated_and_oversized_frames_are_errors() {
         let mut wire = BytesMut::new();
-        WriteFrameCodec
-            .encode(Frame::seal(Bytes::from_static(b"hello")), &mut wire)
-            .unwrap();
+        put_read_frame(&mut wire, &Frame::seal(Bytes::from_static(b"hello")));
         let mut cut = BytesMut::from(&wire[..wire.len() - 1]);
-        assert!(WriteFrameCodec.decode_eof(&mut cut).is_err());
+        assert!(ReadFrameCodec.decode_eof(&mut cut).is_err());
         let mut huge = BytesMut::new();
         huge.put_u32(CHUNK_SIZE as u32 + 1);
-        huge.put_slice(&[0u8; 32]);
-        assert!(WriteFrameCodec.decode(&mut huge).is_err());
+        huge.put_slice(&[0u8; 36]);
+        assert!(ReadFrameCodec.decode(&mut huge).is_err());
     }
 
     #[test]
     fn read_frames_carry_a_crc_that_catches_damage_in_transit() {
         let frame = Frame::seal(Bytes::from(vec![7u8; 1000]));
         let mut wire = BytesMut::new();
-        wire.extend_from_slice(&frame.read_header());
-        wire.extend_from_slice(&frame.data);
+        put_read_frame(&mut wire, &frame);
         let wire = wire.freeze();
         let mut whole = BytesMut::from(&wire[..]);
         assert_eq!(ReadFrameCodec.decode_eof(&mut whole).unwrap(), Some(frame));
