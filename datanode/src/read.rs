@@ -37,9 +37,7 @@ pub async fn get_block(
         .await
         .map_err(|e| Error::internal(format!("opening {block}: {e}")))??;
     let wire_len = reader.remaining_wire_len();
-    // Headers (with their CRC over the payload) are made on the reading thread too, while the
-    // chunk is still in cache, not on the worker that sends it.
-    let mut frames = read_ahead(reader, |frame| (frame.read_header(), frame.data));
+    let mut frames = read_ahead(reader);
     let first = match frames.recv().await {
         Some(Err(e)) => {
             state.note_corruption(block, &e);
@@ -68,17 +66,13 @@ pub async fn get_block(
         .into_response())
 }
 
-/// Reads the chunks on a blocking thread, at most [`READ_AHEAD_FRAMES`] ahead of the consumer,
-/// passing each through `map` there. The channel ends after the last chunk or right after the
-/// first error; it stops reading when the receiver is dropped.
-pub fn read_ahead<T: Send + 'static>(
-    reader: ChunkReader,
-    map: impl Fn(Frame) -> T + Send + 'static,
-) -> mpsc::Receiver<Result<T, Error>> {
+/// Reads the chunks on a blocking thread, at most [`READ_AHEAD_FRAMES`] ahead of the consumer.
+/// The channel ends after the last chunk or right after the first error; it stops reading
+/// when the receiver is dropped.
+pub fn read_ahead(reader: ChunkReader) -> mpsc::Receiver<Result<Frame, Error>> {
     let (tx, rx) = mpsc::channel(READ_AHEAD_FRAMES);
     tokio::task::spawn_blocking(move || {
         for item in reader {
-            let item = item.map(&map);
             let failed = item.is_err();
             if tx.blocking_send(item).is_err() || failed {
                 break;
@@ -88,14 +82,11 @@ pub fn read_ahead<T: Send + 'static>(
     rx
 }
 
-/// A frame as sent: its header, then its payload.
-type WireFrame = (Bytes, Bytes);
-
 /// The response body: each frame's header, then its payload.
 struct BodyState {
-    next: Option<WireFrame>,
+    next: Option<Frame>,
     payload: Option<Bytes>,
-    frames: mpsc::Receiver<Result<WireFrame, Error>>,
+    frames: mpsc::Receiver<Result<Frame, Error>>,
     failed: bool,
     state: Arc<AppState>,
     block: BlockId,
@@ -123,8 +114,8 @@ impl BodyState {
                 }
             },
         };
-        let (header, payload) = frame;
-        self.payload = Some(payload);
+        let header = frame.read_header();
+        self.payload = Some(frame.data);
         Some((Ok(header), self))
     }
 }

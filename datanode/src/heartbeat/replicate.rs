@@ -51,7 +51,7 @@ async fn copy(
         .map_err(|e| Error::internal(format!("opening {block}: {e}")))?
         .map_err(|e| local_failure(node, block, e))?;
     let (length, digest) = (reader.block_length(), reader.block_digest());
-    let mut frames = read_ahead(reader, |frame| frame);
+    let mut frames = read_ahead(reader);
     let mut downstream = Downstream::start(&node.http, block, first, rest);
     while let Some(frame) = frames.recv().await {
         let frame = frame.map_err(|e| local_failure(node, block, e))?;
