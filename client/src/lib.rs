@@ -13,6 +13,7 @@ pub mod path;
 pub mod protocol;
 pub mod read;
 pub mod size;
+pub mod sync;
 pub mod transfer;
 pub mod write;
 

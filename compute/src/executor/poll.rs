@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -258,7 +258,7 @@ impl Executor {
     }
 
     fn running(&self) -> MutexGuard<'_, HashMap<AttemptId, Running>> {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+        granary_client::sync::lock(&self.running, "executor attempts")
     }
 }
 

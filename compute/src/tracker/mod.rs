@@ -15,7 +15,7 @@ mod plan;
 mod state;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use granary_client::protocol::{
@@ -165,8 +165,7 @@ impl JobTracker {
     }
 
     fn lock(&self) -> MutexGuard<'_, TrackerState> {
-        // A panic elsewhere must not take every later request down with it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        granary_client::sync::lock(&self.state, "job tracker")
     }
 
     /// Performs output work (of one job, or all) for up to `rounds` rounds; each round's

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use granary_client::protocol::{DatanodeCommand, DatanodeInfo, ReplicationFailedRequest};
 use granary_client::{BlockId, DatanodeId};
@@ -121,9 +121,7 @@ impl CommandExecutor {
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<CopyKey>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        granary_client::sync::lock(&self.in_flight, "replication in-flight set")
     }
 }
 

@@ -14,7 +14,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 use granary_client::protocol::{ReplicaReport, StorageReport};
 use granary_client::{BlockId, DatanodeId, Error, ErrorKind};
@@ -166,7 +166,7 @@ impl BlockStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Index> {
-        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+        granary_client::sync::lock(&self.index, "block store index")
     }
 
     fn tmp_dir(&self) -> PathBuf {

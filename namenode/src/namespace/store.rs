@@ -28,7 +28,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use granary_client::{Error, ErrorKind, InodeId};
@@ -408,9 +408,8 @@ fn counter(db: &sled::Db, key: &[u8]) -> Result<u64, Error> {
     }
 }
 
-/// The staging locks guard plain data that stays consistent even if a holder panicked.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    granary_client::sync::lock(mutex, "namespace store")
 }
 
 fn inode_key(id: InodeId) -> [u8; 10] {

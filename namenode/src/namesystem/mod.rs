@@ -14,7 +14,7 @@ pub(crate) mod liveness;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use granary_client::{BlockId, Error, ErrorKind, RequestId};
@@ -199,9 +199,7 @@ impl Namesystem {
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // Handlers do not panic while holding the lock; if one ever did, keep serving rather
-        // than fail every later request: a change is staged only after it was fully applied.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        granary_client::sync::lock(&self.state, "namesystem")
     }
 
     /// Runs one namespace mutation: answers a repeated request id from the retry cache,
