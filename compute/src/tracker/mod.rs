@@ -35,7 +35,7 @@ mod tests;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use granary_client::protocol::{
     ExecutorPoll, ExecutorPollResponse, JobId, JobList, JobStatus, SubmitJobRequest, TaskReport,
@@ -52,11 +52,8 @@ pub use namespace::{ListPage, NamespaceEvent, NsFuture, TrackerNamespace};
 use history::{History, JobRecord};
 use state::{NewJob, OutputWork, TrackerState};
 
-/// How often the background pass looks for lost executors and stragglers and retries
-/// namespace work that failed.
-const TICK: Duration = Duration::from_millis(500);
-/// Rounds of a job's output work done inline by a report or a kill: a commit, then the
-/// finalization it may enable. Anything left is retried by [`JobTracker::run`].
+/// Rounds of output work done at once by a report, a submission or the end of safe mode: a
+/// commit, then the finalization it may enable. Anything left is retried by the next tick.
 const INLINE_WORK_ROUNDS: usize = 2;
 
 pub struct JobTracker {
@@ -181,11 +178,13 @@ impl JobTracker {
         self.attempts_running.subscribe()
     }
 
-    /// The background pass, every [`TICK`] (lost executors, stragglers, and namespace work
-    /// that failed before), and the namespace's events as they come. Runs until aborted.
+    /// The background pass, every `tick_interval` from now (lost executors, stragglers, and
+    /// namespace work that failed before), and the namespace's events as they come. Runs
+    /// until aborted.
     pub async fn run(self: Arc<Self>, events: mpsc::UnboundedReceiver<NamespaceEvent>) {
         let mut events = Some(events);
-        let mut ticker = tokio::time::interval(TICK);
+        let period = self.config.tick_interval;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = async {
@@ -202,7 +201,9 @@ impl JobTracker {
                         Ok(())
                     }
                     // Work refused in safe mode can be done now, not at the next tick.
-                    Some(NamespaceEvent::SafeModeLeft) => self.perform_output_work(None, 1).await,
+                    Some(NamespaceEvent::SafeModeLeft) => {
+                        self.perform_output_work(None, INLINE_WORK_ROUNDS).await
+                    }
                     None => {
                         events = None;
                         Ok(())

@@ -2,6 +2,7 @@
 //! namenode. Listings are cut into pages of at most `page_cap` entries, so callers must page.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use futures_util::FutureExt;
@@ -14,6 +15,8 @@ pub struct FakeNamespace {
     /// Every entry but the root; directories hold no bytes.
     entries: Mutex<BTreeMap<FsPath, (FileKind, Vec<u8>)>>,
     page_cap: usize,
+    /// Refuses every change, as a namenode in safe mode does.
+    safe_mode: AtomicBool,
 }
 
 impl FakeNamespace {
@@ -21,7 +24,19 @@ impl FakeNamespace {
         FakeNamespace {
             entries: Mutex::default(),
             page_cap,
+            safe_mode: AtomicBool::new(false),
         }
+    }
+
+    pub fn set_safe_mode(&self, on: bool) {
+        self.safe_mode.store(on, Ordering::Release);
+    }
+
+    /// The error of a change refused in safe mode.
+    fn refused(&self) -> Option<Error> {
+        self.safe_mode
+            .load(Ordering::Acquire)
+            .then(|| Error::new(ErrorKind::SafeMode, "the namespace is in safe mode"))
     }
 
     /// Writes a file, creating its parents.
@@ -141,6 +156,9 @@ impl TrackerNamespace for FakeNamespace {
     }
 
     fn mkdirs<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
+        if let Some(e) = self.refused() {
+            return ready(Err(e));
+        }
         let mut entries = self.lock();
         let mut dir = Some(path.clone());
         while let Some(current) = dir.filter(|p| !p.is_root()) {
@@ -155,6 +173,9 @@ impl TrackerNamespace for FakeNamespace {
     }
 
     fn rename<'a>(&'a self, from: &'a FsPath, to: &'a FsPath) -> NsFuture<'a, ()> {
+        if let Some(e) = self.refused() {
+            return ready(Err(e));
+        }
         if self.stat_now(from).is_none() {
             return ready(Err(Self::not_found(from)));
         }
@@ -182,6 +203,9 @@ impl TrackerNamespace for FakeNamespace {
     }
 
     fn delete<'a>(&'a self, path: &'a FsPath, recursive: bool) -> NsFuture<'a, ()> {
+        if let Some(e) = self.refused() {
+            return ready(Err(e));
+        }
         if self.stat_now(path).is_none() || path.is_root() {
             return ready(Err(Self::not_found(path)));
         }
@@ -202,6 +226,9 @@ impl TrackerNamespace for FakeNamespace {
     }
 
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
+        if let Some(e) = self.refused() {
+            return ready(Err(e));
+        }
         if !path.parent().is_some_and(|p| self.is_dir(&p)) {
             return ready(Err(Self::not_found(path)));
         }
