@@ -74,12 +74,12 @@ async fn read_replica(
             ));
         };
         let data = frame?.data;
-        let start = from.saturating_sub(chunk_start).min(data.len() as u64) as usize;
-        let stop = (to - chunk_start).min(data.len() as u64) as usize;
-        bytes.extend_from_slice(&data[start..stop]);
         if data.is_empty() {
             return Err(Error::new(ErrorKind::Io, "an empty frame inside the block"));
         }
+        let start = from.saturating_sub(chunk_start).min(data.len() as u64) as usize;
+        let stop = (to - chunk_start).min(data.len() as u64) as usize;
+        bytes.extend_from_slice(&data[start..stop]);
         chunk_start += data.len() as u64;
     }
     Ok(bytes)

@@ -1,6 +1,8 @@
 //! The whole tracker (shell, state and history writer) over a fake namespace and a history
 //! store that can be made to fail: a change is acknowledged only once it is durable.
 
+mod durability;
+mod events;
 mod fake_namespace;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +14,9 @@ use granary_client::protocol::{
     JobState, SubmitJobRequest, TaskCounters, TaskOutcome, TaskReport,
 };
 use granary_client::{DatanodeId, Error, ErrorKind, FsPath, RequestId};
-use tokio::sync::mpsc;
 
 use super::history::{History, HistoryChange, HistoryStore, JobRecord};
-use super::{JobTracker, NamespaceEvent, TrackerConfig};
+use super::{JobTracker, TrackerConfig};
 use fake_namespace::FakeNamespace;
 
 /// Keeps what was written in memory; fails every write while `fail` is set.
@@ -178,139 +179,4 @@ async fn a_job_runs_through_the_namespace_trait_with_paged_listings() {
             .filter(|p| p.starts_with("/out"))
             .collect();
     assert_eq!(output, ["/out", "/out/_SUCCESS", "/out/part-r-00000"]);
-}
-
-#[tokio::test]
-async fn a_submission_whose_record_cannot_be_written_answers_an_error() {
-    let f = Fixture::new(2);
-    f.fail.store(true, Ordering::Release);
-    let spec = JobSpec {
-        reducers: Some(1),
-        ..JobSpec::new(
-            vec!["/in".into()],
-            FsPath::parse("/out").unwrap(),
-            JobProgram::Builtin(Builtin::Wordcount),
-        )
-    };
-    let req = SubmitJobRequest {
-        spec,
-        request_id: RequestId::new(),
-    };
-    let err = f.tracker.submit(req.clone()).await.unwrap_err();
-    assert!(is_history_failure(&err), "{err:?}");
-    // Not durable, so never acknowledged: not to the retry either, nor to an executor.
-    f.fail.store(false, Ordering::Release);
-    let retried = f.tracker.submit(req).await.unwrap_err();
-    assert!(is_history_failure(&retried), "{retried:?}");
-    assert!(is_history_failure(&f.poll(4).await.unwrap_err()));
-    assert!(granary_client::sync::lock(&f.written, "written").is_empty());
-    let other = f.submit("/other", 1).await.unwrap_err();
-    assert!(is_history_failure(&other), "{other:?}");
-    assert!(
-        !f.ns.paths().iter().any(|p| p.starts_with("/other")),
-        "a broken history refuses before creating anything"
-    );
-}
-
-#[tokio::test]
-async fn a_report_whose_phase_change_cannot_be_written_answers_an_error() {
-    let f = Fixture::new(1);
-    let job = f.submit("/out", 1).await.unwrap();
-    let maps = f.poll(1).await.unwrap();
-    let [map] = &maps.launch[..] else {
-        panic!("expected one map: {maps:?}");
-    };
-    f.fail.store(true, Ordering::Release);
-    let err = f.succeed(&job.id, &map.attempt).await.unwrap_err();
-    assert!(is_history_failure(&err), "{err:?}");
-    assert_eq!(
-        f.last_written(&job.id).unwrap().status.phase,
-        JobPhase::Map,
-        "the reduce phase never reached the disk"
-    );
-    // The reduce follows from the phase change that failed: no poll hands it out.
-    assert!(is_history_failure(&f.poll(1).await.unwrap_err()));
-}
-
-#[tokio::test]
-async fn a_kill_that_cannot_be_written_answers_an_error_and_deletes_nothing() {
-    let f = Fixture::new(1);
-    let job = f.submit("/out", 1).await.unwrap();
-    f.fail.store(true, Ordering::Release);
-    let err = f.tracker.kill(&job.id).await.unwrap_err();
-    assert!(is_history_failure(&err), "{err:?}");
-    assert_eq!(
-        f.last_written(&job.id).unwrap().status.state,
-        JobState::Running
-    );
-    assert!(
-        f.ns.paths().contains(&"/out/_temporary".to_string()),
-        "the output is deleted only once the kill is durable"
-    );
-}
-
-#[tokio::test]
-async fn a_dead_datanode_event_requeues_its_attempts_at_once() {
-    let f = Fixture::new(2);
-    let (events, rx) = mpsc::unbounded_channel();
-    let run = tokio::spawn(Arc::clone(&f.tracker).run(rx));
-    let mut running = f.tracker.attempts_running();
-    assert!(!*running.borrow_and_update());
-    let job = f.submit("/out", 1).await.unwrap();
-    assert_eq!(f.poll(2).await.unwrap().launch.len(), 2);
-    assert!(*running.borrow_and_update(), "two maps run");
-    events
-        .send(NamespaceEvent::DatanodeDead(DatanodeId("dn-1".into())))
-        .unwrap();
-    // The guard `wait_for` returns is dropped at once: holding it would block the tracker.
-    let lost = tokio::time::timeout(Duration::from_secs(30), running.wait_for(|r| !*r))
-        .await
-        .is_ok_and(|waited| waited.is_ok());
-    assert!(lost, "the attempts on the dead datanode were not lost");
-    let status = f.tracker.status(&job.id).unwrap();
-    assert_eq!((status.state, status.maps_done), (JobState::Running, 0));
-    run.abort();
-}
-
-#[tokio::test]
-async fn leaving_safe_mode_retries_the_refused_commit_at_once() {
-    let f = Fixture::new(1);
-    let (events, rx) = mpsc::unbounded_channel();
-    let run = tokio::spawn(Arc::clone(&f.tracker).run(rx));
-    let job = f.submit("/out", 0).await.unwrap();
-    let maps = f.poll(1).await.unwrap();
-    let [map] = &maps.launch[..] else {
-        panic!("expected one map: {maps:?}");
-    };
-    f.ns.put(
-        &format!("/out/_temporary/{}/part-m-00000", map.attempt),
-        b"w0 x\n",
-    );
-    f.ns.set_safe_mode(true);
-    f.succeed(&job.id, &map.attempt).await.unwrap();
-    let waiting = f.tracker.status(&job.id).unwrap();
-    assert_eq!((waiting.state, waiting.maps_done), (JobState::Running, 0));
-
-    f.ns.set_safe_mode(false);
-    events.send(NamespaceEvent::SafeModeLeft).unwrap();
-    let mut state = JobState::Running;
-    for _ in 0..300 {
-        state = f.tracker.status(&job.id).unwrap().state;
-        if state != JobState::Running {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        state,
-        JobState::Succeeded,
-        "committed without waiting for a tick"
-    );
-    let output: Vec<String> =
-        f.ns.paths()
-            .into_iter()
-            .filter(|p| p.starts_with("/out"))
-            .collect();
-    assert_eq!(output, ["/out", "/out/_SUCCESS", "/out/part-m-00000"]);
-    run.abort();
 }
