@@ -17,7 +17,9 @@
 //!   write failed it answers an error, the executor never starts them, and they are lost
 //!   (re-queued) like any attempt missing from the next poll;
 //! - namespace work (commits, `_SUCCESS`, cleanups) is performed only once the state it
-//!   follows from (a task's win, the commit phase, a job's end) is durable.
+//!   follows from (a task's win, the commit phase, a job's end) is durable;
+//! - the background pass (lost executors, stragglers, jobs ending) acknowledges nobody, but
+//!   waits for its changes too, and does no namespace work when they failed.
 //!
 //! A failed history write breaks the history for good (memory is ahead of disk): every later
 //! change is refused until the namenode restarts and reloads the history from disk, where a
