@@ -15,6 +15,7 @@ pub mod replication;
 pub mod retry_cache;
 pub mod safemode;
 pub mod server;
+pub mod tracker_link;
 
 pub use config::{NamenodeArgs, NamenodeConfig};
 pub use error::NamenodeError;

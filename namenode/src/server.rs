@@ -1,7 +1,7 @@
 //! Process lifecycle: bind, publish the bound address, serve until asked to stop, then flush.
 
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::config::NamenodeConfig;
 use crate::error::NamenodeError;
 use crate::namesystem::Namesystem;
+use crate::tracker_link::{self, JobNamespace};
 use crate::{api, retry_cache};
 
 /// How long open connections may keep the process alive after a shutdown request.
@@ -49,10 +50,10 @@ impl NamenodeServer {
         let addr = listener
             .local_addr()
             .map_err(|e| NamenodeError::io("cannot read the bound address", e))?;
-        // The tracker is a client of this namenode's own namespace.
-        let namenode_url = format!("http://{}", loopback_if_unspecified(addr));
+        // The tracker reaches this namenode's namespace in process.
+        let namespace = Arc::new(JobNamespace::new(namesystem.clone())?);
         let tracker = tokio::task::spawn_blocking(move || {
-            JobTracker::open(&history_dir, &namenode_url, tracker_config)
+            JobTracker::open(&history_dir, namespace, tracker_config)
         })
         .await
         .map_err(|e| {
@@ -93,8 +94,9 @@ impl NamenodeServer {
         let namesystem = self.namesystem;
         let tracker = self.tracker;
         let mut tasks = spawn_background(&namesystem);
-        tasks.push(tokio::spawn(tracker.clone().run()));
-        tasks.push(tokio::spawn(link_tracker(
+        let events = namesystem.subscribe_tracker_events()?;
+        tasks.push(tokio::spawn(tracker.clone().run(events)));
+        tasks.push(tokio::spawn(tracker_link::follow_attempts(
             namesystem.clone(),
             tracker.clone(),
         )));
@@ -131,7 +133,7 @@ impl NamenodeServer {
         for task in tasks {
             task.abort();
         }
-        if let Err(e) = tracker.flush() {
+        if let Err(e) = tracker.flush().await {
             tracing::warn!("job history not flushed: {e}");
         }
         let (mutations, flushes) = namesystem.group_commit().stats();
@@ -185,33 +187,6 @@ fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
         namesystem.config().retry_cache_ttl,
     ));
     vec![flusher, checkpointer, monitor, replication, sweeper]
-}
-
-/// The address to reach a server bound to `addr` from the same host.
-fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
-        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
-    }
-}
-
-/// How often the namesystem and the job tracker exchange what each needs from the other.
-const LINK_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Tells the job tracker about every datanode the namenode declares dead, so the tasks that ran
-/// there are re-run as soon as the lifeline breaks, not after the executor's polls time out;
-/// and tells the replication monitor whether tasks are running, so healing yields to them.
-async fn link_tracker(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) {
-    let mut ticker = tokio::time::interval(LINK_INTERVAL);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        for datanode in namesystem.take_dead_datanodes() {
-            tracker.executor_died(&datanode);
-        }
-        namesystem.set_jobs_running(tracker.has_running_tasks());
-    }
 }
 
 /// Writes the address to a temporary file and renames it into place, so a reader never sees

@@ -6,24 +6,21 @@
 //! finds it missing has lost (the job committed or failed without it) and must not write into
 //! the finished output: it creates only its own directory, never missing parents.
 
-use std::future::Future;
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
 use granary_client::protocol::{
     AttemptId, JobId, TaskAssignment, TaskCounters, TaskKind, TaskOutcome, TaskWork,
 };
 use granary_client::{ErrorKind, Granary, PutOptions};
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 use super::slowdown::Slowdown;
 use super::{map, reduce, LocalBlocks};
 use crate::error::TaskError;
-use crate::task::TaskControl;
+use crate::task::{InputReader, TaskControl};
 
-/// How often the network parts of an attempt check whether it was killed.
-const KILL_CHECK: Duration = Duration::from_millis(50);
 /// Longest error message sent to the tracker.
 const MAX_ERROR_LEN: usize = 2000;
 
@@ -39,12 +36,75 @@ pub(crate) struct AttemptContext {
     pub slowdown: f64,
 }
 
+/// A running attempt's controls: the task runtime's progress and kill flag, the token its
+/// async parts wait on (a kill wakes them at once, nothing polls), and the `task_slowdown`
+/// hook, which is off (`None`) unless the executor is slowed on purpose.
+pub(crate) struct AttemptControl {
+    pub task: Arc<TaskControl>,
+    killed: CancellationToken,
+    slowdown: Option<Arc<Slowdown>>,
+}
+
+impl AttemptControl {
+    /// The controls of an attempt starting now on an executor slowed by `slowdown`.
+    pub fn start(slowdown: f64) -> Arc<Self> {
+        let slowdown = Slowdown::start(slowdown);
+        Arc::new(AttemptControl {
+            task: Arc::new(TaskControl::default()),
+            killed: CancellationToken::new(),
+            slowdown: slowdown.is_on().then_some(slowdown),
+        })
+    }
+
+    /// Kills the attempt: the task runtime sees its flag at its next check, and every await
+    /// in [`AttemptControl::unless_killed`] ends now.
+    pub fn kill(&self) {
+        self.task.cancel();
+        self.killed.cancel();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.is_cancelled()
+    }
+
+    /// Runs `work` until it ends or the attempt is killed, whichever comes first.
+    pub async fn unless_killed<T>(
+        &self,
+        work: impl Future<Output = Result<T, TaskError>>,
+    ) -> Result<T, TaskError> {
+        tokio::select! {
+            result = work => result,
+            () = self.killed.cancelled() => Err(TaskError::Cancelled),
+        }
+    }
+
+    /// The slowdown hook: pays the pause the attempt owes so far, if it is slowed.
+    pub async fn pace(&self) -> Result<(), TaskError> {
+        match &self.slowdown {
+            Some(slowdown) => slowdown.pace(&self.killed).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `input`, paced after every read when the attempt is slowed. Called in async code: a
+    /// slowed reader waits for its pauses on this runtime.
+    pub fn input(&self, input: InputReader) -> InputReader {
+        match &self.slowdown {
+            Some(slowdown) => {
+                let handle = tokio::runtime::Handle::current();
+                slowdown.reader(input, self.killed.clone(), handle)
+            }
+            None => input,
+        }
+    }
+}
+
 /// Runs an attempt to its end and says how it ended. Its local files are removed unless they
 /// are map output for the shuffle.
 pub(crate) async fn execute(
     ctx: &AttemptContext,
     assignment: Arc<TaskAssignment>,
-    control: &Arc<TaskControl>,
+    control: &Arc<AttemptControl>,
 ) -> TaskOutcome {
     let result = match attempt_dir(&ctx.work_dir, &assignment) {
         Ok(dir) => {
@@ -63,15 +123,14 @@ async fn run(
     ctx: &AttemptContext,
     assignment: &Arc<TaskAssignment>,
     dir: &Path,
-    control: &Arc<TaskControl>,
+    control: &Arc<AttemptControl>,
 ) -> Result<TaskCounters, TaskError> {
-    let slowdown = Slowdown::start(ctx.slowdown);
     let created = tokio::fs::create_dir_all(dir).await;
     created.map_err(|e| TaskError::io(format!("creating {}", dir.display()), e))?;
     match &assignment.work {
-        TaskWork::Map { split } => map::run(ctx, assignment, split, dir, control, &slowdown).await,
+        TaskWork::Map { split } => map::run(ctx, assignment, split, dir, control).await,
         TaskWork::Reduce { map_outputs } => {
-            reduce::run(ctx, assignment, map_outputs, dir, control, &slowdown).await
+            reduce::run(ctx, assignment, map_outputs, dir, control).await
         }
     }
 }
@@ -84,10 +143,10 @@ fn attempt_dir(work_dir: &Path, assignment: &TaskAssignment) -> Result<PathBuf, 
 }
 
 /// A killed attempt is `killed` whatever error its interruption caused.
-fn outcome(result: Result<TaskCounters, TaskError>, control: &TaskControl) -> TaskOutcome {
+fn outcome(result: Result<TaskCounters, TaskError>, control: &AttemptControl) -> TaskOutcome {
     match result {
         Ok(counters) => TaskOutcome::Succeeded { counters },
-        Err(_) if control.is_cancelled() => TaskOutcome::Failed {
+        Err(_) if control.is_killed() => TaskOutcome::Failed {
             error: TaskError::Cancelled.to_string(),
         },
         Err(TaskError::FetchFailed {
@@ -119,22 +178,6 @@ fn one_line(message: &str) -> String {
     line
 }
 
-/// Runs `work` until it ends or the attempt is killed, whichever comes first.
-pub(super) async fn unless_killed<T>(
-    control: &TaskControl,
-    work: impl Future<Output = Result<T, TaskError>>,
-) -> Result<T, TaskError> {
-    let killed = async {
-        while !control.is_cancelled() {
-            tokio::time::sleep(KILL_CHECK).await;
-        }
-    };
-    tokio::select! {
-        result = work => result,
-        () = killed => Err(TaskError::Cancelled),
-    }
-}
-
 /// Runs CPU and disk work on a blocking thread. A panic there is resumed here, so the
 /// executor reports it like any other panic of the attempt.
 pub(super) async fn blocking<T: Send + 'static>(
@@ -154,7 +197,7 @@ pub(super) async fn upload_part(
     ctx: &AttemptContext,
     assignment: &TaskAssignment,
     local: &Path,
-    control: &TaskControl,
+    control: &AttemptControl,
 ) -> Result<(), TaskError> {
     let kind = match assignment.task.kind {
         TaskKind::Map => 'm',
@@ -173,19 +216,20 @@ pub(super) async fn upload_part(
         overwrite: true,
         create_parents: false,
     };
-    control.check()?;
-    unless_killed(control, async {
-        match ctx.granary.mkdir(&attempt_dir, false).await {
-            Ok(_) => {}
-            // Ours from an earlier try whose answer was lost: only this attempt uses the name.
-            Err(e) if e.kind == ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(unless_job_over(assignment, e)),
-        }
-        let put = ctx.granary.put_file(local, &dst, &options, None).await;
-        put.map_err(|e| unless_job_over(assignment, e))?;
-        Ok(())
-    })
-    .await
+    control.task.check()?;
+    control
+        .unless_killed(async {
+            match ctx.granary.mkdir(&attempt_dir, false).await {
+                Ok(_) => {}
+                // Ours from an earlier try whose answer was lost: only this attempt uses the name.
+                Err(e) if e.kind == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unless_job_over(assignment, e)),
+            }
+            let put = ctx.granary.put_file(local, &dst, &options, None).await;
+            put.map_err(|e| unless_job_over(assignment, e))?;
+            Ok(())
+        })
+        .await
 }
 
 /// A namespace error of the upload; `not_found` means `_temporary` is gone with the job, and
@@ -226,8 +270,8 @@ mod tests {
 
     #[test]
     fn a_killed_attempt_reports_killed_whatever_failed() {
-        let control = TaskControl::default();
-        control.cancel();
+        let control = AttemptControl::start(1.0);
+        control.kill();
         let fetch = TaskError::FetchFailed {
             map: 1,
             attempt: AttemptId("attempt_1_0001_m_000001_0".into()),

@@ -24,9 +24,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::attempt::{self, AttemptContext};
+use super::attempt::{self, AttemptContext, AttemptControl};
 use super::{ExecutorConfig, LocalBlocks};
-use crate::task::TaskControl;
 
 /// A poll the tracker has not answered by then is given up; the next one follows.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,7 +49,7 @@ pub(crate) struct Executor {
 
 struct Running {
     job: JobId,
-    control: Arc<TaskControl>,
+    control: Arc<AttemptControl>,
 }
 
 impl Executor {
@@ -136,7 +135,7 @@ impl Executor {
             .iter()
             .map(|(attempt, running)| AttemptProgress {
                 attempt: attempt.clone(),
-                progress: running.control.progress(),
+                progress: running.control.task.progress(),
             })
             .collect();
         ExecutorPoll {
@@ -152,7 +151,7 @@ impl Executor {
         for attempt in &answer.kill {
             if let Some(running) = self.running().get(attempt) {
                 tracing::info!(%attempt, "killing the attempt");
-                running.control.cancel();
+                running.control.kill();
             }
         }
         for assignment in answer.launch {
@@ -168,7 +167,7 @@ impl Executor {
     }
 
     fn launch(self: &Arc<Self>, assignment: TaskAssignment, attempts: &mut JoinSet<()>) {
-        let control = Arc::new(TaskControl::default());
+        let control = AttemptControl::start(self.ctx.slowdown);
         {
             let mut running = self.running();
             if running.contains_key(&assignment.attempt) {
@@ -188,7 +187,7 @@ impl Executor {
     async fn run_attempt(
         self: Arc<Self>,
         assignment: Arc<TaskAssignment>,
-        control: Arc<TaskControl>,
+        control: Arc<AttemptControl>,
     ) {
         let attempt = assignment.attempt.clone();
         tracing::info!(%attempt, task = %assignment.task, "attempt launched");
@@ -246,7 +245,7 @@ impl Executor {
     /// aborts the rest.
     async fn stop(&self, mut attempts: JoinSet<()>) {
         for running in self.running().values() {
-            running.control.cancel();
+            running.control.kill();
         }
         let drained = tokio::time::timeout(STOP_GRACE, async {
             while attempts.join_next().await.is_some() {}

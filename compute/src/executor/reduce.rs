@@ -10,11 +10,10 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use granary_client::protocol::{MapOutputLocation, TaskAssignment, TaskCounters};
 
-use super::attempt::{blocking, remove_dir, unless_killed, upload_part, AttemptContext};
-use super::slowdown::Slowdown;
+use super::attempt::{blocking, remove_dir, upload_part, AttemptContext, AttemptControl};
 use crate::error::TaskError;
 use crate::shuffle::{self, FetchError};
-use crate::task::{run_reduce, TaskControl};
+use crate::task::run_reduce;
 
 /// Map outputs fetched at once by one reducer.
 const PARALLEL_FETCHES: usize = 4;
@@ -24,19 +23,21 @@ pub(super) async fn run(
     assignment: &Arc<TaskAssignment>,
     map_outputs: &[MapOutputLocation],
     dir: &Path,
-    control: &Arc<TaskControl>,
-    slowdown: &Slowdown,
+    control: &AttemptControl,
 ) -> Result<TaskCounters, TaskError> {
-    let fetched = fetch_all(ctx, assignment, map_outputs, dir, control, slowdown);
-    let (segments, shuffle_bytes) = unless_killed(control, fetched).await?;
+    let fetched = fetch_all(ctx, assignment, map_outputs, dir, control);
+    let (segments, shuffle_bytes) = control.unless_killed(fetched).await?;
     let part = dir.join("part");
     let mut counters = {
-        let (assignment, part, control) =
-            (Arc::clone(assignment), part.clone(), Arc::clone(control));
+        let (assignment, part, control) = (
+            Arc::clone(assignment),
+            part.clone(),
+            Arc::clone(&control.task),
+        );
         blocking(move || run_reduce(&assignment, &segments, &part, &control)).await?
     };
     counters.shuffle_bytes = shuffle_bytes;
-    slowdown.pace(control).await?;
+    control.pace().await?;
     upload_part(ctx, assignment, &part, control).await?;
     remove_dir(dir.to_path_buf()).await;
     Ok(counters)
@@ -50,8 +51,7 @@ async fn fetch_all(
     assignment: &TaskAssignment,
     map_outputs: &[MapOutputLocation],
     dir: &Path,
-    control: &TaskControl,
-    slowdown: &Slowdown,
+    control: &AttemptControl,
 ) -> Result<(Vec<PathBuf>, u64), TaskError> {
     let mut sources: Vec<&MapOutputLocation> = map_outputs.iter().collect();
     sources.sort_by_key(|source| source.map);
@@ -70,7 +70,7 @@ async fn fetch_all(
     let mut fetched = 0;
     while let Some(bytes) = fetches.next().await {
         fetched += bytes?;
-        slowdown.pace(control).await?;
+        control.pace().await?;
     }
     drop(fetches);
     Ok((segments, fetched))

@@ -8,18 +8,21 @@
 //! small checkpoints spreads the pauses over the run, so the progress rate drops by the factor
 //! instead of the attempt stalling once at its end. Pauses stop at once when the attempt is
 //! killed.
+//!
+//! Attempts reach it through one hook, their `AttemptControl` (`pace`, `input`), which holds
+//! no slowdown at all when the knob is off; no function signature carries it.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::attempt::unless_killed;
-use crate::error::TaskError;
-use crate::task::{InputReader, TaskControl};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
 
-/// How often a pause checks whether the attempt was killed.
-const KILL_CHECK: Duration = Duration::from_millis(50);
+use crate::error::TaskError;
+use crate::task::InputReader;
+
 /// Debts smaller than this wait for a later checkpoint, so reads of a few kilobytes do not
 /// each cost a sleep call.
 const MIN_PAUSE: Duration = Duration::from_millis(10);
@@ -51,50 +54,34 @@ impl Slowdown {
         self.factor > 1.0
     }
 
-    /// Pays the pause owed so far, on a blocking thread. `Err(Cancelled)` once killed.
-    pub fn pace_blocking(&self, control: &TaskControl) -> Result<(), TaskError> {
+    /// Pays the pause owed so far. `Err(Cancelled)` as soon as `killed` is cancelled.
+    pub async fn pace(&self, killed: &CancellationToken) -> Result<(), TaskError> {
         let owed = self.owed();
         if owed < MIN_PAUSE {
             return Ok(());
         }
         let began = Instant::now();
-        let until = began + owed;
-        let result = loop {
-            if let Err(e) = control.check() {
-                break Err(e);
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break Ok(());
-            }
-            std::thread::sleep(left.min(KILL_CHECK));
+        let result = tokio::select! {
+            () = tokio::time::sleep(owed) => Ok(()),
+            () = killed.cancelled() => Err(TaskError::Cancelled),
         };
         self.add_paused(began.elapsed());
         result
     }
 
-    /// Pays the pause owed so far, in async code. `Err(Cancelled)` once killed.
-    pub async fn pace(&self, control: &TaskControl) -> Result<(), TaskError> {
-        let owed = self.owed();
-        if owed < MIN_PAUSE {
-            return Ok(());
-        }
-        let began = Instant::now();
-        let result = unless_killed(control, async {
-            tokio::time::sleep(owed).await;
-            Ok(())
-        })
-        .await;
-        self.add_paused(began.elapsed());
-        result
-    }
-
-    /// `inner`, pacing this attempt after every read.
-    pub fn reader(self: &Arc<Self>, inner: InputReader, control: Arc<TaskControl>) -> InputReader {
+    /// `inner`, pacing this attempt after every read. The reader runs on a blocking thread and
+    /// waits for its pauses on the runtime `handle`.
+    pub fn reader(
+        self: &Arc<Self>,
+        inner: InputReader,
+        killed: CancellationToken,
+        handle: Handle,
+    ) -> InputReader {
         Box::new(SlowReader {
             inner,
             slowdown: Arc::clone(self),
-            control,
+            killed,
+            handle,
         })
     }
 
@@ -125,14 +112,15 @@ fn owed_pause(factor: f64, elapsed: Duration, paused: Duration) -> Duration {
 struct SlowReader {
     inner: InputReader,
     slowdown: Arc<Slowdown>,
-    control: Arc<TaskControl>,
+    killed: CancellationToken,
+    handle: Handle,
 }
 
 impl Read for SlowReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.slowdown
-            .pace_blocking(&self.control)
+        self.handle
+            .block_on(self.slowdown.pace(&self.killed))
             .map_err(io::Error::other)?;
         Ok(n)
     }
@@ -176,58 +164,43 @@ mod tests {
         Slowdown::started_at(5.0, long_ago)
     }
 
-    #[test]
-    fn a_kill_interrupts_a_blocking_pause() {
-        let slowdown = deep_in_debt();
-        let control = Arc::new(TaskControl::default());
-        let (done, finished) = std::sync::mpsc::channel();
-        let pacer = {
-            let (slowdown, control) = (Arc::clone(&slowdown), Arc::clone(&control));
-            std::thread::spawn(move || done.send(slowdown.pace_blocking(&control)))
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        control.cancel();
-        let result = finished
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the pause ends when the attempt is killed");
-        assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
-        pacer.join().unwrap().unwrap();
-        assert!(slowdown.owed() > Duration::ZERO);
-    }
-
     #[tokio::test]
-    async fn a_kill_interrupts_an_async_pause() {
+    async fn a_kill_interrupts_a_pause() {
         let slowdown = deep_in_debt();
-        let control = Arc::new(TaskControl::default());
+        let killed = CancellationToken::new();
         let killer = {
-            let control = Arc::clone(&control);
+            let killed = killed.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                control.cancel();
+                killed.cancel();
             })
         };
-        let result = tokio::time::timeout(10 * SEC, slowdown.pace(&control))
+        let result = tokio::time::timeout(10 * SEC, slowdown.pace(&killed))
             .await
             .expect("the pause ends when the attempt is killed");
         assert!(matches!(result, Err(TaskError::Cancelled)), "{result:?}");
         killer.await.unwrap();
+        assert!(slowdown.owed() > Duration::ZERO);
     }
 
-    #[test]
-    fn a_slowed_reader_passes_the_bytes_through_and_stops_when_killed() {
-        let control = Arc::new(TaskControl::default());
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slowed_reader_passes_the_bytes_through_and_stops_when_killed() {
+        let killed = CancellationToken::new();
         let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
-        let mut out = Vec::new();
-        Slowdown::start(2.0)
-            .reader(
-                Box::new(io::Cursor::new(data.clone())),
-                Arc::clone(&control),
-            )
-            .read_to_end(&mut out)
-            .unwrap();
-        assert_eq!(out, data);
-        control.cancel();
-        let mut killed = deep_in_debt().reader(Box::new(io::Cursor::new(data)), control);
-        assert!(killed.read(&mut [0; 16]).is_err());
+        let reader = Slowdown::start(2.0).reader(
+            Box::new(io::Cursor::new(data.clone())),
+            killed.clone(),
+            Handle::current(),
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            let (mut reader, mut out) = (reader, Vec::new());
+            reader.read_to_end(&mut out).map(|_| out)
+        });
+        assert_eq!(out.await.unwrap().unwrap(), data);
+        killed.cancel();
+        let mut slowed =
+            deep_in_debt().reader(Box::new(io::Cursor::new(data)), killed, Handle::current());
+        let read = tokio::task::spawn_blocking(move || slowed.read(&mut [0; 16]).is_err());
+        assert!(read.await.unwrap(), "a killed attempt's read fails");
     }
 }

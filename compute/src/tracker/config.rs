@@ -40,6 +40,10 @@ pub struct TrackerConfig {
     pub speculation_slowness: f64,
     /// Finished jobs kept in the history. Default 1000.
     pub max_history: usize,
+    /// How often the background pass looks for lost executors and stragglers and retries
+    /// namespace work that failed. Default 500 ms: a straggler's backup or a retried commit
+    /// waits at most this long. (Deaths and the end of safe mode are acted on at once.)
+    pub tick_interval: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -53,6 +57,7 @@ impl Default for TrackerConfig {
             speculation_min_runtime: Duration::from_secs(2),
             speculation_slowness: 0.5,
             max_history: 1000,
+            tick_interval: Duration::from_millis(500),
         }
     }
 }

@@ -1,28 +1,29 @@
-//! Performs the state's [`OutputWork`] against the namespace, as a client of the namenode.
-//! Each step is safe to repeat after a failure: renames and deletes carry request ids, a
-//! missing `_temporary` is already deleted, and `_SUCCESS` is overwritten.
+//! Performs the state's [`OutputWork`] against the namespace, in process through
+//! [`TrackerNamespace`]. Each step is safe to repeat after a failure: a rename found already
+//! done is success, a missing `_temporary` is already deleted, and `_SUCCESS` is overwritten.
 
-use granary_client::{Error, ErrorKind, FsPath, Granary, PutOptions};
+use granary_client::{Error, ErrorKind, FsPath};
 
+use super::namespace::TrackerNamespace;
 use super::state::OutputWork;
 
-pub async fn perform(fs: &Granary, work: &OutputWork) -> Result<(), Error> {
+pub async fn perform(ns: &dyn TrackerNamespace, work: &OutputWork) -> Result<(), Error> {
     match work {
-        OutputWork::Commit { from, to, .. } => commit(fs, from, to).await,
-        OutputWork::Finalize { output, .. } => finalize(fs, output).await,
-        OutputWork::RemoveOutput { output, .. } => fs.delete(output, true).await.map(drop),
+        OutputWork::Commit { from, to, .. } => commit(ns, from, to).await,
+        OutputWork::Finalize { output, .. } => finalize(ns, output).await,
+        OutputWork::RemoveOutput { output, .. } => ns.delete(output, true).await,
     }
 }
 
-/// Renames a part file into place. A rename whose answer was lost (the request was cancelled)
-/// is repeated with a new request id; finding the file already moved is success.
-async fn commit(fs: &Granary, from: &FsPath, to: &FsPath) -> Result<(), Error> {
-    let Err(e) = fs.rename(from, to).await else {
+/// Renames a part file into place. A rename whose answer was lost (its request was cancelled
+/// after the change was made) is repeated; finding the file already moved is success.
+async fn commit(ns: &dyn TrackerNamespace, from: &FsPath, to: &FsPath) -> Result<(), Error> {
+    let Err(e) = ns.rename(from, to).await else {
         return Ok(());
     };
     let moved = matches!(e.kind, ErrorKind::NotFound | ErrorKind::AlreadyExists)
-        && fs.try_stat(from).await?.is_none()
-        && fs.try_stat(to).await?.is_some();
+        && ns.try_stat(from).await?.is_none()
+        && ns.try_stat(to).await?.is_some();
     if moved {
         Ok(())
     } else {
@@ -32,17 +33,11 @@ async fn commit(fs: &Granary, from: &FsPath, to: &FsPath) -> Result<(), Error> {
 
 /// Deletes the attempts' leftovers, then marks the output complete: `_SUCCESS` comes last,
 /// so a reader that sees it sees every part file and nothing else.
-async fn finalize(fs: &Granary, output: &FsPath) -> Result<(), Error> {
-    match fs.delete(&output.join("_temporary")?, true).await {
-        Ok(_) => {}
+async fn finalize(ns: &dyn TrackerNamespace, output: &FsPath) -> Result<(), Error> {
+    match ns.delete(&output.join("_temporary")?, true).await {
+        Ok(()) => {}
         Err(e) if e.kind == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let options = PutOptions {
-        overwrite: true,
-        ..PutOptions::default()
-    };
-    fs.put_bytes(b"", &output.join("_SUCCESS")?, &options)
-        .await
-        .map(drop)
+    ns.create_empty(&output.join("_SUCCESS")?).await
 }

@@ -54,8 +54,8 @@ async fn kill(State(tracker): Tracker, ApiPath(id): ApiPath<String>) -> ApiResul
 async fn poll(
     State(tracker): Tracker,
     ApiJson(poll): ApiJson<ExecutorPoll>,
-) -> Json<ExecutorPollResponse> {
-    Json(tracker.poll(poll))
+) -> ApiResult<Json<ExecutorPollResponse>> {
+    Ok(Json(tracker.poll(poll).await?))
 }
 
 async fn report(

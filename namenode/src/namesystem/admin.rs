@@ -77,7 +77,9 @@ impl Namesystem {
             SafeModeAction::Get => {}
             SafeModeAction::Enter => state.safemode.enter(),
             SafeModeAction::Leave => {
-                state.safemode.leave();
+                if state.safemode.leave() {
+                    self.publish_safe_mode_left();
+                }
             }
         }
         let on = state.safemode.is_on();
@@ -133,6 +135,7 @@ impl Namesystem {
             if old != new {
                 admin_state::store(self.store.db(), id, new)?;
                 apply_admin_change(&mut state, id, old, new);
+                self.publish_deaths(&mut state);
             }
             let blocks = state.blocks.replica_count(id);
             let node = state.datanodes.get(id);

@@ -117,6 +117,9 @@ impl Namesystem {
             state.datanodes.queue_delete(&req.id, block);
         }
         let left_safe_mode = Self::update_safe_mode(&mut state);
+        if left_safe_mode {
+            self.publish_safe_mode_left();
+        }
         let commands = state.datanodes.take_commands(&req.id)?;
         drop(state);
         if left_safe_mode {
@@ -156,6 +159,9 @@ impl Namesystem {
             blocks.remove_replica(block, &req.id);
         }
         let left_safe_mode = Self::update_safe_mode(&mut state);
+        if left_safe_mode {
+            self.publish_safe_mode_left();
+        }
         drop(state);
         if landed || left_safe_mode {
             self.wake_monitor();

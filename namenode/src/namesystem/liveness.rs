@@ -54,7 +54,9 @@ impl Namesystem {
                 .datanodes
                 .get(id)
                 .is_some_and(|n| n.generation == generation);
-            same && declare_lost(&mut state, id, &reason, Instant::now())
+            let lost = same && declare_lost(&mut state, id, &reason, Instant::now());
+            self.publish_deaths(&mut state);
+            lost
         };
         if lost {
             self.wake_monitor();
@@ -70,21 +72,17 @@ impl Namesystem {
         for id in state.datanodes.silent(now) {
             lost |= declare_lost(&mut state, &id, &reason, now);
         }
+        self.publish_deaths(&mut state);
         drop(state);
         if lost {
             self.wake_monitor();
         }
     }
 
-    /// Datanodes declared dead since the last call, for the job tracker: a dead datanode's
-    /// executor is gone with it, and waiting for its polls to stop would waste
-    /// `executor_dead_after` on every task it ran.
-    pub fn take_dead_datanodes(&self) -> Vec<DatanodeId> {
-        self.lock().datanodes.take_deaths()
-    }
-
     /// Whether job tasks are running, which paces the healing of blocks that still have two
-    /// replicas (see `ReplicationState::yield_to_jobs`).
+    /// replicas (see `ReplicationState::yield_to_jobs`). Set by the job tracker as it changes.
+    /// (Deaths go the other way as events, `events`: a dead datanode's executor is gone with
+    /// it, and waiting for its polls to stop would waste `executor_dead_after` on every task.)
     pub fn set_jobs_running(&self, running: bool) {
         self.lock().replication.yield_to_jobs = running;
     }

@@ -10,17 +10,19 @@
 mod admin;
 mod client;
 mod datanode;
+mod events;
 pub(crate) mod liveness;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use granary_client::{BlockId, Error, ErrorKind, RequestId};
+use granary_compute::tracker::NamespaceEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::blocks::BlockMap;
 use crate::config::NamenodeConfig;
@@ -52,6 +54,8 @@ pub struct Namesystem {
     monitor_wake: Notify,
     /// Set when the process shuts down, so held-open requests (lifelines, long-polls) end.
     shutdown: watch::Sender<bool>,
+    /// The job tracker's events, once it subscribed (`events`).
+    tracker_events: OnceLock<mpsc::UnboundedSender<NamespaceEvent>>,
 }
 
 /// The outcome of the locked part of a mutation.
@@ -110,6 +114,7 @@ impl Namesystem {
             config,
             monitor_wake: Notify::new(),
             shutdown: watch::Sender::new(false),
+            tracker_events: OnceLock::new(),
         }))
     }
 
@@ -135,6 +140,7 @@ impl Namesystem {
     pub fn replication_pass(&self, now: Instant) -> replication::Pass {
         let mut state = self.lock();
         let pass = replication::run_pass(&mut state, &self.settings, now, now_ms());
+        self.publish_deaths(&mut state);
         for id in &pass.admin_changed {
             let admin = state.datanodes.get(id).map(|n| n.admin).unwrap_or_default();
             // Durable with the next checkpoint's sled flush: if lost, the next pass after a

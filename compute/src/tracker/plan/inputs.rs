@@ -7,20 +7,25 @@ use std::collections::HashSet;
 
 use glob::Pattern;
 use granary_client::protocol::{FileKind, FileStatus};
-use granary_client::{Error, ErrorKind, FsPath, Granary};
+use granary_client::{Error, ErrorKind, FsPath};
+
+use crate::tracker::namespace::{TrackerNamespace, LIST_PAGE};
 
 /// The files of `inputs`, each once, in the order the inputs name them (sorted by path within
 /// a directory or a glob). A path that does not exist, or a glob that matches nothing, is an
 /// error.
-pub async fn expand(fs: &Granary, inputs: &[String]) -> Result<Vec<FileStatus>, Error> {
+pub async fn expand(
+    ns: &dyn TrackerNamespace,
+    inputs: &[String],
+) -> Result<Vec<FileStatus>, Error> {
     let mut files = Vec::new();
     let mut seen = HashSet::new();
     for input in inputs {
         let path = FsPath::parse(input)?;
         let matches = if is_glob(input) {
-            glob(fs, &path, input).await?
+            glob(ns, &path, input).await?
         } else {
-            fs.try_stat(&path).await?.into_iter().collect()
+            ns.try_stat(&path).await?.into_iter().collect()
         };
         if matches.is_empty() {
             return Err(Error::not_found(format!(
@@ -28,7 +33,7 @@ pub async fn expand(fs: &Granary, inputs: &[String]) -> Result<Vec<FileStatus>, 
             )));
         }
         for entry in matches {
-            for file in files_under(fs, entry).await? {
+            for file in files_under(ns, entry).await? {
                 if seen.insert(file.path.clone()) {
                     files.push(file);
                 }
@@ -48,9 +53,15 @@ fn is_hidden(name: &str) -> bool {
 }
 
 /// The entries matching `path`, one component at a time from the root.
-async fn glob(fs: &Granary, path: &FsPath, input: &str) -> Result<Vec<FileStatus>, Error> {
+async fn glob(
+    ns: &dyn TrackerNamespace,
+    path: &FsPath,
+    input: &str,
+) -> Result<Vec<FileStatus>, Error> {
     let components: Vec<&str> = path.components().collect();
-    let mut current = vec![fs.stat(&FsPath::root()).await?];
+    let root = FsPath::root();
+    let root = ns.try_stat(&root).await?;
+    let mut current: Vec<FileStatus> = root.into_iter().collect();
     for (i, component) in components.iter().enumerate() {
         let last = i + 1 == components.len();
         let mut next = Vec::new();
@@ -59,18 +70,16 @@ async fn glob(fs: &Granary, path: &FsPath, input: &str) -> Result<Vec<FileStatus
             let pattern = Pattern::new(component)
                 .map_err(|e| Error::invalid_argument(format!("invalid glob {input}: {}", e.msg)))?;
             for dir in dirs {
-                for entry in fs.list(&dir.path, false).await? {
+                let matching = |entry: &FileStatus| {
                     let name = entry.path.file_name().unwrap_or_default();
-                    if component_matches(&pattern, component, name)
+                    component_matches(&pattern, component, name)
                         && (last || entry.kind == FileKind::Directory)
-                    {
-                        next.push(entry);
-                    }
-                }
+                };
+                next.extend(list_all(ns, &dir.path, matching).await?);
             }
         } else {
             for dir in dirs {
-                if let Some(entry) = fs.try_stat(&dir.path.join(component)?).await? {
+                if let Some(entry) = ns.try_stat(&dir.path.join(component)?).await? {
                     next.push(entry);
                 }
             }
@@ -88,23 +97,55 @@ fn component_matches(pattern: &Pattern, raw: &str, name: &str) -> bool {
     pattern.matches(name) && (!is_hidden(name) || asks_for_hidden)
 }
 
-/// A file itself, or a directory's files at any depth outside hidden names.
-async fn files_under(fs: &Granary, entry: FileStatus) -> Result<Vec<FileStatus>, Error> {
+/// A file itself, or a directory's files at any depth outside hidden names, sorted by path.
+/// A directory deleted since it was matched contributes nothing.
+async fn files_under(
+    ns: &dyn TrackerNamespace,
+    entry: FileStatus,
+) -> Result<Vec<FileStatus>, Error> {
     if entry.kind == FileKind::File {
         return Ok(vec![entry]);
     }
-    let listed = match fs.list(&entry.path, true).await {
-        Ok(listed) => listed,
-        // Deleted since it was matched: it contributes nothing.
-        Err(e) if e.kind == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let depth = entry.path.components().count();
-    Ok(listed
-        .into_iter()
-        .filter(|f| f.kind == FileKind::File)
-        .filter(|f| !f.path.components().skip(depth).any(is_hidden))
-        .collect())
+    let mut files = Vec::new();
+    let mut dirs = vec![entry.path];
+    while let Some(dir) = dirs.pop() {
+        let visible = |e: &FileStatus| !is_hidden(e.path.file_name().unwrap_or_default());
+        let entries = match list_all(ns, &dir, visible).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            match entry.kind {
+                FileKind::File => files.push(entry),
+                FileKind::Directory => dirs.push(entry.path),
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
+
+/// The entries of directory `dir` that `keep` accepts, listed page by page, so no listing
+/// answer is larger than a page.
+async fn list_all(
+    ns: &dyn TrackerNamespace,
+    dir: &FsPath,
+    keep: impl Fn(&FileStatus) -> bool,
+) -> Result<Vec<FileStatus>, Error> {
+    let mut kept = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = ns.list_page(dir, cursor.as_deref(), LIST_PAGE).await?;
+        let Some(last) = page.entries.last() else {
+            return Ok(kept);
+        };
+        cursor = Some(last.path.file_name().unwrap_or_default().to_string());
+        kept.extend(page.entries.into_iter().filter(|e| keep(e)));
+        if !page.more {
+            return Ok(kept);
+        }
+    }
 }
 
 #[cfg(test)]

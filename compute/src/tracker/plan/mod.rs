@@ -9,7 +9,9 @@ mod validate;
 use granary_client::protocol::{
     Builtin, FileKind, FileStatus, InputSplit, JobProgram, JobSpec, KeyBytes, Partitioner,
 };
-use granary_client::{Error, ErrorKind, Granary};
+use granary_client::{Error, ErrorKind};
+
+use crate::tracker::namespace::TrackerNamespace;
 
 pub use validate::{validate, JobSettings};
 
@@ -24,27 +26,27 @@ pub struct JobPlan {
 
 /// Plans a validated spec. `live_executors` sets the default reducer count.
 pub async fn plan(
-    fs: &Granary,
+    ns: &dyn TrackerNamespace,
     spec: &JobSpec,
     settings: JobSettings,
     live_executors: u32,
 ) -> Result<JobPlan, Error> {
-    if let Some(existing) = fs.try_stat(&spec.output).await? {
+    if let Some(existing) = ns.try_stat(&spec.output).await? {
         let message = match existing.kind {
             FileKind::Directory => format!("output directory already exists: {}", spec.output),
             FileKind::File => format!("output path already exists as a file: {}", spec.output),
         };
         return Err(Error::new(ErrorKind::AlreadyExists, message));
     }
-    let files = inputs::expand(fs, &spec.inputs).await?;
+    let files = inputs::expand(ns, &spec.inputs).await?;
     let mut splits = Vec::new();
     for file in files.iter().filter(|f| f.length > 0) {
-        splits.extend(file_splits(fs, file).await?);
+        splits.extend(file_splits(ns, file).await?);
     }
     let reducers = default_reducers(spec, live_executors);
     let partitioner = match &spec.program {
         JobProgram::Builtin(Builtin::Sort) => Partitioner::Range {
-            boundaries: sort_boundaries(fs, &files, reducers).await?,
+            boundaries: sort_boundaries(ns, &files, reducers).await?,
         },
         _ => Partitioner::Hash,
     };
@@ -67,8 +69,11 @@ fn default_reducers(spec: &JobSpec, live_executors: u32) -> u32 {
 }
 
 /// One split per block, with the datanodes holding it now.
-async fn file_splits(fs: &Granary, file: &FileStatus) -> Result<Vec<InputSplit>, Error> {
-    let located = fs.locate(&file.path).await?;
+async fn file_splits(
+    ns: &dyn TrackerNamespace,
+    file: &FileStatus,
+) -> Result<Vec<InputSplit>, Error> {
+    let located = ns.locate(&file.path).await?;
     Ok(located
         .blocks
         .into_iter()
@@ -85,14 +90,14 @@ async fn file_splits(fs: &Granary, file: &FileStatus) -> Result<Vec<InputSplit>,
 
 /// Cut points between the reducers' key ranges; none are needed for one reducer or none.
 async fn sort_boundaries(
-    fs: &Granary,
+    ns: &dyn TrackerNamespace,
     files: &[FileStatus],
     reducers: u32,
 ) -> Result<Vec<KeyBytes>, Error> {
     if reducers <= 1 {
         return Ok(Vec::new());
     }
-    let sample = sample::sample_lines(fs, files).await?;
+    let sample = sample::sample_lines(ns, files).await?;
     Ok(crate::task::boundaries_from_sample(sample, reducers))
 }
 

@@ -1,9 +1,10 @@
 //! The key sample behind `sort`'s range partitioning: complete lines from pieces spread evenly
 //! over the whole input, so each reducer gets about the same share of a total order.
 
-use futures_util::StreamExt;
 use granary_client::protocol::FileStatus;
-use granary_client::{Error, Granary};
+use granary_client::Error;
+
+use crate::tracker::namespace::TrackerNamespace;
 
 /// Pieces read across the input.
 const PIECES: u64 = 20;
@@ -12,7 +13,10 @@ const PIECE_LEN: u64 = 64 << 10;
 
 /// The complete lines of about [`PIECES`] pieces of [`PIECE_LEN`] bytes, evenly spread over the
 /// concatenated `files`. At most `PIECES × PIECE_LEN` bytes are held at once.
-pub async fn sample_lines(fs: &Granary, files: &[FileStatus]) -> Result<Vec<Vec<u8>>, Error> {
+pub async fn sample_lines(
+    ns: &dyn TrackerNamespace,
+    files: &[FileStatus],
+) -> Result<Vec<Vec<u8>>, Error> {
     let total: u64 = files.iter().map(|f| f.length).sum();
     let mut lines = Vec::new();
     let mut last_piece = None;
@@ -27,7 +31,7 @@ pub async fn sample_lines(fs: &Granary, files: &[FileStatus]) -> Result<Vec<Vec<
         last_piece = Some((file, offset));
         let status = &files[file];
         let len = PIECE_LEN.min(status.length - offset);
-        let piece = read_piece(fs, status, offset, len).await?;
+        let piece = ns.read_range(&status.path, offset, len).await?;
         let at_end = offset + len == status.length;
         lines.extend(complete_lines(&piece, offset == 0, at_end));
     }
@@ -44,21 +48,6 @@ fn locate(files: &[FileStatus], global: u64) -> Option<(usize, u64)> {
         start += file.length;
     }
     None
-}
-
-async fn read_piece(
-    fs: &Granary,
-    file: &FileStatus,
-    offset: u64,
-    len: u64,
-) -> Result<Vec<u8>, Error> {
-    let reader = fs.open(&file.path).await?;
-    let mut stream = reader.read_range(offset, len);
-    let mut piece = Vec::with_capacity(len as usize);
-    while let Some(chunk) = stream.next().await {
-        piece.extend_from_slice(&chunk?);
-    }
-    Ok(piece)
 }
 
 /// The lines of `piece` known to be whole: the first only when the piece starts the file, the

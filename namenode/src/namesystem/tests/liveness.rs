@@ -242,3 +242,35 @@ async fn the_command_poll_answers_at_once_or_as_soon_as_a_command_is_queued() {
     drop(nn);
     running.close().await;
 }
+
+#[tokio::test]
+async fn deaths_and_the_end_of_safe_mode_reach_the_tracker_as_events() {
+    use granary_compute::tracker::NamespaceEvent;
+
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    let mut events = nn.subscribe_tracker_events().unwrap();
+    assert!(nn.subscribe_tracker_events().is_err(), "one subscriber");
+    register_at(nn, "dn-a", closed_addr());
+    register(nn, "dn-b", 2);
+
+    nn.lifeline(&dn("dn-a"), Body::empty()).await.unwrap();
+    assert_eq!(
+        events.try_recv().unwrap(),
+        NamespaceEvent::DatanodeDead(dn("dn-a"))
+    );
+    nn.expire_datanodes(Instant::now() + Duration::from_secs(3600));
+    assert_eq!(
+        events.try_recv().unwrap(),
+        NamespaceEvent::DatanodeDead(dn("dn-b"))
+    );
+    assert!(events.try_recv().is_err(), "each death is told once");
+
+    nn.safe_mode(SafeModeAction::Enter);
+    assert!(events.try_recv().is_err());
+    nn.safe_mode(SafeModeAction::Leave);
+    assert_eq!(events.try_recv().unwrap(), NamespaceEvent::SafeModeLeft);
+    nn.safe_mode(SafeModeAction::Leave);
+    assert!(events.try_recv().is_err(), "leaving twice is one change");
+}

@@ -1,13 +1,17 @@
 //! The job history: each job's last persisted status, in a sled database of its own
 //! (`<meta_dir>/jobs`, apart from the namespace's), so `job status` and `job list` survive a
 //! namenode restart. A job is written at submission, at each phase change and at its end, never
-//! on progress ticks.
+//! on progress ticks. Writes are group-committed off the tracker's lock (`writer`).
+
+mod writer;
 
 use std::path::Path;
 
 use granary_client::protocol::{JobId, JobPhase, JobState, JobStatus};
 use granary_client::{Error, ErrorKind, RequestId};
 use serde::{Deserialize, Serialize};
+
+pub use writer::HistoryWriter;
 
 /// Why a job that was running when the namenode stopped is failed at the next start: its
 /// attempts' state lived only in memory.
@@ -33,27 +37,35 @@ pub enum HistoryChange {
     Remove(JobId),
 }
 
+/// Where the history's changes land: sled in the namenode; tests put a failing one in its place.
+pub trait HistoryStore: Send + 'static {
+    /// Applies `changes` in order and makes them durable, with one flush.
+    fn write(&mut self, changes: &[HistoryChange]) -> Result<(), Error>;
+}
+
+/// The job history: loaded at start-up, then written by group commit ([`HistoryWriter`]).
 pub struct History {
-    db: sled::Db,
+    writer: HistoryWriter,
 }
 
 impl History {
     /// Opens (or creates) the history in `dir` and loads every record. Jobs that were running
-    /// are marked failed, with their output to be removed, and saved so.
+    /// are marked failed, with their output to be removed, and saved so before this returns.
     pub fn open(dir: &Path, now_ms: u64) -> Result<(History, Vec<JobRecord>), Error> {
         let db = sled::Config::new()
             .path(dir)
             .open()
             .map_err(|e| store_error(&format!("cannot open {}", dir.display()), e))?;
-        let history = History { db };
+        let mut store = SledHistory { db };
         let mut records = Vec::new();
-        for item in history.db.iter() {
+        let mut interrupted = Vec::new();
+        for item in store.db.iter() {
             let (key, value) = item.map_err(|e| store_error("reading the job history", e))?;
             match serde_json::from_slice::<JobRecord>(&value) {
                 Ok(mut record) => {
                     if mark_interrupted(&mut record, now_ms) {
                         tracing::warn!(job = %record.status.id, "{INTERRUPTED}");
-                        history.apply(&HistoryChange::Save(Box::new(record.clone())))?;
+                        interrupted.push(HistoryChange::Save(Box::new(record.clone())));
                     }
                     records.push(record);
                 }
@@ -63,32 +75,58 @@ impl History {
                 ),
             }
         }
-        Ok((history, records))
+        if !interrupted.is_empty() {
+            store.write(&interrupted)?;
+        }
+        Ok((History::with_store(Box::new(store))?, records))
     }
 
-    pub fn apply(&self, change: &HistoryChange) -> Result<(), Error> {
-        match change {
-            HistoryChange::Save(record) => {
-                let value = serde_json::to_vec(record)
-                    .map_err(|e| Error::internal(format!("encoding a job record: {e}")))?;
-                self.db
-                    .insert(record.status.id.0.as_bytes(), value)
-                    .map_err(|e| store_error("saving a job record", e))?;
-                // A submission, phase change or end is acknowledged only once it is on disk,
-                // so a namenode crash right after cannot lose the job. They are rare.
-                self.flush()?;
-            }
-            HistoryChange::Remove(id) => {
-                self.db
-                    .remove(id.0.as_bytes())
-                    .map_err(|e| store_error("removing a job record", e))?;
+    /// A history writing to `store` (already loaded by the caller).
+    pub fn with_store(store: Box<dyn HistoryStore>) -> Result<History, Error> {
+        Ok(History {
+            writer: HistoryWriter::start(store)?,
+        })
+    }
+
+    /// Queues changes in the order they happened; see [`HistoryWriter::queue`].
+    pub fn queue(&self, changes: Vec<HistoryChange>) -> u64 {
+        self.writer.queue(changes)
+    }
+
+    /// Waits until the change with this ticket (and every one before it) is on disk.
+    pub async fn wait_durable(&self, ticket: u64) -> Result<(), Error> {
+        self.writer.wait_durable(ticket).await
+    }
+
+    /// The error every job change gets once a history write failed.
+    pub fn broken(&self) -> Option<Error> {
+        self.writer.broken()
+    }
+}
+
+/// The history in its own sled database: one JSON [`JobRecord`] per job id.
+struct SledHistory {
+    db: sled::Db,
+}
+
+impl HistoryStore for SledHistory {
+    fn write(&mut self, changes: &[HistoryChange]) -> Result<(), Error> {
+        for change in changes {
+            match change {
+                HistoryChange::Save(record) => {
+                    let value = serde_json::to_vec(record)
+                        .map_err(|e| Error::internal(format!("encoding a job record: {e}")))?;
+                    self.db
+                        .insert(record.status.id.0.as_bytes(), value)
+                        .map_err(|e| store_error("saving a job record", e))?;
+                }
+                HistoryChange::Remove(id) => {
+                    self.db
+                        .remove(id.0.as_bytes())
+                        .map_err(|e| store_error("removing a job record", e))?;
+                }
             }
         }
-        Ok(())
-    }
-
-    /// Makes every applied change durable.
-    pub fn flush(&self) -> Result<(), Error> {
         self.db
             .flush()
             .map(|_| ())
@@ -163,8 +201,14 @@ mod tests {
         panic!("history did not reopen: {last:?}");
     }
 
-    #[test]
-    fn a_restart_fails_running_jobs_and_keeps_finished_ones() {
+    /// Writes `changes` and waits until they are on disk.
+    async fn write(history: &History, changes: Vec<HistoryChange>) {
+        let ticket = history.queue(changes);
+        history.wait_durable(ticket).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_restart_fails_running_jobs_and_keeps_finished_ones() {
         let dir = tempfile::tempdir().unwrap();
         {
             let (history, loaded) = History::open(dir.path(), 0).unwrap();
@@ -172,11 +216,8 @@ mod tests {
             let running = record("job_1_0001", JobState::Running);
             let mut done = record("job_1_0002", JobState::Succeeded);
             done.status.phase = JobPhase::Done;
-            history
-                .apply(&HistoryChange::Save(Box::new(running)))
-                .unwrap();
-            history.apply(&HistoryChange::Save(Box::new(done))).unwrap();
-            history.flush().unwrap();
+            let saves = [running, done].map(|r| HistoryChange::Save(Box::new(r)));
+            write(&history, saves.to_vec()).await;
         }
         let (_history, loaded) = reopen(dir.path(), 5_000);
         assert_eq!(loaded.len(), 2);
@@ -197,20 +238,17 @@ mod tests {
         assert!(!done.cleanup_pending);
     }
 
-    #[test]
-    fn removed_records_stay_removed() {
+    #[tokio::test]
+    async fn removed_records_stay_removed() {
         let dir = tempfile::tempdir().unwrap();
         let (history, _) = History::open(dir.path(), 0).unwrap();
-        history
-            .apply(&HistoryChange::Save(Box::new(record(
-                "job_1_0001",
-                JobState::Killed,
-            ))))
-            .unwrap();
-        history
-            .apply(&HistoryChange::Remove(JobId("job_1_0001".into())))
-            .unwrap();
-        history.flush().unwrap();
+        let killed = record("job_1_0001", JobState::Killed);
+        write(&history, vec![HistoryChange::Save(Box::new(killed))]).await;
+        write(
+            &history,
+            vec![HistoryChange::Remove(JobId("job_1_0001".into()))],
+        )
+        .await;
         drop(history);
         let (_history, loaded) = reopen(dir.path(), 0);
         assert!(loaded.is_empty());

@@ -1,0 +1,70 @@
+//! What the tracker needs of the namespace it runs next to, and what the namespace tells it.
+//!
+//! The namenode implements [`TrackerNamespace`] over its namesystem, in process: the tracker
+//! never calls its own namenode over HTTP for a namespace change. Planning reads (stat, paged
+//! listings, locate, and the bytes of the `sort` sample), commits rename, cleanups delete, and
+//! `_SUCCESS` is an empty file created in one call. Tests put a fake behind the same trait.
+//!
+//! Facts the tracker must act on at once arrive as [`NamespaceEvent`]s on a channel rather than
+//! by polling: a datanode declared dead (its executor is gone with it) and the namespace
+//! leaving safe mode (output work refused meanwhile can be retried now).
+
+use futures_util::future::BoxFuture;
+use granary_client::protocol::{FileStatus, LocatedFile};
+use granary_client::{DatanodeId, Error, FsPath};
+
+/// A namespace call's future.
+pub type NsFuture<'a, T> = BoxFuture<'a, Result<T, Error>>;
+
+/// Most entries the tracker asks for in one listing page.
+pub const LIST_PAGE: usize = 1000;
+
+/// One page of a directory's entries, in name order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListPage {
+    pub entries: Vec<FileStatus>,
+    /// More entries follow the last one of this page.
+    pub more: bool,
+}
+
+pub trait TrackerNamespace: Send + Sync + 'static {
+    /// The status of `path`; `None` if nothing is there.
+    fn try_stat<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, Option<FileStatus>>;
+
+    /// Up to `limit` entries of directory `dir` (not recursive) whose names sort after
+    /// `start_after` (from the start when `None`).
+    fn list_page<'a>(
+        &'a self,
+        dir: &'a FsPath,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> NsFuture<'a, ListPage>;
+
+    /// A complete file's blocks and the datanodes holding each.
+    fn locate<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, LocatedFile>;
+
+    /// The verified bytes of `[offset, offset + len)` of a file, clamped to its end. The
+    /// tracker reads small pieces only (the `sort` sample).
+    fn read_range<'a>(&'a self, path: &'a FsPath, offset: u64, len: u64) -> NsFuture<'a, Vec<u8>>;
+
+    /// Creates a directory and any missing parents; an existing directory is success.
+    fn mkdirs<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()>;
+
+    /// Renames `from` to `to` (which must not exist).
+    fn rename<'a>(&'a self, from: &'a FsPath, to: &'a FsPath) -> NsFuture<'a, ()>;
+
+    /// Deletes `path` (a directory with everything below it when `recursive`).
+    fn delete<'a>(&'a self, path: &'a FsPath, recursive: bool) -> NsFuture<'a, ()>;
+
+    /// Creates an empty, complete file at `path`, replacing a file already there.
+    fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()>;
+}
+
+/// A fact of the namespace the tracker acts on at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NamespaceEvent {
+    /// The namenode declared this datanode dead (lifeline broken, or heartbeats missed).
+    DatanodeDead(DatanodeId),
+    /// The namespace left safe mode: it accepts changes again.
+    SafeModeLeft,
+}

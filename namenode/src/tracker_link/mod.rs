@@ -1,0 +1,175 @@
+//! The link between the namesystem and the job tracker it hosts, both ways, in process:
+//! - [`JobNamespace`] is the tracker's [`TrackerNamespace`] over the [`Namesystem`]: planning
+//!   reads, commits, cleanups and `_SUCCESS` are namesystem calls, durable (group commit)
+//!   before they return. Only the `sort` sample's bytes travel, from the datanodes (`sample`).
+//! - events: deaths and the end of safe mode reach the tracker on a channel
+//!   (`Namesystem::subscribe_tracker_events`), and whether attempts run reaches the
+//!   replication monitor through the tracker's watch ([`follow_attempts`]).
+
+mod sample;
+
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use granary_client::protocol::{
+    CreateRequest, DeleteRequest, FileStatus, LocatedFile, MkdirRequest, RenameRequest,
+};
+use granary_client::{ClientConfig, Error, ErrorKind, FsPath, RequestId};
+use granary_compute::tracker::{JobTracker, ListPage, NsFuture, TrackerNamespace};
+
+use crate::namesystem::Namesystem;
+
+pub struct JobNamespace {
+    namesystem: Arc<Namesystem>,
+    /// Reads sample pieces from the datanodes.
+    data: reqwest::Client,
+}
+
+impl JobNamespace {
+    pub fn new(namesystem: Arc<Namesystem>) -> Result<Self, Error> {
+        let data = granary_client::transfer::data_client(&ClientConfig::default())?;
+        Ok(JobNamespace { namesystem, data })
+    }
+}
+
+impl TrackerNamespace for JobNamespace {
+    fn try_stat<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, Option<FileStatus>> {
+        let found = match self.namesystem.stat(path) {
+            Ok(status) => Ok(Some(status)),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        };
+        std::future::ready(found).boxed()
+    }
+
+    /// The namesystem lists a directory whole; the page is cut here until it pages itself.
+    fn list_page<'a>(
+        &'a self,
+        dir: &'a FsPath,
+        start_after: Option<&'a str>,
+        limit: usize,
+    ) -> NsFuture<'a, ListPage> {
+        let page = self
+            .namesystem
+            .list(dir, false)
+            .map(|entries| page_of(entries, start_after, limit));
+        std::future::ready(page).boxed()
+    }
+
+    fn locate<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, LocatedFile> {
+        std::future::ready(self.namesystem.locate(path, None)).boxed()
+    }
+
+    fn read_range<'a>(&'a self, path: &'a FsPath, offset: u64, len: u64) -> NsFuture<'a, Vec<u8>> {
+        async move {
+            let located = self.namesystem.locate(path, None)?;
+            sample::read_range(&self.data, &located, offset, len).await
+        }
+        .boxed()
+    }
+
+    fn mkdirs<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
+        let req = MkdirRequest {
+            path: path.clone(),
+            parents: true,
+            request_id: RequestId::new(),
+        };
+        self.namesystem.mkdir(req).map(|r| r.map(drop)).boxed()
+    }
+
+    fn rename<'a>(&'a self, from: &'a FsPath, to: &'a FsPath) -> NsFuture<'a, ()> {
+        let req = RenameRequest {
+            src: from.clone(),
+            dst: to.clone(),
+            request_id: RequestId::new(),
+        };
+        self.namesystem.rename(req).map(|r| r.map(drop)).boxed()
+    }
+
+    fn delete<'a>(&'a self, path: &'a FsPath, recursive: bool) -> NsFuture<'a, ()> {
+        let req = DeleteRequest {
+            path: path.clone(),
+            recursive,
+            request_id: RequestId::new(),
+        };
+        self.namesystem.delete(req).map(|r| r.map(drop)).boxed()
+    }
+
+    fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
+        let req = CreateRequest {
+            path: path.clone(),
+            replication: None,
+            block_size: None,
+            overwrite: true,
+            create_parents: false,
+            complete: true,
+            request_id: RequestId::new(),
+        };
+        self.namesystem.create(req).map(|r| r.map(drop)).boxed()
+    }
+}
+
+/// The entries after `start_after` (by name), at most `limit` of them.
+fn page_of(entries: Vec<FileStatus>, start_after: Option<&str>, limit: usize) -> ListPage {
+    let mut after: Vec<FileStatus> = entries
+        .into_iter()
+        .filter(|e| start_after.is_none_or(|s| e.path.file_name().is_some_and(|n| n > s)))
+        .collect();
+    after.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
+    let more = after.len() > limit;
+    after.truncate(limit);
+    ListPage {
+        entries: after,
+        more,
+    }
+}
+
+/// Tells the replication monitor whether attempts run, whenever that changes, until the
+/// tracker is gone.
+pub async fn follow_attempts(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) {
+    let mut running = tracker.attempts_running();
+    drop(tracker);
+    loop {
+        let now = *running.borrow_and_update();
+        namesystem.set_jobs_running(now);
+        if running.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use granary_client::protocol::FileKind;
+
+    use super::*;
+
+    fn entry(name: &str) -> FileStatus {
+        FileStatus {
+            path: FsPath::parse(&format!("/d/{name}")).unwrap(),
+            kind: FileKind::File,
+            length: 1,
+            replication: 1,
+            block_size: 1,
+            modified_ms: 0,
+        }
+    }
+
+    fn names(page: &ListPage) -> Vec<&str> {
+        page.entries
+            .iter()
+            .filter_map(|e| e.path.file_name())
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_is_cut_into_pages_after_the_cursor() {
+        let all = || ["c", "a", "b", "d"].map(entry).to_vec();
+        let first = page_of(all(), None, 3);
+        assert_eq!((names(&first), first.more), (vec!["a", "b", "c"], true));
+        let second = page_of(all(), Some("c"), 3);
+        assert_eq!((names(&second), second.more), (vec!["d"], false));
+        let past = page_of(all(), Some("d"), 3);
+        assert_eq!((names(&past), past.more), (Vec::<&str>::new(), false));
+    }
+}
