@@ -17,6 +17,7 @@ pub async fn perform(fs: &Granary, work: &OutputWork) -> Result<(), Error> {
 /// Renames a part file into place. A rename whose answer was lost (the request was cancelled)
 /// is repeated with a new request id; finding the file already moved is success.
 async fn commit(fs: &Granary, from: &FsPath, to: &FsPath) -> Result<(), Error> {
+    fail::fail_point!("job::output_rename");
     let Err(e) = fs.rename(from, to).await else {
         return Ok(());
     };
