@@ -59,6 +59,26 @@ impl TestCluster {
         );
     }
 
+    /// Waits until `daemon` has crashed at failpoint `point` (its process ended, its log
+    /// shows the failpoint's panic); panics after `timeout`.
+    pub fn wait_crashed_at(&self, daemon: Daemon, point: &str, timeout: Duration) {
+        self.wait_crashed(daemon, timeout);
+        let log = match daemon {
+            Daemon::Namenode => self.dir.path().join("logs").join("namenode.log"),
+            Daemon::Datanode(index) => self
+                .dir
+                .path()
+                .join("logs")
+                .join(format!("datanode-{index}.log")),
+        };
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.contains(&format!("failpoint {point} panic")),
+            "{daemon:?} did not crash at {point} (see {})",
+            log.display()
+        );
+    }
+
     /// Waits until `daemon`'s process has ended on its own (a crash); panics after `timeout`.
     pub fn wait_crashed(&self, daemon: Daemon, timeout: Duration) {
         let pid = self.pid(daemon);

@@ -40,7 +40,14 @@ async fn namenode_crash(point: &str, extra_env: &[(&str, &str)]) -> (TestCluster
     cluster.restart(Daemon::Namenode, &env);
     cluster.wait_writable(START_TIMEOUT);
     written
-        .put_until_crash(&cluster, &fs, Daemon::Namenode, "/during", 40, 100_000)
+        .put_until_crash(
+            &cluster,
+            &fs,
+            (Daemon::Namenode, point),
+            "/during",
+            40,
+            100_000,
+        )
         .await;
     cluster.restart(Daemon::Namenode, &[]);
     cluster.wait_writable(START_TIMEOUT);
@@ -121,7 +128,7 @@ async fn datanode_crash(point: &str, after_crash: impl FnOnce(&std::path::Path))
     let failpoints = format!("{point}=panic");
     cluster.restart(VICTIM, &[("FAILPOINTS", &failpoints)]);
     written
-        .put_until_crash(&cluster, &fs, VICTIM, "/during", 20, 300_000)
+        .put_until_crash(&cluster, &fs, (VICTIM, point), "/during", 20, 300_000)
         .await;
     assert!(
         written.unacked.is_empty(),
@@ -287,7 +294,7 @@ async fn datanode_crash_at_a_map_output_commit_reruns_the_map_and_the_job_succee
     let (cluster, fs, text) = job_cluster().await;
     cluster.restart(VICTIM, &[("FAILPOINTS", "map::output_commit=panic")]);
     let id = fs.submit_job(slow_identity("/out", 2)).await.unwrap().id;
-    cluster.wait_crashed(VICTIM, JOB_TIMEOUT);
+    cluster.wait_crashed_at(VICTIM, "map::output_commit", JOB_TIMEOUT);
     let status = tokio::time::timeout(
         JOB_TIMEOUT,
         fs.wait_for_job(&id, Duration::from_millis(100), |_| {}),
@@ -335,7 +342,7 @@ async fn namenode_crash_between_output_renames_fails_the_job_and_removes_its_out
     );
     cluster.wait_writable(START_TIMEOUT);
     let id = fs.submit_job(wordcount("/out", 3)).await.unwrap().id;
-    cluster.wait_crashed(Daemon::Namenode, JOB_TIMEOUT);
+    cluster.wait_crashed_at(Daemon::Namenode, "job::output_rename", JOB_TIMEOUT);
     cluster.restart(Daemon::Namenode, &[]);
     // Never a complete-looking output: the job is failed, and its partial output goes.
     let status = fs.job_status(&id).await.unwrap();

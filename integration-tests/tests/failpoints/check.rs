@@ -34,13 +34,13 @@ impl Written {
         }
     }
 
-    /// Puts files under `dir`, one at a time, until `daemon` has crashed (at most `max`);
-    /// records which were acknowledged. Returns once the daemon is gone.
+    /// Puts files under `dir`, one at a time, until `daemon` has crashed at `point` (at most
+    /// `max` files); records which were acknowledged. Returns once the daemon is gone.
     pub async fn put_until_crash(
         &mut self,
         cluster: &TestCluster,
         fs: &Granary,
-        daemon: Daemon,
+        (daemon, point): (Daemon, &str),
         dir: &str,
         max: u64,
         len: usize,
@@ -60,7 +60,7 @@ impl Written {
                 break;
             }
         }
-        cluster.wait_crashed(daemon, Duration::from_secs(20));
+        cluster.wait_crashed_at(daemon, point, Duration::from_secs(20));
     }
 
     /// Every acknowledged file is complete with its exact bytes; a file whose put failed is
