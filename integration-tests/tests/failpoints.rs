@@ -89,6 +89,65 @@ async fn namenode_crash_after_complete_is_durable_keeps_the_whole_file() {
     written.assert_in_flight(&cluster.client(), true).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namenode_killed_while_group_commits_sync_loses_nothing_acknowledged() {
+    let (cluster, fs, written) = cluster_with_files().await;
+    // Every fdatasync takes 200 ms longer, so concurrent mkdirs pile up into each group and
+    // the kill lands while a group is being synced.
+    cluster.restart(
+        Daemon::Namenode,
+        &[("FAILPOINTS", "journal::fdatasync=sleep(200)")],
+    );
+    cluster.wait_writable(START_TIMEOUT);
+    let writers: Vec<_> = (0..16)
+        .map(|writer| {
+            let fs = fs.clone();
+            tokio::spawn(async move {
+                let (mut acked, mut failed) = (Vec::new(), None);
+                for i in 0..1000 {
+                    let dir = p(&format!("/groups/w{writer:02}/d{i:04}"));
+                    match fs.mkdir(&dir, true).await {
+                        Ok(_) => acked.push(dir),
+                        Err(_) => {
+                            failed = Some(dir);
+                            break;
+                        }
+                    }
+                }
+                (acked, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cluster.kill_namenode();
+    let mut results = Vec::new();
+    for writer in writers {
+        let joined = tokio::time::timeout(Duration::from_secs(30), writer).await;
+        results.push(joined.expect("writer ends").unwrap());
+    }
+    cluster.restart(Daemon::Namenode, &[]);
+    cluster.wait_writable(START_TIMEOUT);
+    let acked: usize = results.iter().map(|(acked, _)| acked.len()).sum();
+    assert!(
+        acked >= 16,
+        "too few mkdirs acknowledged before the kill: {acked}"
+    );
+    for (acked, failed) in &results {
+        for dir in acked {
+            assert!(fs.try_stat(dir).await.unwrap().is_some(), "{dir} lost");
+        }
+        let failed = failed
+            .as_ref()
+            .expect("the kill failed a mkdir of each writer");
+        // Absent, or there whole (a directory, as asked): never anything else.
+        if let Some(status) = fs.try_stat(failed).await.unwrap() {
+            assert_eq!(status.kind, granary_client::protocol::FileKind::Directory);
+        }
+    }
+    written.verify(&fs).await;
+    wait_healthy(&cluster);
+}
+
 /// A namenode that checkpoints every 200 ms into 4 KiB journal segments, so every checkpoint
 /// step (and the retirement of full segments) is reached within a few writes.
 async fn checkpoint_crash(point: &str) {
