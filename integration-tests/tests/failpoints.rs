@@ -332,10 +332,12 @@ async fn check_counts(
 
 /// A streaming job whose maps take a second each, so every datanode's slot gets one: the
 /// input lines (no tab: each a key alone) pass through unchanged and come out sorted within
-/// each reducer's partition.
+/// each reducer's partition. Without backup attempts, so the attempt that crashes is the
+/// only one of its task and must be re-run.
 fn slow_identity(output: &str, reducers: u32) -> JobSpec {
     JobSpec {
         reducers: Some(reducers),
+        speculation: Some(false),
         ..JobSpec::new(
             vec!["/in".into()],
             p(output),
