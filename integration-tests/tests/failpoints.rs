@@ -7,17 +7,21 @@
 
 #[path = "failpoints/check.rs"]
 mod check;
+#[path = "failpoints/jobs.rs"]
+mod jobs;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use check::{data_files_without_sidecar, p, temp_files, wait_healthy, Written};
-use granary_client::protocol::{Builtin, JobProgram, JobSpec, JobState};
+use granary_client::protocol::{FileKind, JobState};
 use granary_client::{Granary, PutOptions};
-use granary_integration_tests::{datagen, ClusterSpec, Daemon, TestCluster};
+use granary_integration_tests::{ClusterSpec, Daemon, TestCluster};
+use jobs::{
+    check_counts, job_cluster, output_parts, run, slow_identity, word_counts, wordcount,
+    JOB_TIMEOUT,
+};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const JOB_TIMEOUT: Duration = Duration::from_secs(60);
 /// The datanode that crashes in the datanode tests.
 const VICTIM: Daemon = Daemon::Datanode(2);
 
@@ -141,7 +145,7 @@ async fn namenode_killed_while_group_commits_sync_loses_nothing_acknowledged() {
             .expect("the kill failed a mkdir of each writer");
         // Absent, or there whole (a directory, as asked): never anything else.
         if let Some(status) = fs.try_stat(failed).await.unwrap() {
-            assert_eq!(status.kind, granary_client::protocol::FileKind::Directory);
+            assert_eq!(status.kind, FileKind::Directory);
         }
     }
     written.verify(&fs).await;
@@ -224,130 +228,6 @@ async fn datanode_crash_between_the_replica_renames_leaves_no_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datanode_crash_before_the_pipeline_ack_loses_nothing() {
     datanode_crash("pipeline::ack", |_| {}).await;
-}
-
-/// A cluster for jobs: one task slot per datanode, lost executors noticed within 2 s, and
-/// six blocks of words on every datanode. Returns the input.
-async fn job_cluster() -> (TestCluster, Granary, Vec<u8>) {
-    let cluster = TestCluster::start(ClusterSpec {
-        dead_after: "2s",
-        env: vec![("GRANARY_TASK_SLOTS", "1")],
-        ..ClusterSpec::default()
-    });
-    let fs = cluster.client();
-    let block = 64 << 10;
-    let mut text = Vec::new();
-    datagen::words(&mut text, 6 * block - block / 2, 5).unwrap();
-    let options = PutOptions {
-        block_size: Some(block),
-        create_parents: true,
-        ..PutOptions::default()
-    };
-    fs.put_bytes(&text, &p("/in/words"), &options)
-        .await
-        .unwrap();
-    (cluster, fs, text)
-}
-
-fn word_counts(text: &[u8]) -> BTreeMap<Vec<u8>, u64> {
-    let mut counts = BTreeMap::new();
-    for word in text
-        .split(u8::is_ascii_whitespace)
-        .filter(|w| !w.is_empty())
-    {
-        *counts.entry(word.to_vec()).or_default() += 1;
-    }
-    counts
-}
-
-fn wordcount(output: &str, reducers: u32) -> JobSpec {
-    JobSpec {
-        reducers: Some(reducers),
-        ..JobSpec::new(
-            vec!["/in".into()],
-            p(output),
-            JobProgram::Builtin(Builtin::Wordcount),
-        )
-    }
-}
-
-/// Runs `spec` to its end (bounded).
-async fn run(fs: &Granary, spec: JobSpec) -> granary_client::protocol::JobStatus {
-    let id = fs.submit_job(spec).await.unwrap().id;
-    tokio::time::timeout(
-        JOB_TIMEOUT,
-        fs.wait_for_job(&id, Duration::from_millis(100), |_| {}),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("job {id} still running after {JOB_TIMEOUT:?}"))
-    .unwrap()
-}
-
-/// A succeeded job's part files, checking that the output holds exactly them and `_SUCCESS`.
-async fn output_parts(fs: &Granary, output: &str, reducers: u32) -> Vec<Vec<u8>> {
-    let mut names: Vec<String> = fs
-        .list(&p(output), false)
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.path.file_name().map(str::to_string))
-        .collect();
-    names.sort();
-    let mut expected: Vec<String> = (0..reducers).map(|r| format!("part-r-{r:05}")).collect();
-    expected.insert(0, "_SUCCESS".into());
-    assert_eq!(names, expected);
-    let mut parts = Vec::new();
-    for part in fs.part_files(&p(output)).await.unwrap() {
-        parts.push(fs.read_to_vec(&part).await.unwrap());
-    }
-    parts
-}
-
-/// A succeeded wordcount's output: its part files and `_SUCCESS`, counting every word right.
-async fn check_counts(
-    fs: &Granary,
-    output: &str,
-    reducers: u32,
-    reference: &BTreeMap<Vec<u8>, u64>,
-) {
-    let mut counts = BTreeMap::new();
-    for text in output_parts(fs, output, reducers).await {
-        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let tab = line.iter().rposition(|&b| b == b'\t').expect("tab");
-            let n: u64 = std::str::from_utf8(&line[tab + 1..])
-                .unwrap()
-                .parse()
-                .unwrap();
-            assert!(
-                counts.insert(line[..tab].to_vec(), n).is_none(),
-                "key twice"
-            );
-        }
-    }
-    assert!(
-        counts == *reference,
-        "the job's counts differ from the reference"
-    );
-}
-
-/// A streaming job whose maps take a second each, so every datanode's slot gets one: the
-/// input lines (no tab: each a key alone) pass through unchanged and come out sorted within
-/// each reducer's partition. Without backup attempts, so the attempt that crashes is the
-/// only one of its task and must be re-run.
-fn slow_identity(output: &str, reducers: u32) -> JobSpec {
-    JobSpec {
-        reducers: Some(reducers),
-        speculation: Some(false),
-        ..JobSpec::new(
-            vec!["/in".into()],
-            p(output),
-            JobProgram::Streaming {
-                mapper: "sleep 1; cat".into(),
-                combiner: None,
-                reducer: None,
-            },
-        )
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
