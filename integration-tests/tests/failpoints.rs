@@ -299,3 +299,24 @@ async fn namenode_crash_between_output_renames_fails_the_job_and_removes_its_out
     check_counts(&fs, "/out", 3, &reference).await;
     wait_healthy(&cluster);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_refuses_to_start_with_malformed_failpoints() {
+    let cluster = TestCluster::start(ClusterSpec {
+        datanodes: 1,
+        replication: 1,
+        ..ClusterSpec::default()
+    });
+    cluster.stop(Daemon::Namenode);
+    let out = cluster.cluster_cmd_with_env(&["up"], &[("FAILPOINTS", "journal::append=explode")]);
+    assert!(!out.success, "started with an unknown action");
+    let log = std::fs::read_to_string(cluster.dir.path().join("logs/namenode.log")).unwrap();
+    assert!(
+        log.contains("failpoint journal::append=explode: unrecognized command"),
+        "{log}"
+    );
+    // Without it, the same namenode starts and serves its namespace.
+    cluster.up();
+    cluster.wait_writable(START_TIMEOUT);
+    cluster.client().mkdir(&p("/ok"), false).await.unwrap();
+}
