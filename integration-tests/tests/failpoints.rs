@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use check::{data_files_without_sidecar, p, temp_files, wait_healthy, Written};
 use granary_client::protocol::{FileKind, JobState};
-use granary_client::{Granary, PutOptions};
+use granary_client::{ErrorKind, Granary, PutOptions};
 use granary_integration_tests::{ClusterSpec, Daemon, TestCluster};
 use jobs::{
     check_counts, job_cluster, output_parts, run, slow_identity, word_counts, wordcount,
@@ -79,9 +79,21 @@ async fn namenode_crash_before_a_journal_append_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namenode_crash_before_the_journal_fdatasync_loses_nothing_acknowledged() {
     // The record was written but not synced: a process crash keeps it in the page cache, so
-    // the restart replays the create. The file is under construction: invisible.
+    // the restart replays the create. The file is under construction: invisible, its path
+    // taken.
     let (cluster, written) = namenode_crash("journal::fdatasync", &[]).await;
     written.assert_in_flight(&cluster.client(), false).await;
+    let (path, data) = &written.unacked[0];
+    let options = PutOptions {
+        create_parents: true,
+        ..PutOptions::default()
+    };
+    let err = cluster
+        .client()
+        .put_bytes(data, path, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnderConstruction, "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
