@@ -136,6 +136,9 @@ fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let config = args.config()?;
+    for (name, actions) in granary_compute::failpoints::setup_from_env()? {
+        tracing::warn!("failpoint {name} armed: {actions}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime
         .block_on(granary_datanode::run(

@@ -91,6 +91,7 @@ pub async fn put_block(
     .await
     .map_err(|e| Error::internal(format!("finalizing {block}: {e}")))??;
     tracing::debug!(%block, length, replicas = persisted_on.len(), "block written");
+    fail::fail_point!("pipeline::ack");
     Ok(Json(WriteBlockAck {
         block,
         length,

@@ -2,7 +2,10 @@
 //! up`) in a temporary directory, on loopback with ephemeral ports, stopped when dropped —
 //! also when the test fails.
 
+mod daemons;
 pub mod datagen;
+
+pub use daemons::Daemon;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -185,6 +188,12 @@ impl TestCluster {
 
     /// Runs `granary cluster <args> --dir <dir>`.
     pub fn cluster_cmd(&self, args: &[&str]) -> CliOutput {
+        self.cluster_cmd_with_env(args, &[])
+    }
+
+    /// Runs `granary cluster <args> --dir <dir>` with `extra` added to the environment the
+    /// daemons it starts inherit.
+    pub fn cluster_cmd_with_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CliOutput {
         let mut cmd = Command::new(granary_bin());
         cmd.arg("cluster")
             .args(args)
@@ -192,7 +201,9 @@ impl TestCluster {
             .arg(self.dir.path());
         cmd.env_remove("GRANARY_NAMENODE")
             .env_remove("GRANARY_CLUSTER_DIR")
-            .envs(self.env.iter().copied());
+            .env_remove("FAILPOINTS")
+            .envs(self.env.iter().copied())
+            .envs(extra.iter().copied());
         cmd.output().expect("run granary").into()
     }
 
@@ -347,22 +358,8 @@ impl TestCluster {
 }
 
 fn kill9(pid: u32, marker: &Path) {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let mut needle = marker.as_os_str().as_encoded_bytes().to_vec();
-    needle.push(0);
-    assert!(
-        cmdline
-            .windows(needle.len())
-            .any(|w| w == needle.as_slice()),
-        "pid {pid} is not the expected daemon"
-    );
-    // SAFETY: plain kill(2) of a pid verified above to be this cluster's daemon.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !exited(pid) {
-        assert!(Instant::now() < deadline, "pid {pid} did not die");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    daemons::signal_verified(pid, marker, libc::SIGKILL);
+    daemons::wait_gone(pid, Duration::from_secs(10));
 }
 
 /// True once `pid` has released everything it held: gone, or a zombie. (Its command line

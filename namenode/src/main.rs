@@ -17,6 +17,9 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = NamenodeArgs::parse().into_config()?;
+    for (name, actions) in granary_compute::failpoints::setup_from_env()? {
+        tracing::warn!("failpoint {name} armed: {actions}");
+    }
     granary_namenode::run(config, granary_client::server::shutdown_signal()).await?;
     Ok(())
 }

@@ -175,6 +175,7 @@ pub(crate) fn write_index(work_dir: &Path, partitions: &[(u64, u64)]) -> Result<
     }
     let temp = work_dir.join(format!("{MAP_INDEX_FILE}.tmp"));
     let path = work_dir.join(MAP_INDEX_FILE);
+    fail::fail_point!("map::output_commit");
     fs::write(&temp, &bytes)
         .and_then(|()| fs::rename(&temp, &path))
         .map_err(|e| TaskError::io(format!("writing {}", path.display()), e))

@@ -18,6 +18,7 @@ pub async fn perform(ns: &dyn TrackerNamespace, work: &OutputWork) -> Result<(),
 /// Renames a part file into place. A rename whose answer was lost (its request was cancelled
 /// after the change was made) is repeated; finding the file already moved is success.
 async fn commit(ns: &dyn TrackerNamespace, from: &FsPath, to: &FsPath) -> Result<(), Error> {
+    fail::fail_point!("job::output_rename");
     let Err(e) = ns.rename(from, to).await else {
         return Ok(());
     };

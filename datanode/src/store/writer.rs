@@ -93,6 +93,7 @@ impl BlockStore {
         let (data, meta) = (self.data_path(block), self.meta_path(block));
         fs::rename(&prepared.temp.data, &data)
             .map_err(|e| self.io_error(format!("finalizing {block}"), e))?;
+        fail::fail_point!("replica::rename");
         if let Err(e) = fs::rename(&prepared.temp.meta, &meta) {
             let _ = fs::remove_file(&data);
             return Err(self.io_error(format!("finalizing {block}"), e));
@@ -138,6 +139,7 @@ impl BlockWriter {
 
     /// Fsyncs the data, writes and fsyncs the sidecar.
     pub fn prepare(self) -> Result<PreparedReplica, Error> {
+        fail::fail_point!("replica::fsync");
         self.file.sync_data().map_err(|e| self.disk_error(e))?;
         let meta = BlockMeta::new(self.length, self.chunks);
         let write_meta = || -> io::Result<()> {

@@ -45,7 +45,9 @@ pub async fn complete(
     State(nn): Nn,
     ApiJson(req): ApiJson<CompleteRequest>,
 ) -> ApiResult<Json<CompleteResponse>> {
-    Ok(Json(nn.complete(req).await?))
+    let completed = nn.complete(req).await?;
+    fail::fail_point!("complete::before_ack");
+    Ok(Json(completed))
 }
 
 pub async fn mkdir(

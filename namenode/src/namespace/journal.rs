@@ -300,9 +300,11 @@ impl Journal {
         header[4..12].copy_from_slice(&seq.to_le_bytes());
         header[12..].copy_from_slice(&crc.finalize().to_le_bytes());
         let path = || segment_path(&self.dir, self.current_first);
+        fail::fail_point!("journal::append");
         self.file
             .write_all_at(&batch.buf, self.offset)
             .map_err(|e| Error::io(format!("journal write to {}", path().display()), e))?;
+        fail::fail_point!("journal::fdatasync");
         self.file
             .sync_data()
             .map_err(|e| Error::io(format!("journal sync of {}", path().display()), e))?;

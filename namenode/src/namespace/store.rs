@@ -339,14 +339,17 @@ impl Store {
                 unapplied.records.extend(newer);
                 return Err(e);
             }
+            fail::fail_point!("checkpoint::before_apply");
             if let Err(e) = merged.apply(&self.db, seq) {
                 lock(&self.shared.unapplied).failed = true;
                 return Err(e);
             }
             self.shared.applied_seq.store(seq, Ordering::Release);
+            fail::fail_point!("checkpoint::before_sled_flush");
         }
         self.db.flush().map_err(store_error)?;
         let retired = lock(&self.shared.journal).retire(seq);
+        fail::fail_point!("checkpoint::before_retire", !retired.is_empty(), |_| Ok(()));
         for path in retired {
             journal::remove_segment(&path);
         }

@@ -1,0 +1,149 @@
+//! What the crash tests share: writing files until a daemon crashes, and checking afterwards
+//! that every acknowledged file is there with its exact bytes and nothing half-done is visible.
+
+use std::path::Path;
+use std::time::Duration;
+
+use granary_client::protocol::FileKind;
+use granary_client::{FsPath, Granary, PutOptions};
+use granary_integration_tests::{test_bytes, Daemon, TestCluster};
+
+/// Longest one put may take, recovery and the client's retries included.
+const PUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest the cluster may take to replicate everything again after a restart.
+pub const HEAL_TIMEOUT: Duration = Duration::from_secs(40);
+
+pub fn p(s: &str) -> FsPath {
+    FsPath::parse(s).unwrap()
+}
+
+/// Files written by a test: the acknowledged ones, and the one whose put failed.
+#[derive(Default)]
+pub struct Written {
+    pub acked: Vec<(FsPath, Vec<u8>)>,
+    pub unacked: Vec<(FsPath, Vec<u8>)>,
+}
+
+impl Written {
+    /// Puts `count` files of `len` bytes under `dir`; all must be acknowledged.
+    pub async fn put_all(&mut self, fs: &Granary, dir: &str, count: u64, len: usize) {
+        for i in 0..count {
+            let (path, data) = file(dir, i, len);
+            fs.put_bytes(&data, &path, &opts()).await.unwrap();
+            self.acked.push((path, data));
+        }
+    }
+
+    /// Puts files under `dir`, one at a time, until `daemon` has crashed at `point` (at most
+    /// `max` files); records which were acknowledged. Returns once the daemon is gone.
+    pub async fn put_until_crash(
+        &mut self,
+        cluster: &TestCluster,
+        fs: &Granary,
+        (daemon, point): (Daemon, &str),
+        dir: &str,
+        max: u64,
+        len: usize,
+    ) {
+        for i in 0..max {
+            let (path, data) = file(dir, i, len);
+            let options = opts();
+            let put = tokio::time::timeout(PUT_TIMEOUT, fs.put_bytes(&data, &path, &options));
+            match put.await {
+                Ok(Ok(_)) => self.acked.push((path, data)),
+                Ok(Err(_)) | Err(_) => {
+                    self.unacked.push((path, data));
+                    break;
+                }
+            }
+            if !cluster.is_running(daemon) {
+                break;
+            }
+        }
+        cluster.wait_crashed_at(daemon, point, Duration::from_secs(20));
+    }
+
+    /// Every acknowledged file is complete with its exact bytes; a file whose put failed is
+    /// either absent or complete with its exact bytes; and nothing else is visible under `/`.
+    pub async fn verify(&self, fs: &Granary) {
+        for (path, data) in &self.acked {
+            let read = fs.read_to_vec(path).await;
+            let read = read.unwrap_or_else(|e| panic!("acknowledged {path} lost: {e}"));
+            assert!(read == *data, "acknowledged {path} has other bytes");
+        }
+        for (path, data) in &self.unacked {
+            if fs.try_stat(path).await.unwrap().is_some() {
+                let read = fs.read_to_vec(path).await.unwrap();
+                assert!(read == *data, "unacknowledged {path} is visible half-done");
+            }
+        }
+        for entry in fs.list(&p("/"), true).await.unwrap() {
+            if entry.kind == FileKind::File {
+                let ours = self.acked.iter().chain(&self.unacked);
+                assert!(
+                    ours.clone().any(|(path, _)| *path == entry.path),
+                    "{} is visible but was never written",
+                    entry.path
+                );
+            }
+        }
+    }
+
+    /// The unacknowledged file, which the test expects to be present (its change was durable
+    /// before the crash) or absent (it never reached the disk).
+    pub async fn assert_in_flight(&self, fs: &Granary, present: bool) {
+        let (path, _) = self.unacked.first().expect("a put failed at the crash");
+        let found = fs.try_stat(path).await.unwrap().is_some();
+        assert_eq!(found, present, "{path}: present after the restart");
+    }
+}
+
+fn file(dir: &str, i: u64, len: usize) -> (FsPath, Vec<u8>) {
+    // Sizes vary, so some files end mid-chunk and some span blocks.
+    let len = len + (i as usize * 7919) % (len / 2 + 1);
+    (p(&format!("{dir}/f{i:03}")), test_bytes(len, i + 1))
+}
+
+fn opts() -> PutOptions {
+    PutOptions {
+        create_parents: true,
+        ..PutOptions::default()
+    }
+}
+
+/// Waits until fsck is healthy with every block fully replicated.
+pub fn wait_healthy(cluster: &TestCluster) {
+    cluster.wait_for("full replication", HEAL_TIMEOUT, || {
+        cluster.fully_replicated()
+    });
+}
+
+/// Data files in a datanode's `current/` that have no sidecar: not replicas, and never
+/// visible after a start-up.
+pub fn data_files_without_sidecar(data_dir: &Path) -> Vec<String> {
+    let mut orphans = Vec::new();
+    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
+        return orphans;
+    };
+    for bucket in buckets.flatten() {
+        for entry in std::fs::read_dir(bucket.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_data = name.starts_with("blk_") && !name.ends_with(".meta");
+            if is_data && !bucket.path().join(format!("{name}.meta")).exists() {
+                orphans.push(name);
+            }
+        }
+    }
+    orphans
+}
+
+/// Entries in a datanode's `tmp/`.
+pub fn temp_files(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir.join("tmp"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
