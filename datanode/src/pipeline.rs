@@ -85,7 +85,11 @@ pub async fn put_block(
         finalize_state.store.commit(prepared)?;
         finalize_state
             .reports
-            .received(ReplicaReport { block, length });
+            .received(ReplicaReport {
+                block,
+                length,
+                sha256: Some(digest),
+            });
         Ok::<_, Error>(())
     })
     .await

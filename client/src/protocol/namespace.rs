@@ -92,9 +92,9 @@ pub struct CommittedBlock {
     pub id: BlockId,
     pub length: u64,
     pub sha256: Digest,
-    /// The datanodes whose acks the writer received. The namenode records them as replica
-    /// locations at once, so the file is readable the moment `complete` returns; block reports
-    /// confirm them later.
+    /// The datanodes whose acks the writer received. A claim only: the namenode locates
+    /// replicas from the datanodes' own reports, and names claimed nodes that never reported
+    /// in its `not_replicated_yet` answer.
     pub persisted_on: Vec<DatanodeId>,
 }
 

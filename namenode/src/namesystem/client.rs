@@ -4,8 +4,7 @@
 use std::net::IpAddr;
 
 use granary_client::protocol::{
-    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
-    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
+    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
     LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
@@ -97,33 +96,6 @@ impl Namesystem {
                 .ns
                 .abandon_block(&req.path, req.file, req.block, changes)
         })
-        .await
-    }
-
-    pub async fn complete(&self, req: CompleteRequest) -> Result<CompleteResponse, Error> {
-        self.mutate(
-            Some((Op::Complete, &req.request_id)),
-            |state, changes, now| {
-                let status = state
-                    .ns
-                    .complete(&req.path, req.file, &req.blocks, now, changes)?;
-                let State {
-                    blocks, datanodes, ..
-                } = state;
-                for committed in &req.blocks {
-                    blocks.set_length(committed.id, committed.length);
-                    // The writer saw these acks: the file is readable from them at once.
-                    for holder in committed
-                        .persisted_on
-                        .iter()
-                        .filter(|d| datanodes.is_alive(d))
-                    {
-                        blocks.add_replica(committed.id, holder);
-                    }
-                }
-                Ok(CompleteResponse { status })
-            },
-        )
         .await
     }
 

@@ -11,7 +11,7 @@ use granary_client::protocol::{
 use granary_client::{DatanodeId, Error};
 
 use super::{Namesystem, State};
-use crate::blocks::ReplicaVerdict;
+use crate::blocks::{Reported, ReplicaVerdict};
 use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
 
 /// How long the targets of a failed copy are passed over for that block: long enough for a
@@ -137,10 +137,19 @@ impl Namesystem {
         } = &mut *state;
         datanodes.reporting_mut(&req.id)?;
         let mut landed = false;
+        let mut under_construction = false;
         for replica in &req.received {
             match blocks.check_replica(replica.block, replica.length) {
                 ReplicaVerdict::Accept => {
                     blocks.add_replica(replica.block, &req.id);
+                    if let Some(sha256) = replica.sha256 {
+                        let length = replica.length;
+                        let reported = Reported { length, sha256 };
+                        under_construction |= blocks
+                            .get(replica.block)
+                            .is_some_and(|info| !info.is_complete());
+                        blocks.record_reported(replica.block, &req.id, reported);
+                    }
                     landed |= replication.copy_landed(replica.block, &req.id, replica.length);
                 }
                 verdict => {
@@ -157,6 +166,9 @@ impl Namesystem {
         }
         let left_safe_mode = Self::update_safe_mode(&mut state);
         drop(state);
+        if under_construction {
+            self.reports_arrived();
+        }
         if landed || left_safe_mode {
             self.wake_monitor();
         }

@@ -9,6 +9,7 @@
 
 mod admin;
 mod client;
+mod complete;
 mod datanode;
 pub(crate) mod liveness;
 #[cfg(test)]
@@ -52,6 +53,9 @@ pub struct Namesystem {
     monitor_wake: Notify,
     /// Set when the process shuts down, so held-open requests (lifelines, long-polls) end.
     shutdown: watch::Sender<bool>,
+    /// Bumped by every incremental report that recorded a replica of a block under
+    /// construction: what a `complete` waiting for its reports waits on.
+    reports_seen: watch::Sender<u64>,
 }
 
 /// The outcome of the locked part of a mutation.
@@ -110,6 +114,7 @@ impl Namesystem {
             config,
             monitor_wake: Notify::new(),
             shutdown: watch::Sender::new(false),
+            reports_seen: watch::Sender::new(0),
         }))
     }
 

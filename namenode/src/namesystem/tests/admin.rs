@@ -20,7 +20,11 @@ pub(super) fn setrep(path: &str, replication: u16, request_id: &str) -> SetRepli
 fn report(id: &str, blocks: &[BlockId]) -> BlockReportRequest {
     let replicas = blocks
         .iter()
-        .map(|&block| ReplicaReport { block, length: 100 })
+        .map(|&block| ReplicaReport {
+            block,
+            length: 100,
+            sha256: None,
+        })
         .collect();
     BlockReportRequest {
         id: dn(id),

@@ -41,11 +41,17 @@ async fn blocks_are_placed_reported_located_and_deleted() {
 
     let received = |id: &str, block, length| BlockReceivedRequest {
         id: dn(id),
-        received: vec![ReplicaReport { block, length }],
+        received: vec![ReplicaReport {
+            block,
+            length,
+            sha256: Some(Digest::of(b"x")),
+        }],
         deleted: Vec::new(),
     };
-    nn.block_received(received("dn-b", allocated.block, 100))
-        .unwrap();
+    for holder in &allocated.pipeline {
+        nn.block_received(received(&holder.id.0, allocated.block, 100))
+            .unwrap();
+    }
     nn.block_received(received("dn-c", BlockId(9999), 1))
         .unwrap();
     let commands = nn.heartbeat(HeartbeatRequest {
@@ -88,10 +94,12 @@ async fn blocks_are_placed_reported_located_and_deleted() {
             ReplicaReport {
                 block: allocated.block,
                 length: 99,
+                sha256: None,
             },
             ReplicaReport {
                 block: BlockId(777),
                 length: 5,
+                sha256: None,
             },
         ],
     };
@@ -172,7 +180,11 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
     // Reported again: still corrupt.
     let reported = BlockReceivedRequest {
         id: holders[1].clone(),
-        received: vec![ReplicaReport { block, length: 100 }],
+        received: vec![ReplicaReport {
+            block,
+            length: 100,
+            sha256: None,
+        }],
         deleted: Vec::new(),
     };
     nn.block_received(reported).unwrap();
@@ -222,7 +234,11 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
     register(&running.nn, "dn-a", 1);
     let report = BlockReportRequest {
         id: dn("dn-a"),
-        replicas: vec![ReplicaReport { block, length: 42 }],
+        replicas: vec![ReplicaReport {
+            block,
+            length: 42,
+            sha256: None,
+        }],
     };
     assert!(running.nn.block_report(report).unwrap().commands.is_empty());
     assert_eq!(

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use granary_client::protocol::*;
-use granary_client::{Digest, ErrorKind, RequestId};
+use granary_client::{ErrorKind, RequestId};
 use tempfile::TempDir;
 
 use super::admin::setrep;
@@ -35,6 +35,7 @@ async fn fsck_classifies_every_block_below_a_path() {
         received: vec![ReplicaReport {
             block: over,
             length: 100,
+            sha256: None,
         }],
         deleted: Vec::new(),
     };
@@ -43,32 +44,16 @@ async fn fsck_classifies_every_block_below_a_path() {
     for holder in &holders {
         nn.report_bad_replica(bad(corrupt, holder)).unwrap();
     }
-    // A file whose writer saw no replica land: its block is missing.
-    let file = nn
-        .create(create_req("/e/gone", RequestId::new()))
-        .await
-        .unwrap()
-        .file;
-    let add = AddBlockRequest {
-        path: p("/e/gone"),
-        file,
-        excluded: Vec::new(),
-        request_id: RequestId::new(),
-    };
-    let missing = nn.add_block(add, None).await.unwrap().block;
-    let committed = CommittedBlock {
-        id: missing,
-        length: 100,
-        sha256: Digest::of(b"x"),
-        persisted_on: Vec::new(),
-    };
-    let complete = CompleteRequest {
-        path: p("/e/gone"),
-        file,
-        blocks: vec![committed],
-        request_id: RequestId::new(),
-    };
-    nn.complete(complete).await.unwrap();
+    // A file whose only replicas were deleted after it completed: its block is missing.
+    let (missing, holders) = put_one_block(nn, "/e/gone", None).await;
+    for holder in holders {
+        let gone = BlockReceivedRequest {
+            id: holder,
+            received: Vec::new(),
+            deleted: vec![missing],
+        };
+        nn.block_received(gone).unwrap();
+    }
 
     let all = nn.fsck(&p("/")).unwrap();
     assert_eq!(all.status, HealthStatus::Corrupt);
@@ -170,7 +155,11 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
     };
     let received = BlockReceivedRequest {
         id: targets[0].id.clone(),
-        received: vec![ReplicaReport { block, length: 100 }],
+        received: vec![ReplicaReport {
+            block,
+            length: 100,
+            sha256: None,
+        }],
         deleted: Vec::new(),
     };
     nn.block_received(received).unwrap();

@@ -34,6 +34,7 @@ impl Running {
             default_replication: 2,
             dead_after: Duration::from_secs(5),
             safemode_threshold: 0.0,
+            complete_report_wait: Duration::from_millis(200),
             ..NamenodeConfig::default()
         };
         adjust(&mut config);
@@ -123,7 +124,24 @@ async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
     file
 }
 
-/// Writes a one-block file the way a client does; returns its block and pipeline.
+/// The incremental report of a datanode that finalized a replica written with `WRITTEN`.
+fn report_written(nn: &Namesystem, id: &DatanodeId, block: BlockId, length: u64) {
+    let report = BlockReceivedRequest {
+        id: id.clone(),
+        received: vec![ReplicaReport {
+            block,
+            length,
+            sha256: Some(Digest::of(WRITTEN)),
+        }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(report).unwrap();
+}
+
+/// What the tests' one-block files hold, as far as digests go.
+const WRITTEN: &[u8] = b"x";
+
+/// Writes a one-block file the way a client does (its pipeline reporting the replica); returns its block and pipeline.
 async fn put_one_block(
     nn: &Namesystem,
     path: &str,
@@ -142,10 +160,13 @@ async fn put_one_block(
     };
     let allocated = nn.add_block(add, writer).await.unwrap();
     let holders: Vec<DatanodeId> = allocated.pipeline.iter().map(|d| d.id.clone()).collect();
+    for holder in &holders {
+        report_written(nn, holder, allocated.block, 100);
+    }
     let block = CommittedBlock {
         id: allocated.block,
         length: 100,
-        sha256: Digest::of(b"x"),
+        sha256: Digest::of(WRITTEN),
         persisted_on: holders.clone(),
     };
     let complete = CompleteRequest {
@@ -366,5 +387,6 @@ async fn concurrent_mutations_all_become_durable() {
 
 mod admin;
 mod blocks;
+mod complete;
 mod health;
 mod liveness;
