@@ -4,8 +4,9 @@
 use std::net::IpAddr;
 
 use granary_client::protocol::{
-    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
-    LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
+    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CreateRequest, CreateResponse,
+    DeleteRequest, DeleteResponse, FileStatus, LocatedBlock, LocatedFile, MkdirRequest,
+    RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
 

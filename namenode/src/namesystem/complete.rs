@@ -72,7 +72,8 @@ impl Namesystem {
 
     /// Wakes `complete` calls waiting for reports.
     pub(super) fn reports_arrived(&self) {
-        self.reports_seen.send_modify(|seen| *seen = seen.wrapping_add(1));
+        self.reports_seen
+            .send_modify(|seen| *seen = seen.wrapping_add(1));
     }
 }
 
@@ -86,7 +87,10 @@ fn check_reports(
 ) -> Result<(), Error> {
     for block in committed {
         let info = state.blocks.get(block.id).ok_or_else(|| {
-            Error::internal(format!("{} is allocated but not in the block map", block.id))
+            Error::internal(format!(
+                "{} is allocated but not in the block map",
+                block.id
+            ))
         })?;
         let live: Vec<_> = info
             .reported

@@ -1,6 +1,7 @@
 //! Calls from datanodes (registration, heartbeats, block reports) and bad-replica reports from
 //! readers and datanodes.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use granary_client::protocol::{
@@ -11,7 +12,7 @@ use granary_client::protocol::{
 use granary_client::{DatanodeId, Error};
 
 use super::{Namesystem, State};
-use crate::blocks::{Reported, ReplicaVerdict};
+use crate::blocks::{ReplicaVerdict, Reported};
 use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
 
 /// How long the targets of a failed copy are passed over for that block: long enough for a
@@ -19,19 +20,34 @@ use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
 const FAILED_COPY_AVOIDANCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Namesystem {
-    pub fn register(&self, mut req: RegisterRequest) -> Result<RegisterResponse, Error> {
+    /// Registers the datanode that sent `req` from `peer`. Its address is `peer` with the
+    /// port it advertises: the host it really talks from, never one it merely claims.
+    pub fn register(
+        &self,
+        mut req: RegisterRequest,
+        peer: IpAddr,
+    ) -> Result<RegisterResponse, Error> {
         let id = req.datanode.id.clone();
         id.0.parse::<DatanodeId>()
             .map_err(Error::invalid_argument)?;
         if req.datanode.rack.trim().is_empty() {
             req.datanode.rack = DEFAULT_RACK.to_string();
         }
+        req.datanode.addr = SocketAddr::new(peer.to_canonical(), req.datanode.addr.port());
         let info = req.datanode.clone();
         let mut maintenance_ended = false;
         let mut state = self.lock();
         let outcome = state
             .datanodes
             .register(req.datanode, req.storage, Instant::now());
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                drop(state);
+                tracing::warn!(datanode = %id, addr = %info.addr, "registration refused: {e}");
+                return Err(e);
+            }
+        };
         let State {
             blocks,
             datanodes,
@@ -78,7 +94,12 @@ impl Namesystem {
         Ok(RegisterResponse {})
     }
 
-    pub fn heartbeat(&self, req: HeartbeatRequest) -> Result<HeartbeatResponse, Error> {
+    /// A heartbeat sent from `peer`; it counts only from the host the node registered from.
+    pub fn heartbeat(
+        &self,
+        req: HeartbeatRequest,
+        peer: IpAddr,
+    ) -> Result<HeartbeatResponse, Error> {
         let mut state = self.lock();
         let was_away = state
             .datanodes
@@ -86,6 +107,7 @@ impl Namesystem {
             .is_some_and(|n| n.liveness == Liveness::Away);
         let commands = state.datanodes.heartbeat(
             &req.id,
+            peer.to_canonical(),
             req.storage,
             req.active_transfers,
             Instant::now(),

@@ -6,7 +6,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, ErrorKind, RequestId};
 use tempfile::TempDir;
 
-use super::{create_req, dn, p, put_one_block, register, rid, Running};
+use super::{create_req, dn, heartbeat, p, put_one_block, register, rid, Running};
 use crate::now_ms;
 
 pub(super) fn setrep(path: &str, replication: u16, request_id: &str) -> SetReplicationRequest {
@@ -111,7 +111,7 @@ async fn safe_mode_refuses_changes_until_enough_blocks_are_reported() {
         storage: StorageReport::default(),
         active_transfers: 0,
     };
-    let commands = nn.heartbeat(beat).unwrap().commands;
+    let commands = heartbeat(nn, beat).unwrap().commands;
     assert_eq!(
         commands,
         vec![DatanodeCommand::Delete {

@@ -7,7 +7,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, DatanodeId, Digest, ErrorKind};
 use tempfile::TempDir;
 
-use super::{create_req, dn, p, put_one_block, register, rid, Running};
+use super::{create_req, dn, heartbeat, p, put_one_block, register, rid, Running};
 
 #[tokio::test]
 async fn blocks_are_placed_reported_located_and_deleted() {
@@ -54,11 +54,14 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     }
     nn.block_received(received("dn-c", BlockId(9999), 1))
         .unwrap();
-    let commands = nn.heartbeat(HeartbeatRequest {
-        id: dn("dn-c"),
-        storage: StorageReport::default(),
-        active_transfers: 0,
-    });
+    let commands = heartbeat(
+        nn,
+        HeartbeatRequest {
+            id: dn("dn-c"),
+            storage: StorageReport::default(),
+            active_transfers: 0,
+        },
+    );
     assert_eq!(
         commands.unwrap().commands,
         vec![DatanodeCommand::Delete {
@@ -123,7 +126,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
             storage: StorageReport::default(),
             active_transfers: 0,
         };
-        let commands = nn.heartbeat(beat).unwrap().commands;
+        let commands = heartbeat(nn, beat).unwrap().commands;
         assert_eq!(
             commands,
             vec![DatanodeCommand::Delete {
@@ -173,7 +176,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
     };
     for holder in &holders {
         assert!(
-            nn.heartbeat(beat(holder)).unwrap().commands.is_empty(),
+            heartbeat(nn, beat(holder)).unwrap().commands.is_empty(),
             "the last copies are never deleted"
         );
     }
@@ -204,7 +207,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
         .locations
         .is_empty());
     assert_eq!(
-        nn.heartbeat(beat(&holders[1])).unwrap_err().kind,
+        heartbeat(nn, beat(&holders[1])).unwrap_err().kind,
         ErrorKind::UnknownDatanode
     );
     running.close().await;

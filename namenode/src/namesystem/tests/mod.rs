@@ -101,11 +101,19 @@ fn register(nn: &Namesystem, id: &str, last_octet: u8) {
         addr: ([10, 0, 0, last_octet], 9866).into(),
         rack: DEFAULT_RACK.into(),
     };
-    nn.register(RegisterRequest {
-        datanode,
-        storage: StorageReport::default(),
-    })
-    .unwrap();
+    let peer = IpAddr::from([10, 0, 0, last_octet]);
+    let storage = StorageReport::default();
+    nn.register(RegisterRequest { datanode, storage }, peer)
+        .unwrap();
+}
+
+/// A heartbeat from the host the datanode registered from.
+fn heartbeat(
+    nn: &Namesystem,
+    req: HeartbeatRequest,
+) -> Result<HeartbeatResponse, granary_client::Error> {
+    let registered = nn.lock().datanodes.get(&req.id).map(|n| n.info.addr.ip());
+    nn.heartbeat(req, registered.unwrap_or(IpAddr::from([10, 0, 0, 1])))
 }
 
 async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
