@@ -12,7 +12,7 @@ use granary_client::{Error, ErrorKind, FsPath};
 
 use super::{Namesystem, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
-use crate::namespace::FileParams;
+use crate::namespace::{FileParams, ListPage};
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
 use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
@@ -159,8 +159,17 @@ impl Namesystem {
         self.lock().ns.stat(path)
     }
 
-    pub fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>, Error> {
-        self.lock().ns.list(path, recursive)
+    /// One page of a listing (see `Namespace::list_page`): at most `limit` entries, never
+    /// more than `ls_limit`. Callers walking a subtree page through directories one call at
+    /// a time, so the lock is never held for a whole subtree.
+    pub fn list(
+        &self,
+        path: &FsPath,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListPage, Error> {
+        let limit = limit.map_or(self.config.ls_limit, |l| l.clamp(1, self.config.ls_limit));
+        self.lock().ns.list_page(path, start_after, limit)
     }
 
     /// A complete file's blocks with the replicas on running datanodes, never corrupt ones:

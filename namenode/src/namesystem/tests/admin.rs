@@ -95,7 +95,7 @@ async fn safe_mode_refuses_changes_until_enough_blocks_are_reported() {
     assert_eq!(refused.kind, ErrorKind::SafeMode);
     // Reads work.
     assert_eq!(nn.stat(&p("/f")).unwrap().length, 100);
-    assert_eq!(nn.list(&p("/"), false).unwrap().len(), 2);
+    assert_eq!(nn.lock().ns.list(&p("/"), false).unwrap().len(), 2);
     assert_eq!(nn.locate(&p("/g"), None).unwrap().blocks[0].id, g);
 
     // Deletions of unknown replicas wait for the end of safe mode.
