@@ -184,3 +184,42 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
     assert_eq!(running.nn.stat(&p("/f")).unwrap().replication, 1);
     running.close().await;
 }
+
+#[tokio::test]
+async fn fsck_walks_a_large_tree_in_small_steps() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open_with(dir.path(), |c| c.ls_limit = 4);
+    let nn = &running.nn;
+    for (i, id) in ["dn-a", "dn-b"].iter().enumerate() {
+        register(nn, id, i as u8 + 1);
+    }
+    for d in 0..3 {
+        for f in 0..5 {
+            put_one_block(nn, &format!("/t/d{d}/sub/f{f}"), None).await;
+        }
+    }
+    let (lonely, holders) = put_one_block(nn, "/t/d1/z", None).await;
+    let gone = BlockReceivedRequest {
+        id: holders[0].clone(),
+        received: Vec::new(),
+        deleted: vec![lonely],
+    };
+    nn.block_received(gone).unwrap();
+
+    let mut steps = 0;
+    let mut fsck = crate::fsck::Fsck::new(&p("/t"));
+    while !fsck.step(&nn.lock(), 4).unwrap() {
+        steps += 1;
+        assert!(steps < 100, "the walk must end");
+    }
+    assert!(steps > 3, "done in several short lock holds ({steps})");
+    let report = fsck.finish();
+    assert_eq!(
+        (report.files, report.directories, report.blocks),
+        (16, 7, 16)
+    );
+    let under: Vec<_> = report.under_replicated.iter().map(|b| &b.file).collect();
+    assert_eq!(under, vec![&p("/t/d1/z")]);
+    assert_eq!(nn.fsck(&p("/t")).unwrap(), report, "the same as one call");
+    running.close().await;
+}
