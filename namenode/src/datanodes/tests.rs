@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use granary_client::protocol::DEFAULT_RACK;
 
 use super::*;
