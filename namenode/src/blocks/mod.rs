@@ -60,6 +60,8 @@ pub enum ReplicaVerdict {
     Unknown,
     /// The replica's length differs from the complete file's block.
     WrongLength,
+    /// The replica's reported digest differs from the complete file's block.
+    WrongDigest,
 }
 
 #[derive(Debug, Default)]
@@ -213,7 +215,9 @@ impl BlockMap {
                         to_delete.push(block);
                     }
                 }
-                ReplicaVerdict::Unknown | ReplicaVerdict::WrongLength => to_delete.push(block),
+                ReplicaVerdict::Unknown
+                | ReplicaVerdict::WrongLength
+                | ReplicaVerdict::WrongDigest => to_delete.push(block),
             }
         }
         let marks = self

@@ -9,11 +9,12 @@ use granary_client::protocol::{
     HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
     ReportBadReplicaRequest, DEFAULT_RACK,
 };
-use granary_client::{DatanodeId, Error};
+use granary_client::{BlockId, DatanodeId, Digest, Error};
 
 use super::{Namesystem, State};
-use crate::blocks::{ReplicaVerdict, Reported};
+use crate::blocks::{BlockMap, ReplicaVerdict, Reported};
 use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
+use crate::namespace::Namespace;
 
 /// How long the targets of a failed copy are passed over for that block: long enough for a
 /// target that already holds the block to report it, short enough to retry a hiccup soon.
@@ -152,6 +153,7 @@ impl Namesystem {
     pub fn block_received(&self, req: BlockReceivedRequest) -> Result<(), Error> {
         let mut state = self.lock();
         let State {
+            ns,
             blocks,
             datanodes,
             replication,
@@ -161,7 +163,12 @@ impl Namesystem {
         let mut landed = false;
         let mut under_construction = false;
         for replica in &req.received {
-            match blocks.check_replica(replica.block, replica.length) {
+            let mut verdict = blocks.check_replica(replica.block, replica.length);
+            let contradicts = |d| contradicts_committed(ns, blocks, replica.block, d);
+            if verdict == ReplicaVerdict::Accept && replica.sha256.is_some_and(contradicts) {
+                verdict = ReplicaVerdict::WrongDigest;
+            }
+            match verdict {
                 ReplicaVerdict::Accept => {
                     blocks.add_replica(replica.block, &req.id);
                     if let Some(sha256) = replica.sha256 {
@@ -236,4 +243,21 @@ impl Namesystem {
         self.wake_monitor();
         Ok(())
     }
+}
+
+/// Whether `sha256` differs from the digest the block of a complete file was committed at.
+fn contradicts_committed(
+    ns: &Namespace,
+    blocks: &BlockMap,
+    block: BlockId,
+    sha256: Digest,
+) -> bool {
+    let Some(info) = blocks.get(block).filter(|info| info.is_complete()) else {
+        return false;
+    };
+    ns.get(info.file)
+        .and_then(|inode| inode.file())
+        .and_then(|file| file.blocks.iter().find(|record| record.id == block))
+        .and_then(|record| record.sha256)
+        .is_some_and(|committed| committed != sha256)
 }

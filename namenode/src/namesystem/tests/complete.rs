@@ -157,3 +157,39 @@ async fn min_replication_reports_are_needed() {
     nn.complete(req).await.unwrap();
     running.close().await;
 }
+
+#[tokio::test]
+async fn a_late_report_contradicting_the_committed_digest_is_deleted() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    for (i, id) in ["dn-a", "dn-b", "dn-c"].iter().enumerate() {
+        register(nn, id, i as u8 + 1);
+    }
+    let (block, holders) = super::put_one_block(nn, "/f", None).await;
+    let outsider = ["dn-a", "dn-b", "dn-c"]
+        .into_iter()
+        .map(dn)
+        .find(|d| !holders.contains(d))
+        .unwrap();
+    let late = BlockReceivedRequest {
+        id: outsider.clone(),
+        received: vec![ReplicaReport {
+            block,
+            length: 100,
+            sha256: Some(Digest::of(b"something else")),
+        }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(late).unwrap();
+    let located = nn.locate(&p("/f"), None).unwrap();
+    assert!(located.blocks[0].locations.iter().all(|d| d.id != outsider));
+    let commands = nn.lock().datanodes.take_commands(&outsider).unwrap();
+    assert_eq!(
+        commands,
+        vec![DatanodeCommand::Delete {
+            blocks: vec![block]
+        }]
+    );
+    running.close().await;
+}
