@@ -37,6 +37,14 @@ pub enum ErrorKind {
     ChecksumMismatch,
     /// A node of a write pipeline failed; `datanode` names it when known.
     PipelineFailed,
+    /// `complete` came before enough datanodes reported the file's last blocks; retry it
+    /// shortly (HDFS's NotReplicatedYetException).
+    NotReplicatedYet,
+    /// A writer's claim about a block (its length or digest) disagrees with what the
+    /// datanodes holding it reported.
+    BlockMismatch,
+    /// A datanode id is registered, alive, at another address.
+    DatanodeConflict,
     /// A server could not be reached or did not answer in time.
     Unavailable,
     /// A local or remote disk error.
@@ -62,6 +70,9 @@ impl ErrorKind {
             ErrorKind::UnknownBlock => "unknown_block",
             ErrorKind::ChecksumMismatch => "checksum_mismatch",
             ErrorKind::PipelineFailed => "pipeline_failed",
+            ErrorKind::NotReplicatedYet => "not_replicated_yet",
+            ErrorKind::BlockMismatch => "block_mismatch",
+            ErrorKind::DatanodeConflict => "datanode_conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Io => "io",
             ErrorKind::Internal => "internal",
@@ -77,11 +88,15 @@ impl ErrorKind {
             | ErrorKind::NotADirectory
             | ErrorKind::IsADirectory
             | ErrorKind::DirectoryNotEmpty
-            | ErrorKind::UnderConstruction => 409,
+            | ErrorKind::UnderConstruction
+            | ErrorKind::DatanodeConflict => 409,
             ErrorKind::UnknownDatanode => 412,
-            ErrorKind::ChecksumMismatch => 422,
+            ErrorKind::ChecksumMismatch | ErrorKind::BlockMismatch => 422,
             ErrorKind::PipelineFailed => 502,
-            ErrorKind::SafeMode | ErrorKind::NoDatanodes | ErrorKind::Unavailable => 503,
+            ErrorKind::SafeMode
+            | ErrorKind::NoDatanodes
+            | ErrorKind::Unavailable
+            | ErrorKind::NotReplicatedYet => 503,
             ErrorKind::Io | ErrorKind::Internal => 500,
         }
     }
@@ -90,7 +105,10 @@ impl ErrorKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorKind::Unavailable | ErrorKind::PipelineFailed | ErrorKind::Io
+            ErrorKind::Unavailable
+                | ErrorKind::PipelineFailed
+                | ErrorKind::Io
+                | ErrorKind::NotReplicatedYet
         )
     }
 }

@@ -13,6 +13,7 @@ use crate::path::FsPath;
 use crate::protocol::*;
 use crate::read::FileReader;
 use crate::transfer;
+pub use crate::walk::Walk;
 use crate::write::{self, Progress, PutOptions, PutSummary};
 
 /// A handle on a cluster. Cheap to clone; clones share connections.
@@ -134,8 +135,37 @@ impl Granary {
         }
     }
 
+    /// A directory's children (every entry below it when `recursive`), or a file itself,
+    /// sorted by path. Read page by page; the whole answer is held in memory, so walks of
+    /// large trees should use [`Granary::walk`] instead.
     pub async fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>> {
-        Ok(self.nn.list(path, recursive).await?.entries)
+        let mut walk = match recursive {
+            true => self.walk(path),
+            false => self.walk(path).children_only(),
+        };
+        let mut entries = Vec::new();
+        while let Some(entry) = walk.next().await? {
+            entries.push(entry);
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+
+    /// One page of a listing: at most `limit` (default and cap: the namenode's `ls_limit`)
+    /// entries after the child named `start_after`.
+    pub async fn list_page(
+        &self,
+        path: &FsPath,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListResponse> {
+        self.nn.list(path, start_after, limit).await
+    }
+
+    /// Every entry below `path` (or the file at `path`), directories before their contents,
+    /// fetched a page at a time as the walk goes.
+    pub fn walk(&self, path: &FsPath) -> Walk {
+        Walk::new(self.clone(), path.clone())
     }
 
     pub async fn locate(&self, path: &FsPath) -> Result<LocatedFile> {

@@ -15,6 +15,7 @@ pub mod read;
 pub mod size;
 pub mod sync;
 pub mod transfer;
+pub mod walk;
 pub mod write;
 
 #[cfg(feature = "server")]

@@ -86,15 +86,19 @@ impl NamenodeClient {
             .await
     }
 
-    pub async fn list(&self, path: &FsPath, recursive: bool) -> Result<ListResponse> {
-        self.get(
-            routes::LIST,
-            &ListQuery {
-                path: path.clone(),
-                recursive,
-            },
-        )
-        .await
+    /// One page of a listing; `limit` `None` takes the namenode's `ls_limit`.
+    pub async fn list(
+        &self,
+        path: &FsPath,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListResponse> {
+        let query = ListQuery {
+            path: path.clone(),
+            start_after: start_after.map(str::to_string),
+            limit,
+        };
+        self.get(routes::LIST, &query).await
     }
 
     pub async fn locate(&self, path: &FsPath) -> Result<LocatedFile> {

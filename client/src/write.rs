@@ -5,6 +5,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -17,6 +18,11 @@ use crate::ids::{BlockId, DatanodeId, InodeId, RequestId};
 use crate::path::FsPath;
 use crate::protocol::*;
 use crate::transfer;
+
+/// Attempts at `complete` while the namenode answers `not_replicated_yet`. Each attempt
+/// waits up to the namenode's `complete_report_wait` itself, so together they span several
+/// seconds to half a minute.
+const COMPLETE_RETRIES: u32 = 8;
 
 /// Options of a put; `None` means the cluster default.
 #[derive(Clone, Debug, Default)]
@@ -357,17 +363,29 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Completes the file, retrying with back-off while the namenode has not heard from the
+    /// datanodes yet (`not_replicated_yet`, as HDFS's client retries `complete`), for at most
+    /// [`COMPLETE_RETRIES`] attempts. The request id stays the same across attempts.
     async fn complete(&mut self) -> Result<PutSummary> {
-        let response = self
-            .fs
-            .nn
-            .complete(&CompleteRequest {
-                path: self.path.clone(),
-                file: self.file,
-                blocks: self.committed.clone(),
-                request_id: RequestId::new(),
-            })
-            .await?;
+        let request = CompleteRequest {
+            path: self.path.clone(),
+            file: self.file,
+            blocks: self.committed.clone(),
+            request_id: RequestId::new(),
+        };
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        let response = loop {
+            match self.fs.nn.complete(&request).await {
+                Err(e) if e.kind == ErrorKind::NotReplicatedYet && attempt < COMPLETE_RETRIES => {
+                    tracing::debug!("complete {}: {e}; retry {attempt}", self.path);
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
         Ok(PutSummary {
             status: response.status,
             blocks: self.committed.len(),

@@ -83,9 +83,11 @@ pub async fn put_block(
     let finalize_state = Arc::clone(&state);
     tokio::task::spawn_blocking(move || {
         finalize_state.store.commit(prepared)?;
-        finalize_state
-            .reports
-            .received(ReplicaReport { block, length });
+        finalize_state.reports.received(ReplicaReport {
+            block,
+            length,
+            sha256: Some(digest),
+        });
         Ok::<_, Error>(())
     })
     .await

@@ -123,13 +123,45 @@ fn acknowledged_changes_survive_kill_9() {
     let status = daemon.json("GET", "/v1/namespace/stat?path=/a/f", None);
     assert_eq!(status["type"], "file");
     assert_eq!(status["length"], 0);
-    let listing = daemon.json("GET", "/v1/namespace/list?path=/&recursive=true", None);
-    assert_eq!(listing["entries"].as_array().unwrap().len(), 4);
+    let names = |dir: &str| -> Vec<String> {
+        let entries = list_all(&daemon, dir);
+        entries
+            .iter()
+            .map(|e| e["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("/"), vec!["/a", "/x"]);
+    assert_eq!(names("/a"), vec!["/a/f"]);
+    assert_eq!(names("/x"), vec!["/x/y"]);
     assert_eq!(
         daemon.json("POST", "/v1/namespace/create", Some(create))["file"],
         file,
         "retry cache survived"
     );
+}
+
+/// Every entry of the directory `dir` (none if it does not exist), page by page.
+fn list_all(daemon: &Daemon, dir: &str) -> Vec<serde_json::Value> {
+    let mut entries = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10_000 {
+        let query = match &cursor {
+            Some(after) => format!("/v1/namespace/list?path={dir}&start_after={after}&limit=7"),
+            None => format!("/v1/namespace/list?path={dir}&limit=7"),
+        };
+        let (status, body) = daemon.call("GET", &query, None);
+        if status == 404 {
+            return entries;
+        }
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        entries.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["next_start_after"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return entries,
+        }
+    }
+    panic!("the listing of {dir} never ended");
 }
 
 /// Creates and completes `path` as an empty file; `Some(file id)` once both are acknowledged,
@@ -197,10 +229,10 @@ fn concurrent_acknowledged_changes_survive_kill_9_mid_flight() {
     daemon.child.wait().unwrap();
 
     let daemon = Daemon::start(&meta, &addr_file);
-    let listing = daemon.json("GET", "/v1/namespace/list?path=/load&recursive=true", None);
-    let present: HashSet<&str> = listing["entries"]
-        .as_array()
-        .unwrap()
+    let listed: Vec<serde_json::Value> = (0..16)
+        .flat_map(|writer| list_all(&daemon, &format!("/load/w{writer}")))
+        .collect();
+    let present: HashSet<&str> = listed
         .iter()
         .filter(|e| e["type"] == "file")
         .map(|e| e["path"].as_str().unwrap())

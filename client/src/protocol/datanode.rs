@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checksum::Digest;
 use crate::ids::{BlockId, DatanodeId};
 
 /// Rack of a datanode that was not given one.
@@ -58,6 +59,12 @@ pub struct HeartbeatResponse {
 pub struct ReplicaReport {
     pub block: BlockId,
     pub length: u64,
+    /// The block digest (SHA-256 over the chunk digests) the datanode computed while it
+    /// received the replica. Incremental reports of newly written replicas carry it: the
+    /// namenode commits a block at the length and digest its datanodes reported, never at the
+    /// writer's word. Full reports leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Digest>,
 }
 
 /// Every finalized replica a datanode holds; sent at registration and periodically.

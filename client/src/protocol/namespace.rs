@@ -92,9 +92,9 @@ pub struct CommittedBlock {
     pub id: BlockId,
     pub length: u64,
     pub sha256: Digest,
-    /// The datanodes whose acks the writer received. The namenode records them as replica
-    /// locations at once, so the file is readable the moment `complete` returns; block reports
-    /// confirm them later.
+    /// The datanodes whose acks the writer received. A claim only: the namenode locates
+    /// replicas from the datanodes' own reports, and names claimed nodes that never reported
+    /// in its `not_replicated_yet` answer.
     pub persisted_on: Vec<DatanodeId>,
 }
 
@@ -155,18 +155,26 @@ pub struct PathQuery {
     pub path: FsPath,
 }
 
-/// Query string of `list`.
+/// Query string of `list`: one page of a directory's children. Recursive listings are walks
+/// the caller makes, one directory page at a time (as HDFS's `getListing`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ListQuery {
     pub path: FsPath,
-    #[serde(default)]
-    pub recursive: bool,
+    /// Start after the child of this name (the previous page's `next_start_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<String>,
+    /// Most entries wanted; the namenode answers at most its `ls_limit` (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListResponse {
-    /// Children of a directory (or the file itself), sorted by path.
+    /// Children of a directory (or the file itself), in name order.
     pub entries: Vec<FileStatus>,
+    /// Where the next page starts: pass it as `start_after`. `None`: nothing is left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_start_after: Option<String>,
 }
 
 /// A block of a file with where its replicas are.

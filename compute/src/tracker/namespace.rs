@@ -23,8 +23,10 @@ pub const LIST_PAGE: usize = 1000;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ListPage {
     pub entries: Vec<FileStatus>,
-    /// More entries follow the last one of this page.
-    pub more: bool,
+    /// The name to list after for the next page; `None` when the listing is complete. It need
+    /// not be the last entry's name: a namespace may skip names it does not show (files still
+    /// being written), so a page can even be empty with more to come.
+    pub next_start_after: Option<String>,
 }
 
 pub trait TrackerNamespace: Send + Sync + 'static {

@@ -1,5 +1,6 @@
 //! `NamenodeLink`: the typed HTTP client of the namenode's datanode routes.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use granary_client::protocol::{
@@ -31,9 +32,17 @@ pub struct NamenodeLink {
 impl NamenodeLink {
     /// `base` is the namenode URL, such as `http://127.0.0.1:9870`.
     pub fn new(base: &str) -> Result<Self, Error> {
+        Self::bound_to(base, None)
+    }
+
+    /// Connects from `host` when given: the namenode takes a datanode's address from the host
+    /// its registration and heartbeats come from, so they must leave from the host it serves
+    /// on (one of several loopback addresses in a local cluster).
+    pub fn bound_to(base: &str, host: Option<IpAddr>) -> Result<Self, Error> {
         let builder = || {
             reqwest::Client::builder()
                 .no_proxy()
+                .local_address(host)
                 .connect_timeout(CONNECT_TIMEOUT)
         };
         let built = |b: reqwest::ClientBuilder| {

@@ -61,7 +61,8 @@ pub fn spawn(
     reports: ReportReceiver,
     shutdown: CancellationToken,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
-    let link = Arc::new(NamenodeLink::new(&config.namenode)?);
+    let host = Some(info.addr.ip()).filter(|ip| !ip.is_unspecified());
+    let link = Arc::new(NamenodeLink::bound_to(&config.namenode, host)?);
     let registration = Arc::new(Registration::default());
     let id = info.id.clone();
     let executor = Arc::new(

@@ -46,8 +46,8 @@ pub async fn send_incremental_reports(
     id: DatanodeId,
     mut changes: ReportReceiver,
 ) {
-    // The latest change per block wins: `Some(length)` received, `None` deleted.
-    let mut pending: BTreeMap<BlockId, Option<u64>> = BTreeMap::new();
+    // The latest change per block wins: `Some(replica)` received, `None` deleted.
+    let mut pending: BTreeMap<BlockId, Option<ReplicaReport>> = BTreeMap::new();
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     let mut log = LogThrottle::new(Duration::from_secs(10));
     loop {
@@ -62,15 +62,10 @@ pub async fn send_incremental_reports(
         }
         let request = BlockReceivedRequest {
             id: id.clone(),
-            received: pending
-                .iter()
-                .filter_map(|(&block, &length)| {
-                    length.map(|length| ReplicaReport { block, length })
-                })
-                .collect(),
+            received: pending.values().flatten().copied().collect(),
             deleted: pending
                 .iter()
-                .filter(|(_, length)| length.is_none())
+                .filter(|(_, replica)| replica.is_none())
                 .map(|(&block, _)| block)
                 .collect(),
         };
@@ -95,9 +90,9 @@ pub async fn send_incremental_reports(
     }
 }
 
-fn record(pending: &mut BTreeMap<BlockId, Option<u64>>, change: ReplicaChange) {
+fn record(pending: &mut BTreeMap<BlockId, Option<ReplicaReport>>, change: ReplicaChange) {
     match change {
-        ReplicaChange::Received(replica) => pending.insert(replica.block, Some(replica.length)),
+        ReplicaChange::Received(replica) => pending.insert(replica.block, Some(replica)),
         ReplicaChange::Deleted(block) => pending.insert(block, None),
     };
 }

@@ -105,7 +105,11 @@ impl BlockStore {
             .lock()
             .replicas
             .iter()
-            .map(|(&block, &length)| ReplicaReport { block, length })
+            .map(|(&block, &length)| ReplicaReport {
+                block,
+                length,
+                sha256: None,
+            })
             .collect();
         out.sort_by_key(|r| r.block);
         out

@@ -59,11 +59,13 @@ fn finalized_replicas_survive_a_restart_and_the_id_is_stable() {
         vec![
             ReplicaReport {
                 block: BlockId(7),
-                length: 0
+                length: 0,
+                sha256: None
             },
             ReplicaReport {
                 block: BlockId(300),
-                length: bytes.len() as u64
+                length: bytes.len() as u64,
+                sha256: None
             }
         ]
     );

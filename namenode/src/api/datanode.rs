@@ -1,10 +1,11 @@
 //! Datanode calls: registration, heartbeats, full and incremental block reports, the lifeline
 //! and the command long-poll.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::Json;
 use granary_client::protocol::{
     BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery, HeartbeatRequest,
@@ -19,16 +20,18 @@ type Nn = State<Arc<Namesystem>>;
 
 pub async fn register(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<Json<RegisterResponse>> {
-    Ok(Json(nn.register(req)?))
+    Ok(Json(nn.register(req, peer.ip())?))
 }
 
 pub async fn heartbeat(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> ApiResult<Json<HeartbeatResponse>> {
-    Ok(Json(nn.heartbeat(req)?))
+    Ok(Json(nn.heartbeat(req, peer.ip())?))
 }
 
 pub async fn block_report(

@@ -82,8 +82,10 @@ pub async fn list(
     State(nn): Nn,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<ListResponse>> {
+    let page = nn.list(&query.path, query.start_after.as_deref(), query.limit)?;
     Ok(Json(ListResponse {
-        entries: nn.list(&query.path, query.recursive)?,
+        entries: page.entries,
+        next_start_after: page.next_start_after,
     }))
 }
 

@@ -7,12 +7,15 @@
 //! re-examines only those blocks, so healing work never needs a scan of the whole map.
 
 mod marks;
+mod reported;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use granary_client::{BlockId, DatanodeId, InodeId};
+
+pub use reported::Reported;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockInfo {
@@ -30,6 +33,10 @@ pub struct BlockInfo {
     /// Replicas ordered deleted as excess and not yet reported gone: they no longer count,
     /// so a second trim cannot pick another victim meanwhile.
     pub excess: BTreeSet<DatanodeId>,
+    /// While the file is under construction: the length and digest each datanode reported
+    /// when it finalized its replica, what `complete` commits the block at. Emptied when the
+    /// file completes.
+    pub reported: BTreeMap<DatanodeId, Reported>,
 }
 
 impl BlockInfo {
@@ -53,6 +60,8 @@ pub enum ReplicaVerdict {
     Unknown,
     /// The replica's length differs from the complete file's block.
     WrongLength,
+    /// The replica's reported digest differs from the complete file's block.
+    WrongDigest,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +91,7 @@ impl BlockMap {
             replicas: BTreeSet::new(),
             corrupt: BTreeSet::new(),
             excess: BTreeSet::new(),
+            reported: BTreeMap::new(),
         };
         self.adjust((false, false), info.safe_state());
         self.blocks.insert(block, info);
@@ -151,6 +161,7 @@ impl BlockMap {
         let removed = self.update(block, |info| {
             info.excess.remove(datanode);
             info.corrupt.remove(datanode);
+            info.reported.remove(datanode);
             info.replicas.remove(datanode)
         });
         remove_from(&mut self.by_datanode, datanode, block);
@@ -165,6 +176,7 @@ impl BlockMap {
         for &block in &held {
             self.update(block, |info| {
                 info.excess.remove(datanode);
+                info.reported.remove(datanode);
                 info.replicas.remove(datanode);
             });
         }
@@ -183,10 +195,11 @@ impl BlockMap {
         let listed: HashSet<BlockId> = reported.iter().map(|&(block, _)| block).collect();
         let held = self.by_datanode.remove(datanode).unwrap_or_default();
         for &block in &held {
-            let keep_excess = listed.contains(&block);
+            let still_held = listed.contains(&block);
             self.update(block, |info| {
-                if !keep_excess {
+                if !still_held {
                     info.excess.remove(datanode);
+                    info.reported.remove(datanode);
                 }
                 info.replicas.remove(datanode);
             });
@@ -202,7 +215,9 @@ impl BlockMap {
                         to_delete.push(block);
                     }
                 }
-                ReplicaVerdict::Unknown | ReplicaVerdict::WrongLength => to_delete.push(block),
+                ReplicaVerdict::Unknown
+                | ReplicaVerdict::WrongLength
+                | ReplicaVerdict::WrongDigest => to_delete.push(block),
             }
         }
         let marks = self

@@ -118,6 +118,21 @@ pub struct NamenodeArgs {
     /// Finished jobs kept in the job history.
     #[arg(long, value_name = "N", env = "GRANARY_JOB_MAX_HISTORY")]
     pub job_max_history: Option<usize>,
+    /// Datanode reports of each block needed before `complete` makes a file visible.
+    #[arg(long, value_name = "N", env = "GRANARY_MIN_REPLICATION")]
+    pub min_replication: Option<u16>,
+    /// How long `complete` waits for datanode reports before answering not_replicated_yet,
+    /// e.g. 1500ms.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_COMPLETE_REPORT_WAIT",
+        value_parser = parse_duration
+    )]
+    pub complete_report_wait: Option<Duration>,
+    /// Most entries one listing call answers.
+    #[arg(long, value_name = "N", env = "GRANARY_LS_LIMIT")]
+    pub ls_limit: Option<usize>,
     /// Silence after which an executor is lost, e.g. 30s (default: --dead-after).
     #[arg(
         long,
@@ -174,6 +189,9 @@ impl NamenodeArgs {
             self.job_speculation_min_runtime,
         );
         set(&mut config.job_max_history, self.job_max_history);
+        set(&mut config.min_replication, self.min_replication);
+        set(&mut config.complete_report_wait, self.complete_report_wait);
+        set(&mut config.ls_limit, self.ls_limit);
         if self.executor_dead_after.is_some() {
             config.executor_dead_after = self.executor_dead_after;
         }

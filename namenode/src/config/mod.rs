@@ -59,6 +59,20 @@ pub struct NamenodeConfig {
     pub retry_cache_capacity: usize,
     /// Highest replication a writer may ask for. Default 32: more copies than that is a mistake.
     pub max_replication: u16,
+    /// Replicas of each block datanodes must have reported before `complete` makes a file
+    /// visible (capped by the file's replication). Default 1 (as HDFS's
+    /// `dfs.namenode.replication.min`): a put never succeeds with no stored replica, and
+    /// healing brings the rest.
+    pub min_replication: u16,
+    /// How long `complete` waits for the datanodes' reports of the file's blocks before it
+    /// answers `not_replicated_yet` (the writer then retries). Default 1.5 s: reports follow
+    /// the writer's acks within milliseconds on a healthy cluster.
+    #[serde(with = "humantime_serde")]
+    pub complete_report_wait: Duration,
+    /// Most entries one listing call answers; longer listings are paged with a cursor.
+    /// Default 1000 (as HDFS's `dfs.ls.limit`): the namesystem lock is never held for a
+    /// whole large directory.
+    pub ls_limit: usize,
     /// After binding, write the bound address (e.g. `127.0.0.1:40123`) to this file, so a
     /// launcher that asked for port 0 can find the namenode. Default: none.
     pub addr_file: Option<PathBuf>,
@@ -139,6 +153,9 @@ impl Default for NamenodeConfig {
             retry_cache_ttl: Duration::from_secs(600),
             retry_cache_capacity: 1_000_000,
             max_replication: 32,
+            min_replication: 1,
+            complete_report_wait: Duration::from_millis(1500),
+            ls_limit: 1000,
             addr_file: None,
             replication_check_interval: Duration::from_millis(100),
             max_replication_streams: 4,
@@ -185,6 +202,15 @@ impl NamenodeConfig {
                 self.max_replication, self.default_replication
             ));
         }
+        if self.min_replication == 0 || self.min_replication > self.max_replication {
+            return fail(format!(
+                "min_replication must be between 1 and {} (got {})",
+                self.max_replication, self.min_replication
+            ));
+        }
+        if self.ls_limit == 0 {
+            return fail("ls_limit must be at least 1".into());
+        }
         if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&self.default_block_size) {
             return fail(format!(
                 "block size must be between 64 KiB and 64 GiB (got {} bytes)",
@@ -212,6 +238,7 @@ impl NamenodeConfig {
             ("lifeline_probe_timeout", self.lifeline_probe_timeout),
             ("max_maintenance", self.max_maintenance),
             ("checkpoint_interval", self.checkpoint_interval),
+            ("complete_report_wait", self.complete_report_wait),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
             return fail(format!("{name} must be positive"));

@@ -63,6 +63,12 @@ fn flags_override_and_validate() {
         "20ms",
         "--max-replication-streams",
         "8",
+        "--min-replication",
+        "2",
+        "--complete-report-wait",
+        "300ms",
+        "--ls-limit",
+        "50",
     ])
     .unwrap();
     let config = args.into_config().unwrap();
@@ -72,6 +78,9 @@ fn flags_override_and_validate() {
     assert_eq!(config.safemode_threshold, 0.0);
     assert_eq!(config.replication_check_interval, Duration::from_millis(20));
     assert_eq!(config.max_replication_streams, 8);
+    assert_eq!(config.min_replication, 2);
+    assert_eq!(config.complete_report_wait, Duration::from_millis(300));
+    assert_eq!(config.ls_limit, 50);
 
     let rejected = |args: NamenodeArgs, word: &str| {
         let message = args.into_config().unwrap_err().to_string();
@@ -99,6 +108,38 @@ fn flags_override_and_validate() {
         ..Default::default()
     };
     rejected(no_streams, "max_replication_streams");
+    for (bad, word) in [
+        (
+            NamenodeArgs {
+                min_replication: Some(0),
+                ..Default::default()
+            },
+            "min_replication",
+        ),
+        (
+            NamenodeArgs {
+                min_replication: Some(33),
+                ..Default::default()
+            },
+            "min_replication",
+        ),
+        (
+            NamenodeArgs {
+                ls_limit: Some(0),
+                ..Default::default()
+            },
+            "ls_limit",
+        ),
+        (
+            NamenodeArgs {
+                complete_report_wait: Some(Duration::ZERO),
+                ..Default::default()
+            },
+            "complete_report_wait",
+        ),
+    ] {
+        rejected(bad, word);
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 pub mod admin_state;
 mod commands;
+mod registration;
 #[cfg(test)]
 mod tests;
 
@@ -126,70 +127,6 @@ impl DatanodeManager {
             hold_deletes: false,
             deaths: Vec::new(),
         }
-    }
-
-    pub fn register(
-        &mut self,
-        info: DatanodeInfo,
-        storage: StorageReport,
-        now: Instant,
-    ) -> Registration {
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        match self.nodes.get_mut(&info.id) {
-            Some(node) => {
-                let outcome = if node.is_alive() {
-                    Registration::Refreshed
-                } else {
-                    Registration::Returned
-                };
-                node.info = info;
-                node.storage = storage;
-                node.last_heartbeat = now;
-                node.scheduled_bytes = 0;
-                node.liveness = Liveness::Alive;
-                node.generation = generation;
-                // Polls of the previous incarnation learn that it is gone.
-                node.commands.wake();
-                outcome
-            }
-            None => {
-                let admin = self.remembered.remove(&info.id).unwrap_or_default();
-                let node = Datanode {
-                    info: info.clone(),
-                    storage,
-                    last_heartbeat: now,
-                    active_transfers: 0,
-                    scheduled_bytes: 0,
-                    liveness: Liveness::Alive,
-                    admin,
-                    generation,
-                    commands: CommandQueue::default(),
-                };
-                self.nodes.insert(info.id, node);
-                Registration::New
-            }
-        }
-    }
-
-    /// Records a heartbeat and hands back the node's pending commands. A node away in
-    /// maintenance is alive again. A node the namenode does not know, or declared dead (its
-    /// replicas left the block map), must register again and send a full block report.
-    pub fn heartbeat(
-        &mut self,
-        id: &DatanodeId,
-        storage: StorageReport,
-        active_transfers: u32,
-        now: Instant,
-    ) -> Result<Vec<DatanodeCommand>, Error> {
-        let hold = self.hold_deletes;
-        let node = self.reporting_mut(id)?;
-        node.storage = storage;
-        node.active_transfers = active_transfers;
-        node.last_heartbeat = now;
-        node.scheduled_bytes = 0;
-        node.liveness = Liveness::Alive;
-        Ok(node.commands.take(hold))
     }
 
     /// The node, if registered and not declared dead; `UnknownDatanode` otherwise.

@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use granary_client::protocol::DEFAULT_RACK;
 
 use super::*;
@@ -10,6 +12,9 @@ fn info(id: &str, port: u16) -> DatanodeInfo {
     }
 }
 
+/// Where every node of these tests runs.
+const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn manager() -> DatanodeManager {
     DatanodeManager::new(Duration::from_secs(1), HashMap::new())
 }
@@ -20,13 +25,14 @@ fn silent_nodes_die_and_must_register_again() {
     let mut dns = manager();
     let a = DatanodeId("a".into());
     assert_eq!(
-        dns.register(info("a", 1), StorageReport::default(), start),
+        dns.register(info("a", 1), StorageReport::default(), start)
+            .unwrap(),
         Registration::New
     );
     let first_generation = dns.get(&a).unwrap().generation;
     dns.queue_delete(&a, BlockId(4));
     let commands = dns
-        .heartbeat(&a, StorageReport::default(), 0, start)
+        .heartbeat(&a, LOCAL, StorageReport::default(), 0, start)
         .unwrap();
     assert_eq!(
         commands,
@@ -42,13 +48,14 @@ fn silent_nodes_die_and_must_register_again() {
     dns.set_liveness(&a, Liveness::Dead);
     assert_eq!(dns.get(&a).unwrap().state(), DatanodeState::Dead);
     let err = dns
-        .heartbeat(&a, StorageReport::default(), 0, start)
+        .heartbeat(&a, LOCAL, StorageReport::default(), 0, start)
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownDatanode);
 
     let moved = info("a", 2);
     assert_eq!(
-        dns.register(moved.clone(), StorageReport::default(), start),
+        dns.register(moved.clone(), StorageReport::default(), start)
+            .unwrap(),
         Registration::Returned
     );
     assert_eq!(dns.get(&a).unwrap().info, moved);
@@ -59,10 +66,17 @@ fn silent_nodes_die_and_must_register_again() {
         "a dead node's commands are dropped"
     );
     assert_eq!(
-        dns.register(moved, StorageReport::default(), start),
+        dns.register(moved, StorageReport::default(), start)
+            .unwrap(),
         Registration::Refreshed
     );
-    let unknown = dns.heartbeat(&DatanodeId("zz".into()), StorageReport::default(), 0, start);
+    let unknown = dns.heartbeat(
+        &DatanodeId("zz".into()),
+        LOCAL,
+        StorageReport::default(),
+        0,
+        start,
+    );
     assert_eq!(unknown.unwrap_err().kind, ErrorKind::UnknownDatanode);
 }
 
@@ -72,7 +86,8 @@ fn states_combine_liveness_and_admin_state() {
     let remembered = HashMap::from([(DatanodeId("d".into()), AdminState::Decommissioned)]);
     let mut dns = DatanodeManager::new(Duration::from_secs(1), remembered);
     for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
-        dns.register(info(id, i as u16), StorageReport::default(), now);
+        dns.register(info(id, i as u16), StorageReport::default(), now)
+            .unwrap();
     }
     let id = |s: &str| DatanodeId(s.into());
     let state = |dns: &DatanodeManager, s: &str| dns.get(&id(s)).unwrap().state();
@@ -96,7 +111,7 @@ fn states_combine_liveness_and_admin_state() {
     assert_eq!(state(&dns, "c"), DatanodeState::Maintenance);
     assert_eq!(state(&dns, "d"), DatanodeState::Decommissioned);
     // Away is not dead: its heartbeats are welcome and make it alive again.
-    dns.heartbeat(&id("c"), StorageReport::default(), 0, now)
+    dns.heartbeat(&id("c"), LOCAL, StorageReport::default(), 0, now)
         .unwrap();
     assert!(dns.is_alive(&id("c")));
     let report = dns.get(&id("c")).unwrap().report(3, now);
@@ -109,7 +124,8 @@ fn deletions_are_held_in_safe_mode_and_handed_out_in_bounded_replies() {
     let now = Instant::now();
     let mut dns = manager();
     let a = DatanodeId("a".into());
-    dns.register(info("a", 1), StorageReport::default(), now);
+    dns.register(info("a", 1), StorageReport::default(), now)
+        .unwrap();
     dns.set_hold_deletes(true);
     for block in 0..(MAX_DELETES_PER_REPLY as u64 + 1) {
         dns.queue_delete(&a, BlockId(block));
@@ -131,7 +147,9 @@ fn deletions_are_held_in_safe_mode_and_handed_out_in_bounded_replies() {
             })
             .collect()
     };
-    let first = dns.heartbeat(&a, StorageReport::default(), 0, now).unwrap();
+    let first = dns
+        .heartbeat(&a, LOCAL, StorageReport::default(), 0, now)
+        .unwrap();
     assert_eq!(sizes(first), vec![MAX_DELETES_PER_REPLY]);
     let second = dns.take_commands(&a).unwrap();
     assert_eq!(
@@ -141,7 +159,44 @@ fn deletions_are_held_in_safe_mode_and_handed_out_in_bounded_replies() {
         }]
     );
     assert!(dns
-        .heartbeat(&a, StorageReport::default(), 0, now)
+        .heartbeat(&a, LOCAL, StorageReport::default(), 0, now)
         .unwrap()
         .is_empty());
+}
+
+#[test]
+fn a_live_id_cannot_be_taken_over_from_another_address() {
+    let now = Instant::now();
+    let mut dns = manager();
+    let a = DatanodeId("a".into());
+    dns.register(info("a", 1), StorageReport::default(), now)
+        .unwrap();
+    let impostor = dns.register(info("a", 2), StorageReport::default(), now);
+    assert_eq!(impostor.unwrap_err().kind, ErrorKind::DatanodeConflict);
+    assert_eq!(dns.get(&a).unwrap().info, info("a", 1), "entry untouched");
+    assert_eq!(
+        dns.register(info("a", 1), StorageReport::default(), now)
+            .unwrap(),
+        Registration::Refreshed,
+        "the node itself may register again"
+    );
+
+    let elsewhere = IpAddr::from([10, 0, 0, 9]);
+    let beat = dns.heartbeat(&a, elsewhere, StorageReport::default(), 0, now);
+    assert_eq!(beat.unwrap_err().kind, ErrorKind::UnknownDatanode);
+    let later = now + Duration::from_secs(2);
+    assert_eq!(
+        dns.silent(later),
+        vec![a.clone()],
+        "heartbeats from another host do not keep the entry alive"
+    );
+
+    dns.set_liveness(&a, Liveness::Dead);
+    assert_eq!(
+        dns.register(info("a", 2), StorageReport::default(), later)
+            .unwrap(),
+        Registration::Returned,
+        "accepted once the node is declared dead"
+    );
+    assert_eq!(dns.get(&a).unwrap().info.addr.port(), 2);
 }

@@ -17,12 +17,22 @@ mod walk;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use granary_client::protocol::FileStatus;
 use granary_client::{BlockId, Error, ErrorKind, FsPath, InodeId};
 
 pub use inode::{BlockRecord, FileInode, Inode, InodeKind, ROOT_ID};
 pub use ops::FileParams;
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// Entries in name order.
+    pub entries: Vec<FileStatus>,
+    /// The name to start after for the next page; `None` when the listing is complete.
+    pub next_start_after: Option<String>,
+}
 
 /// What one mutation changed.
 #[derive(Debug, Default)]
@@ -159,34 +169,44 @@ impl Namespace {
         Ok(self.lookup_visible(path)?.status(path.clone()))
     }
 
-    /// A directory's children (every descendant when `recursive`), or a file itself, sorted by
-    /// path. Files under construction never appear.
-    pub fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>, Error> {
+    /// One page of a directory's children in name order, starting after the child named
+    /// `start_after`; or, for a file, the file itself. At most `limit` children are looked at
+    /// (files under construction are looked at but never listed), so a call's work under the
+    /// namesystem lock is bounded whatever the directory holds.
+    pub fn list_page(
+        &self,
+        path: &FsPath,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<ListPage, Error> {
         let inode = self.lookup_visible(path)?;
-        if !inode.is_dir() {
-            return Ok(vec![inode.status(path.clone())]);
-        }
+        let Some(children) = self.children.get(&inode.id) else {
+            return Ok(ListPage {
+                entries: vec![inode.status(path.clone())],
+                next_start_after: None,
+            });
+        };
+        let from = match start_after {
+            Some(name) => Bound::Excluded(name),
+            None => Bound::Unbounded,
+        };
+        let mut scanned = children.range::<str, _>((from, Bound::Unbounded));
         let mut entries = Vec::new();
-        let mut pending = vec![(path.clone(), inode.id)];
-        while let Some((dir_path, dir)) = pending.pop() {
-            for (name, &child_id) in self.children.get(&dir).into_iter().flatten() {
-                let Some(child) = self.inodes.get(&child_id) else {
-                    continue;
-                };
-                if child.is_under_construction() {
-                    continue;
-                }
-                let child_path = dir_path.join(name)?;
-                if recursive && child.is_dir() {
-                    pending.push((child_path.clone(), child_id));
-                }
-                entries.push(child.status(child_path));
+        let mut last = None;
+        for (name, child_id) in scanned.by_ref().take(limit.max(1)) {
+            last = Some(name);
+            let Some(child) = self.inodes.get(child_id) else {
+                continue;
+            };
+            if !child.is_under_construction() {
+                entries.push(child.status(path.join(name)?));
             }
         }
-        if recursive {
-            entries.sort_by(|a, b| a.path.cmp(&b.path));
-        }
-        Ok(entries)
+        let more = scanned.next().is_some();
+        Ok(ListPage {
+            entries,
+            next_start_after: last.filter(|_| more).cloned(),
+        })
     }
 
     /// The directory at `path`, for operations that put something inside it.

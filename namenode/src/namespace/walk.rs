@@ -1,36 +1,12 @@
-//! Whole-subtree operations for operators: visiting every entry below a path (fsck), and
-//! changing a file's replication (setrep).
+//! Changing a file's replication (setrep; a directory's files are set one by one by the
+//! client, which walks the directory through paged listings).
 
 use granary_client::protocol::FileStatus;
 use granary_client::{BlockId, Error, ErrorKind, FsPath};
 
-use super::{not_found, Changes, Inode, InodeKind, Namespace};
+use super::{not_found, Changes, InodeKind, Namespace};
 
 impl Namespace {
-    /// Calls `visit` for the entry at `path` and, for a directory, every visible entry below
-    /// it, parents before children, siblings in name order. Files under construction are
-    /// skipped (a path naming one is not found).
-    pub fn walk(&self, path: &FsPath, mut visit: impl FnMut(&FsPath, &Inode)) -> Result<(), Error> {
-        let top = self.lookup_visible(path)?;
-        let mut pending = vec![(path.clone(), top)];
-        while let Some((entry_path, inode)) = pending.pop() {
-            visit(&entry_path, inode);
-            let Some(children) = self.children.get(&inode.id) else {
-                continue;
-            };
-            // Reversed onto the stack, so they come off in name order.
-            for (name, child_id) in children.iter().rev() {
-                let Some(child) = self.inodes.get(child_id) else {
-                    continue;
-                };
-                if !child.is_under_construction() {
-                    pending.push((entry_path.join(name)?, child));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Sets a complete file's replication; returns its status and its blocks.
     pub fn set_replication(
         &mut self,

@@ -74,6 +74,21 @@ impl Namespace {
         }
     }
 
+    /// Whether `complete` with these blocks still has work to do: `false` when the file was
+    /// completed with them already, an error when it cannot be completed with them.
+    pub fn needs_completion(
+        &self,
+        path: &FsPath,
+        file: InodeId,
+        committed: &[CommittedBlock],
+    ) -> Result<bool, Error> {
+        if self.already_completed(path, file, committed).is_some() {
+            return Ok(false);
+        }
+        validate_committed(path, self.writable_file(path, file)?, committed)?;
+        Ok(true)
+    }
+
     /// Makes the file visible with exactly `committed` as its blocks.
     pub fn complete(
         &mut self,

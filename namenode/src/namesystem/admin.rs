@@ -67,8 +67,12 @@ impl Namesystem {
         }
     }
 
+    /// Checks every block at or below `path`, in steps of about `ls_limit` entries, each
+    /// under its own short hold of the lock.
     pub fn fsck(&self, path: &FsPath) -> Result<FsckReport, Error> {
-        crate::fsck::check(&self.lock(), path)
+        let mut fsck = crate::fsck::Fsck::new(path);
+        while !fsck.step(&self.lock(), self.config.ls_limit)? {}
+        Ok(fsck.finish())
     }
 
     pub fn safe_mode(&self, action: SafeModeAction) -> SafeModeStatus {

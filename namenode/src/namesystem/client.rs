@@ -4,15 +4,15 @@
 use std::net::IpAddr;
 
 use granary_client::protocol::{
-    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
-    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock,
-    LocatedFile, MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
+    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CreateRequest, CreateResponse,
+    DeleteRequest, DeleteResponse, FileStatus, LocatedBlock, LocatedFile, MkdirRequest,
+    RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
 
 use super::{Namesystem, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
-use crate::namespace::FileParams;
+use crate::namespace::{FileParams, ListPage};
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
 use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
@@ -100,33 +100,6 @@ impl Namesystem {
         .await
     }
 
-    pub async fn complete(&self, req: CompleteRequest) -> Result<CompleteResponse, Error> {
-        self.mutate(
-            Some((Op::Complete, &req.request_id)),
-            |state, changes, now| {
-                let status = state
-                    .ns
-                    .complete(&req.path, req.file, &req.blocks, now, changes)?;
-                let State {
-                    blocks, datanodes, ..
-                } = state;
-                for committed in &req.blocks {
-                    blocks.set_length(committed.id, committed.length);
-                    // The writer saw these acks: the file is readable from them at once.
-                    for holder in committed
-                        .persisted_on
-                        .iter()
-                        .filter(|d| datanodes.is_alive(d))
-                    {
-                        blocks.add_replica(committed.id, holder);
-                    }
-                }
-                Ok(CompleteResponse { status })
-            },
-        )
-        .await
-    }
-
     pub async fn mkdir(&self, req: MkdirRequest) -> Result<FileStatus, Error> {
         self.mutate(Some((Op::Mkdir, &req.request_id)), |state, changes, now| {
             state.ns.mkdir(&req.path, req.parents, now, changes)
@@ -186,8 +159,17 @@ impl Namesystem {
         self.lock().ns.stat(path)
     }
 
-    pub fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>, Error> {
-        self.lock().ns.list(path, recursive)
+    /// One page of a listing (see `Namespace::list_page`): at most `limit` entries, never
+    /// more than `ls_limit`. Callers walking a subtree page through directories one call at
+    /// a time, so the lock is never held for a whole subtree.
+    pub fn list(
+        &self,
+        path: &FsPath,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ListPage, Error> {
+        let limit = limit.map_or(self.config.ls_limit, |l| l.clamp(1, self.config.ls_limit));
+        self.lock().ns.list_page(path, start_after, limit)
     }
 
     /// A complete file's blocks with the replicas on running datanodes, never corrupt ones:

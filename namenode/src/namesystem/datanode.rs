@@ -1,6 +1,7 @@
 //! Calls from datanodes (registration, heartbeats, block reports) and bad-replica reports from
 //! readers and datanodes.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use granary_client::protocol::{
@@ -8,30 +9,46 @@ use granary_client::protocol::{
     HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
     ReportBadReplicaRequest, DEFAULT_RACK,
 };
-use granary_client::{DatanodeId, Error};
+use granary_client::{BlockId, DatanodeId, Digest, Error};
 
 use super::{Namesystem, State};
-use crate::blocks::ReplicaVerdict;
+use crate::blocks::{BlockMap, ReplicaVerdict, Reported};
 use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
+use crate::namespace::Namespace;
 
 /// How long the targets of a failed copy are passed over for that block: long enough for a
 /// target that already holds the block to report it, short enough to retry a hiccup soon.
 const FAILED_COPY_AVOIDANCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Namesystem {
-    pub fn register(&self, mut req: RegisterRequest) -> Result<RegisterResponse, Error> {
+    /// Registers the datanode that sent `req` from `peer`. Its address is `peer` with the
+    /// port it advertises: the host it really talks from, never one it merely claims.
+    pub fn register(
+        &self,
+        mut req: RegisterRequest,
+        peer: IpAddr,
+    ) -> Result<RegisterResponse, Error> {
         let id = req.datanode.id.clone();
         id.0.parse::<DatanodeId>()
             .map_err(Error::invalid_argument)?;
         if req.datanode.rack.trim().is_empty() {
             req.datanode.rack = DEFAULT_RACK.to_string();
         }
+        req.datanode.addr = SocketAddr::new(peer.to_canonical(), req.datanode.addr.port());
         let info = req.datanode.clone();
         let mut maintenance_ended = false;
         let mut state = self.lock();
         let outcome = state
             .datanodes
             .register(req.datanode, req.storage, Instant::now());
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                drop(state);
+                tracing::warn!(datanode = %id, addr = %info.addr, "registration refused: {e}");
+                return Err(e);
+            }
+        };
         let State {
             blocks,
             datanodes,
@@ -78,7 +95,12 @@ impl Namesystem {
         Ok(RegisterResponse {})
     }
 
-    pub fn heartbeat(&self, req: HeartbeatRequest) -> Result<HeartbeatResponse, Error> {
+    /// A heartbeat sent from `peer`; it counts only from the host the node registered from.
+    pub fn heartbeat(
+        &self,
+        req: HeartbeatRequest,
+        peer: IpAddr,
+    ) -> Result<HeartbeatResponse, Error> {
         let mut state = self.lock();
         let was_away = state
             .datanodes
@@ -86,6 +108,7 @@ impl Namesystem {
             .is_some_and(|n| n.liveness == Liveness::Away);
         let commands = state.datanodes.heartbeat(
             &req.id,
+            peer.to_canonical(),
             req.storage,
             req.active_transfers,
             Instant::now(),
@@ -133,6 +156,7 @@ impl Namesystem {
     pub fn block_received(&self, req: BlockReceivedRequest) -> Result<(), Error> {
         let mut state = self.lock();
         let State {
+            ns,
             blocks,
             datanodes,
             replication,
@@ -140,10 +164,24 @@ impl Namesystem {
         } = &mut *state;
         datanodes.reporting_mut(&req.id)?;
         let mut landed = false;
+        let mut under_construction = false;
         for replica in &req.received {
-            match blocks.check_replica(replica.block, replica.length) {
+            let mut verdict = blocks.check_replica(replica.block, replica.length);
+            let contradicts = |d| contradicts_committed(ns, blocks, replica.block, d);
+            if verdict == ReplicaVerdict::Accept && replica.sha256.is_some_and(contradicts) {
+                verdict = ReplicaVerdict::WrongDigest;
+            }
+            match verdict {
                 ReplicaVerdict::Accept => {
                     blocks.add_replica(replica.block, &req.id);
+                    if let Some(sha256) = replica.sha256 {
+                        let length = replica.length;
+                        let reported = Reported { length, sha256 };
+                        under_construction |= blocks
+                            .get(replica.block)
+                            .is_some_and(|info| !info.is_complete());
+                        blocks.record_reported(replica.block, &req.id, reported);
+                    }
                     landed |= replication.copy_landed(replica.block, &req.id, replica.length);
                 }
                 verdict => {
@@ -163,6 +201,9 @@ impl Namesystem {
             self.publish_safe_mode_left();
         }
         drop(state);
+        if under_construction {
+            self.reports_arrived();
+        }
         if landed || left_safe_mode {
             self.wake_monitor();
         }
@@ -208,4 +249,21 @@ impl Namesystem {
         self.wake_monitor();
         Ok(())
     }
+}
+
+/// Whether `sha256` differs from the digest the block of a complete file was committed at.
+fn contradicts_committed(
+    ns: &Namespace,
+    blocks: &BlockMap,
+    block: BlockId,
+    sha256: Digest,
+) -> bool {
+    let Some(info) = blocks.get(block).filter(|info| info.is_complete()) else {
+        return false;
+    };
+    ns.get(info.file)
+        .and_then(|inode| inode.file())
+        .and_then(|file| file.blocks.iter().find(|record| record.id == block))
+        .and_then(|record| record.sha256)
+        .is_some_and(|committed| committed != sha256)
 }

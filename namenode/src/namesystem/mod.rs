@@ -9,6 +9,7 @@
 
 mod admin;
 mod client;
+mod complete;
 mod datanode;
 mod events;
 pub(crate) mod liveness;
@@ -56,6 +57,9 @@ pub struct Namesystem {
     shutdown: watch::Sender<bool>,
     /// The job tracker's events, once it subscribed (`events`).
     tracker_events: OnceLock<mpsc::UnboundedSender<NamespaceEvent>>,
+    /// Bumped by every incremental report that recorded a replica of a block under
+    /// construction: what a `complete` waiting for its reports waits on.
+    reports_seen: watch::Sender<u64>,
 }
 
 /// The outcome of the locked part of a mutation.
@@ -115,6 +119,7 @@ impl Namesystem {
             monitor_wake: Notify::new(),
             shutdown: watch::Sender::new(false),
             tracker_events: OnceLock::new(),
+            reports_seen: watch::Sender::new(0),
         }))
     }
 

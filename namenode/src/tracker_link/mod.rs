@@ -42,7 +42,6 @@ impl TrackerNamespace for JobNamespace {
         std::future::ready(found).boxed()
     }
 
-    /// The namesystem lists a directory whole; the page is cut here until it pages itself.
     fn list_page<'a>(
         &'a self,
         dir: &'a FsPath,
@@ -51,8 +50,11 @@ impl TrackerNamespace for JobNamespace {
     ) -> NsFuture<'a, ListPage> {
         let page = self
             .namesystem
-            .list(dir, false)
-            .map(|entries| page_of(entries, start_after, limit));
+            .list(dir, start_after, Some(limit))
+            .map(|page| ListPage {
+                entries: page.entries,
+                next_start_after: page.next_start_after,
+            });
         std::future::ready(page).boxed()
     }
 
@@ -109,21 +111,6 @@ impl TrackerNamespace for JobNamespace {
     }
 }
 
-/// The entries after `start_after` (by name), at most `limit` of them.
-fn page_of(entries: Vec<FileStatus>, start_after: Option<&str>, limit: usize) -> ListPage {
-    let mut after: Vec<FileStatus> = entries
-        .into_iter()
-        .filter(|e| start_after.is_none_or(|s| e.path.file_name().is_some_and(|n| n > s)))
-        .collect();
-    after.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
-    let more = after.len() > limit;
-    after.truncate(limit);
-    ListPage {
-        entries: after,
-        more,
-    }
-}
-
 /// Tells the replication monitor whether attempts run, whenever that changes, until the
 /// tracker is gone.
 pub async fn follow_attempts(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) {
@@ -135,41 +122,5 @@ pub async fn follow_attempts(namesystem: Arc<Namesystem>, tracker: Arc<JobTracke
         if running.changed().await.is_err() {
             return;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use granary_client::protocol::FileKind;
-
-    use super::*;
-
-    fn entry(name: &str) -> FileStatus {
-        FileStatus {
-            path: FsPath::parse(&format!("/d/{name}")).unwrap(),
-            kind: FileKind::File,
-            length: 1,
-            replication: 1,
-            block_size: 1,
-            modified_ms: 0,
-        }
-    }
-
-    fn names(page: &ListPage) -> Vec<&str> {
-        page.entries
-            .iter()
-            .filter_map(|e| e.path.file_name())
-            .collect()
-    }
-
-    #[test]
-    fn a_listing_is_cut_into_pages_after_the_cursor() {
-        let all = || ["c", "a", "b", "d"].map(entry).to_vec();
-        let first = page_of(all(), None, 3);
-        assert_eq!((names(&first), first.more), (vec!["a", "b", "c"], true));
-        let second = page_of(all(), Some("c"), 3);
-        assert_eq!((names(&second), second.more), (vec!["d"], false));
-        let past = page_of(all(), Some("d"), 3);
-        assert_eq!((names(&past), past.more), (Vec::<&str>::new(), false));
     }
 }

@@ -13,6 +13,8 @@ use serde::Serialize;
 
 use crate::output::{self, print_json};
 
+mod listing;
+
 #[derive(Subcommand)]
 pub enum FsCommand {
     /// Copy local files (or `-` for stdin) into the cluster.
@@ -123,7 +125,7 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             recursive,
             json,
             path,
-        } => ls(&fs, &fs_path(&path)?, recursive, json).await?,
+        } => listing::ls(&fs, &fs_path(&path)?, recursive, json).await?,
         FsCommand::Mkdir { parents, paths } => {
             for raw in &paths {
                 fs.mkdir(&fs_path(raw)?, parents).await?;
@@ -151,7 +153,7 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             wait,
             replication,
             path,
-        } => setrep(&fs, &fs_path(&path)?, replication, wait).await?,
+        } => listing::setrep(&fs, &fs_path(&path)?, replication, wait).await?,
         FsCommand::Stat { json, path } => stat(&fs, &fs_path(&path)?, json).await?,
     }
     Ok(ExitCode::SUCCESS)
@@ -253,73 +255,6 @@ async fn cat(fs: &Granary, paths: &[String]) -> anyhow::Result<()> {
         reader.copy_to(&mut stdout, None).await?;
     }
     Ok(())
-}
-
-async fn ls(fs: &Granary, path: &FsPath, recursive: bool, json: bool) -> anyhow::Result<()> {
-    let entries = fs.list(path, recursive).await?;
-    if json {
-        return print_json(&entries);
-    }
-    for e in &entries {
-        let (kind, repl) = match e.kind {
-            FileKind::Directory => ('d', "-".to_string()),
-            FileKind::File => ('-', e.replication.to_string()),
-        };
-        println!(
-            "{kind} {repl:>3} {:>12} {} {}",
-            e.length,
-            output::time_ms(e.modified_ms),
-            e.path
-        );
-    }
-    Ok(())
-}
-
-async fn setrep(fs: &Granary, path: &FsPath, replication: u16, wait: bool) -> anyhow::Result<()> {
-    let status = fs.stat(path).await?;
-    let files: Vec<FsPath> = match status.kind {
-        FileKind::File => vec![status.path],
-        FileKind::Directory => fs
-            .list(path, true)
-            .await?
-            .into_iter()
-            .filter(|e| e.kind == FileKind::File)
-            .map(|e| e.path)
-            .collect(),
-    };
-    for file in &files {
-        fs.set_replication(file, replication).await?;
-        println!("{file}: replication set to {replication}");
-    }
-    if wait {
-        for file in &files {
-            wait_for_replication(fs, file, usize::from(replication)).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Polls until every block of `file` has exactly `replication` live replicas.
-async fn wait_for_replication(
-    fs: &Granary,
-    file: &FsPath,
-    replication: usize,
-) -> anyhow::Result<()> {
-    let live = fs.report().await?.live_datanodes as usize;
-    if live < replication {
-        bail!("{file}: only {live} live datanodes, cannot reach {replication} replicas");
-    }
-    loop {
-        let located = fs.locate(file).await?;
-        if located
-            .blocks
-            .iter()
-            .all(|b| b.locations.len() == replication)
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
 }
 
 /// `fs stat --json`: the status plus every block with the ids of the datanodes holding it.

@@ -137,13 +137,10 @@ async fn list_all(
     let mut cursor: Option<String> = None;
     loop {
         let page = ns.list_page(dir, cursor.as_deref(), LIST_PAGE).await?;
-        let Some(last) = page.entries.last() else {
-            return Ok(kept);
-        };
-        cursor = Some(last.path.file_name().unwrap_or_default().to_string());
         kept.extend(page.entries.into_iter().filter(|e| keep(e)));
-        if !page.more {
-            return Ok(kept);
+        match page.next_start_after {
+            Some(next) => cursor = Some(next),
+            None => return Ok(kept),
         }
     }
 }

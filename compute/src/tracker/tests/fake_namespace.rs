@@ -116,8 +116,17 @@ impl TrackerNamespace for FakeNamespace {
             .filter(|(p, _)| start_after.is_none_or(|after| p.file_name() > Some(after)))
             .map(|(p, (kind, data))| Self::status(p, *kind, data));
         let entries: Vec<FileStatus> = children.by_ref().take(limit.min(self.page_cap)).collect();
-        let more = children.next().is_some();
-        ready(Ok(ListPage { entries, more }))
+        let next_start_after = match children.next() {
+            Some(_) => entries
+                .last()
+                .and_then(|e| e.path.file_name())
+                .map(str::to_string),
+            None => None,
+        };
+        ready(Ok(ListPage {
+            entries,
+            next_start_after,
+        }))
     }
 
     fn locate<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, LocatedFile> {

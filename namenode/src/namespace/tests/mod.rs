@@ -1,7 +1,7 @@
 //! Namespace semantics, in memory.
 
-use granary_client::protocol::{CommittedBlock, FileKind};
-use granary_client::{BlockId, Digest, ErrorKind, FsPath, InodeId};
+use granary_client::protocol::{CommittedBlock, FileKind, FileStatus};
+use granary_client::{BlockId, Digest, Error, ErrorKind, FsPath, InodeId};
 
 use super::{Changes, FileParams, Namespace};
 
@@ -9,6 +9,33 @@ const BS: u64 = 1 << 20;
 
 fn p(path: &str) -> FsPath {
     FsPath::parse(path).unwrap()
+}
+
+impl Namespace {
+    /// A directory's children (every descendant when `recursive`), sorted by path, read
+    /// through `list_page` in small pages, as clients do.
+    pub(crate) fn list(&self, path: &FsPath, recursive: bool) -> Result<Vec<FileStatus>, Error> {
+        let mut entries = Vec::new();
+        let mut dirs = vec![path.clone()];
+        while let Some(dir) = dirs.pop() {
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = self.list_page(&dir, cursor.as_deref(), 3)?;
+                for entry in page.entries {
+                    if recursive && entry.kind == FileKind::Directory {
+                        dirs.push(entry.path.clone());
+                    }
+                    entries.push(entry);
+                }
+                match page.next_start_after {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
 }
 
 fn params() -> FileParams {

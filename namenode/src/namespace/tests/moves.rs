@@ -2,7 +2,7 @@
 
 use granary_client::{ErrorKind, InodeId};
 
-use super::super::{Changes, Namespace};
+use super::super::{Changes, FileParams, Namespace};
 use super::{committed, kind, mkdirs, p, params, touch_file, BS};
 
 #[test]
@@ -176,4 +176,61 @@ fn rebuilding_from_records_gives_the_same_namespace() {
         ns.list(&p("/"), true).unwrap()
     );
     assert_eq!(rebuilt.counters(), ns.counters());
+}
+
+#[test]
+fn listings_page_in_name_order_with_a_cursor() {
+    let mut ns = Namespace::new(0);
+    mkdirs(&mut ns, "/big");
+    const ENTRIES: usize = 10_000;
+    let mut changes = Changes::default();
+    for i in 0..ENTRIES {
+        let path = p(&format!("/big/f{i:06}"));
+        let complete = FileParams {
+            complete: true,
+            ..params()
+        };
+        ns.create(&path, complete, false, false, 1, &mut changes)
+            .unwrap();
+    }
+    // Under construction: looked at, never listed.
+    ns.create(&p("/big/f005000x"), params(), false, false, 1, &mut changes)
+        .unwrap();
+    let limit = 100;
+    let mut cursor: Option<String> = None;
+    let mut seen = Vec::with_capacity(ENTRIES);
+    let mut pages = 0;
+    loop {
+        let page = ns.list_page(&p("/big"), cursor.as_deref(), limit).unwrap();
+        assert!(page.entries.len() <= limit);
+        pages += 1;
+        assert!(pages <= ENTRIES / limit + 1, "the listing must end");
+        seen.extend(page.entries.into_iter().map(|s| s.path.to_string()));
+        match page.next_start_after {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, ENTRIES / limit + 1);
+    assert_eq!(seen.len(), ENTRIES);
+    let expected: Vec<String> = (0..ENTRIES).map(|i| format!("/big/f{i:06}")).collect();
+    assert_eq!(seen, expected, "every entry once, in name order");
+
+    let after_last = ns.list_page(&p("/big"), Some("f009999"), limit).unwrap();
+    assert!(after_last.entries.is_empty() && after_last.next_start_after.is_none());
+    let missing_cursor = ns.list_page(&p("/big"), Some("f004999a"), 2).unwrap();
+    let names: Vec<String> = missing_cursor
+        .entries
+        .iter()
+        .map(|s| s.path.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["/big/f005000"],
+        "a cursor need not name an entry"
+    );
+    assert_eq!(missing_cursor.next_start_after.as_deref(), Some("f005000x"));
+    let file = ns.list_page(&p("/big/f000007"), None, limit).unwrap();
+    assert_eq!(file.entries.len(), 1);
+    assert!(file.next_start_after.is_none());
 }

@@ -6,7 +6,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, ErrorKind, RequestId};
 use tempfile::TempDir;
 
-use super::{create_req, dn, p, put_one_block, register, rid, Running};
+use super::{create_req, dn, heartbeat, p, put_one_block, register, rid, Running};
 use crate::now_ms;
 
 pub(super) fn setrep(path: &str, replication: u16, request_id: &str) -> SetReplicationRequest {
@@ -20,7 +20,11 @@ pub(super) fn setrep(path: &str, replication: u16, request_id: &str) -> SetRepli
 fn report(id: &str, blocks: &[BlockId]) -> BlockReportRequest {
     let replicas = blocks
         .iter()
-        .map(|&block| ReplicaReport { block, length: 100 })
+        .map(|&block| ReplicaReport {
+            block,
+            length: 100,
+            sha256: None,
+        })
         .collect();
     BlockReportRequest {
         id: dn(id),
@@ -91,7 +95,7 @@ async fn safe_mode_refuses_changes_until_enough_blocks_are_reported() {
     assert_eq!(refused.kind, ErrorKind::SafeMode);
     // Reads work.
     assert_eq!(nn.stat(&p("/f")).unwrap().length, 100);
-    assert_eq!(nn.list(&p("/"), false).unwrap().len(), 2);
+    assert_eq!(nn.lock().ns.list(&p("/"), false).unwrap().len(), 2);
     assert_eq!(nn.locate(&p("/g"), None).unwrap().blocks[0].id, g);
 
     // Deletions of unknown replicas wait for the end of safe mode.
@@ -107,7 +111,7 @@ async fn safe_mode_refuses_changes_until_enough_blocks_are_reported() {
         storage: StorageReport::default(),
         active_transfers: 0,
     };
-    let commands = nn.heartbeat(beat).unwrap().commands;
+    let commands = heartbeat(nn, beat).unwrap().commands;
     assert_eq!(
         commands,
         vec![DatanodeCommand::Delete {

@@ -7,7 +7,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, DatanodeId, Digest, ErrorKind};
 use tempfile::TempDir;
 
-use super::{create_req, dn, p, put_one_block, register, rid, Running};
+use super::{create_req, dn, heartbeat, p, put_one_block, register, rid, Running};
 
 #[tokio::test]
 async fn blocks_are_placed_reported_located_and_deleted() {
@@ -41,18 +41,27 @@ async fn blocks_are_placed_reported_located_and_deleted() {
 
     let received = |id: &str, block, length| BlockReceivedRequest {
         id: dn(id),
-        received: vec![ReplicaReport { block, length }],
+        received: vec![ReplicaReport {
+            block,
+            length,
+            sha256: Some(Digest::of(b"x")),
+        }],
         deleted: Vec::new(),
     };
-    nn.block_received(received("dn-b", allocated.block, 100))
-        .unwrap();
+    for holder in &allocated.pipeline {
+        nn.block_received(received(&holder.id.0, allocated.block, 100))
+            .unwrap();
+    }
     nn.block_received(received("dn-c", BlockId(9999), 1))
         .unwrap();
-    let commands = nn.heartbeat(HeartbeatRequest {
-        id: dn("dn-c"),
-        storage: StorageReport::default(),
-        active_transfers: 0,
-    });
+    let commands = heartbeat(
+        nn,
+        HeartbeatRequest {
+            id: dn("dn-c"),
+            storage: StorageReport::default(),
+            active_transfers: 0,
+        },
+    );
     assert_eq!(
         commands.unwrap().commands,
         vec![DatanodeCommand::Delete {
@@ -88,10 +97,12 @@ async fn blocks_are_placed_reported_located_and_deleted() {
             ReplicaReport {
                 block: allocated.block,
                 length: 99,
+                sha256: None,
             },
             ReplicaReport {
                 block: BlockId(777),
                 length: 5,
+                sha256: None,
             },
         ],
     };
@@ -115,7 +126,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
             storage: StorageReport::default(),
             active_transfers: 0,
         };
-        let commands = nn.heartbeat(beat).unwrap().commands;
+        let commands = heartbeat(nn, beat).unwrap().commands;
         assert_eq!(
             commands,
             vec![DatanodeCommand::Delete {
@@ -165,14 +176,18 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
     };
     for holder in &holders {
         assert!(
-            nn.heartbeat(beat(holder)).unwrap().commands.is_empty(),
+            heartbeat(nn, beat(holder)).unwrap().commands.is_empty(),
             "the last copies are never deleted"
         );
     }
     // Reported again: still corrupt.
     let reported = BlockReceivedRequest {
         id: holders[1].clone(),
-        received: vec![ReplicaReport { block, length: 100 }],
+        received: vec![ReplicaReport {
+            block,
+            length: 100,
+            sha256: None,
+        }],
         deleted: Vec::new(),
     };
     nn.block_received(reported).unwrap();
@@ -192,7 +207,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
         .locations
         .is_empty());
     assert_eq!(
-        nn.heartbeat(beat(&holders[1])).unwrap_err().kind,
+        heartbeat(nn, beat(&holders[1])).unwrap_err().kind,
         ErrorKind::UnknownDatanode
     );
     running.close().await;
@@ -222,7 +237,11 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
     register(&running.nn, "dn-a", 1);
     let report = BlockReportRequest {
         id: dn("dn-a"),
-        replicas: vec![ReplicaReport { block, length: 42 }],
+        replicas: vec![ReplicaReport {
+            block,
+            length: 42,
+            sha256: None,
+        }],
     };
     assert!(running.nn.block_report(report).unwrap().commands.is_empty());
     assert_eq!(

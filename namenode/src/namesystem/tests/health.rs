@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use granary_client::protocol::*;
-use granary_client::{Digest, ErrorKind, RequestId};
+use granary_client::{ErrorKind, RequestId};
 use tempfile::TempDir;
 
 use super::admin::setrep;
@@ -35,6 +35,7 @@ async fn fsck_classifies_every_block_below_a_path() {
         received: vec![ReplicaReport {
             block: over,
             length: 100,
+            sha256: None,
         }],
         deleted: Vec::new(),
     };
@@ -43,32 +44,16 @@ async fn fsck_classifies_every_block_below_a_path() {
     for holder in &holders {
         nn.report_bad_replica(bad(corrupt, holder)).unwrap();
     }
-    // A file whose writer saw no replica land: its block is missing.
-    let file = nn
-        .create(create_req("/e/gone", RequestId::new()))
-        .await
-        .unwrap()
-        .file;
-    let add = AddBlockRequest {
-        path: p("/e/gone"),
-        file,
-        excluded: Vec::new(),
-        request_id: RequestId::new(),
-    };
-    let missing = nn.add_block(add, None).await.unwrap().block;
-    let committed = CommittedBlock {
-        id: missing,
-        length: 100,
-        sha256: Digest::of(b"x"),
-        persisted_on: Vec::new(),
-    };
-    let complete = CompleteRequest {
-        path: p("/e/gone"),
-        file,
-        blocks: vec![committed],
-        request_id: RequestId::new(),
-    };
-    nn.complete(complete).await.unwrap();
+    // A file whose only replicas were deleted after it completed: its block is missing.
+    let (missing, holders) = put_one_block(nn, "/e/gone", None).await;
+    for holder in holders {
+        let gone = BlockReceivedRequest {
+            id: holder,
+            received: Vec::new(),
+            deleted: vec![missing],
+        };
+        nn.block_received(gone).unwrap();
+    }
 
     let all = nn.fsck(&p("/")).unwrap();
     assert_eq!(all.status, HealthStatus::Corrupt);
@@ -170,7 +155,11 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
     };
     let received = BlockReceivedRequest {
         id: targets[0].id.clone(),
-        received: vec![ReplicaReport { block, length: 100 }],
+        received: vec![ReplicaReport {
+            block,
+            length: 100,
+            sha256: None,
+        }],
         deleted: Vec::new(),
     };
     nn.block_received(received).unwrap();
@@ -193,5 +182,44 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
 
     let running = Running::open(dir.path());
     assert_eq!(running.nn.stat(&p("/f")).unwrap().replication, 1);
+    running.close().await;
+}
+
+#[tokio::test]
+async fn fsck_walks_a_large_tree_in_small_steps() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open_with(dir.path(), |c| c.ls_limit = 4);
+    let nn = &running.nn;
+    for (i, id) in ["dn-a", "dn-b"].iter().enumerate() {
+        register(nn, id, i as u8 + 1);
+    }
+    for d in 0..3 {
+        for f in 0..5 {
+            put_one_block(nn, &format!("/t/d{d}/sub/f{f}"), None).await;
+        }
+    }
+    let (lonely, holders) = put_one_block(nn, "/t/d1/z", None).await;
+    let gone = BlockReceivedRequest {
+        id: holders[0].clone(),
+        received: Vec::new(),
+        deleted: vec![lonely],
+    };
+    nn.block_received(gone).unwrap();
+
+    let mut steps = 0;
+    let mut fsck = crate::fsck::Fsck::new(&p("/t"));
+    while !fsck.step(&nn.lock(), 4).unwrap() {
+        steps += 1;
+        assert!(steps < 100, "the walk must end");
+    }
+    assert!(steps > 3, "done in several short lock holds ({steps})");
+    let report = fsck.finish();
+    assert_eq!(
+        (report.files, report.directories, report.blocks),
+        (16, 7, 16)
+    );
+    let under: Vec<_> = report.under_replicated.iter().map(|b| &b.file).collect();
+    assert_eq!(under, vec![&p("/t/d1/z")]);
+    assert_eq!(nn.fsck(&p("/t")).unwrap(), report, "the same as one call");
     running.close().await;
 }

@@ -11,7 +11,7 @@ use granary_client::{BlockId, ErrorKind};
 use tempfile::TempDir;
 use tokio::sync::mpsc;
 
-use super::{dn, p, put_one_block, register, Running};
+use super::{dn, heartbeat, p, put_one_block, register, Running};
 use crate::Namesystem;
 
 fn register_at(nn: &Namesystem, id: &str, addr: SocketAddr) {
@@ -21,7 +21,8 @@ fn register_at(nn: &Namesystem, id: &str, addr: SocketAddr) {
         rack: DEFAULT_RACK.into(),
     };
     let storage = StorageReport::default();
-    nn.register(RegisterRequest { datanode, storage }).unwrap();
+    nn.register(RegisterRequest { datanode, storage }, addr.ip())
+        .unwrap();
 }
 
 /// An address where nothing listens: connecting is refused at once.
@@ -74,7 +75,7 @@ async fn a_lifeline_ending_with_a_failed_probe_kills_the_node_at_once() {
         active_transfers: 0,
     };
     assert_eq!(
-        nn.heartbeat(beat).unwrap_err().kind,
+        heartbeat(nn, beat).unwrap_err().kind,
         ErrorKind::UnknownDatanode
     );
     let err = nn.lifeline(&dn("dn-a"), Body::empty()).await.unwrap_err();
@@ -224,7 +225,7 @@ async fn the_command_poll_answers_at_once_or_as_soon_as_a_command_is_queued() {
         storage: StorageReport::default(),
         active_transfers: 0,
     };
-    assert_eq!(nn.heartbeat(beat).unwrap().commands, vec![delete(7)]);
+    assert_eq!(heartbeat(&nn, beat).unwrap().commands, vec![delete(7)]);
     assert!(nn.poll_commands(&a).await.unwrap().commands.is_empty());
 
     // A node declared dead while polling learns it at once.
@@ -273,4 +274,50 @@ async fn deaths_and_the_end_of_safe_mode_reach_the_tracker_as_events() {
     assert_eq!(events.try_recv().unwrap(), NamespaceEvent::SafeModeLeft);
     nn.safe_mode(SafeModeAction::Leave);
     assert!(events.try_recv().is_err(), "leaving twice is one change");
+    running.close().await;
+}
+
+#[tokio::test]
+async fn a_registration_from_a_new_address_waits_until_the_node_is_declared_dead() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    register(nn, "dn-a", 1);
+    let claimed = DatanodeInfo {
+        id: dn("dn-a"),
+        addr: ([10, 0, 0, 1], 9866).into(),
+        rack: DEFAULT_RACK.into(),
+    };
+    let from_elsewhere = |nn: &Namesystem| {
+        let req = RegisterRequest {
+            datanode: claimed.clone(),
+            storage: StorageReport::default(),
+        };
+        nn.register(req, [10, 0, 0, 7].into())
+    };
+    let err = from_elsewhere(nn).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::DatanodeConflict, "{err}");
+    let report = nn.cluster_report();
+    let entry = report.datanodes.iter().find(|d| d.info.id == dn("dn-a"));
+    assert_eq!(
+        entry.unwrap().info.addr,
+        ([10, 0, 0, 1], 9866).into(),
+        "the address is where the node registered from, not what a request claims"
+    );
+    let beat = HeartbeatRequest {
+        id: dn("dn-a"),
+        storage: StorageReport::default(),
+        active_transfers: 0,
+    };
+    let err = nn.heartbeat(beat, [10, 0, 0, 7].into()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownDatanode);
+
+    nn.expire_datanodes(Instant::now() + Duration::from_secs(60));
+    assert_eq!(state_of(nn, "dn-a"), DatanodeState::Dead);
+    from_elsewhere(nn).unwrap();
+    let report = nn.cluster_report();
+    let entry = report.datanodes.iter().find(|d| d.info.id == dn("dn-a"));
+    assert_eq!(entry.unwrap().info.addr, ([10, 0, 0, 7], 9866).into());
+    assert_eq!(state_of(nn, "dn-a"), DatanodeState::Live);
+    running.close().await;
 }

@@ -34,6 +34,7 @@ impl Running {
             default_replication: 2,
             dead_after: Duration::from_secs(5),
             safemode_threshold: 0.0,
+            complete_report_wait: Duration::from_millis(200),
             ..NamenodeConfig::default()
         };
         adjust(&mut config);
@@ -100,11 +101,19 @@ fn register(nn: &Namesystem, id: &str, last_octet: u8) {
         addr: ([10, 0, 0, last_octet], 9866).into(),
         rack: DEFAULT_RACK.into(),
     };
-    nn.register(RegisterRequest {
-        datanode,
-        storage: StorageReport::default(),
-    })
-    .unwrap();
+    let peer = IpAddr::from([10, 0, 0, last_octet]);
+    let storage = StorageReport::default();
+    nn.register(RegisterRequest { datanode, storage }, peer)
+        .unwrap();
+}
+
+/// A heartbeat from the host the datanode registered from.
+fn heartbeat(
+    nn: &Namesystem,
+    req: HeartbeatRequest,
+) -> Result<HeartbeatResponse, granary_client::Error> {
+    let registered = nn.lock().datanodes.get(&req.id).map(|n| n.info.addr.ip());
+    nn.heartbeat(req, registered.unwrap_or(IpAddr::from([10, 0, 0, 1])))
 }
 
 async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
@@ -123,7 +132,24 @@ async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
     file
 }
 
-/// Writes a one-block file the way a client does; returns its block and pipeline.
+/// The incremental report of a datanode that finalized a replica written with `WRITTEN`.
+fn report_written(nn: &Namesystem, id: &DatanodeId, block: BlockId, length: u64) {
+    let report = BlockReceivedRequest {
+        id: id.clone(),
+        received: vec![ReplicaReport {
+            block,
+            length,
+            sha256: Some(Digest::of(WRITTEN)),
+        }],
+        deleted: Vec::new(),
+    };
+    nn.block_received(report).unwrap();
+}
+
+/// What the tests' one-block files hold, as far as digests go.
+const WRITTEN: &[u8] = b"x";
+
+/// Writes a one-block file the way a client does (its pipeline reporting the replica); returns its block and pipeline.
 async fn put_one_block(
     nn: &Namesystem,
     path: &str,
@@ -142,10 +168,13 @@ async fn put_one_block(
     };
     let allocated = nn.add_block(add, writer).await.unwrap();
     let holders: Vec<DatanodeId> = allocated.pipeline.iter().map(|d| d.id.clone()).collect();
+    for holder in &holders {
+        report_written(nn, holder, allocated.block, 100);
+    }
     let block = CommittedBlock {
         id: allocated.block,
         length: 100,
-        sha256: Digest::of(b"x"),
+        sha256: Digest::of(WRITTEN),
         persisted_on: holders.clone(),
     };
     let complete = CompleteRequest {
@@ -177,11 +206,11 @@ async fn namespace_survives_reopen_and_ids_are_not_reused() {
         request_id: RequestId::new(),
     };
     running.nn.rename(rename).await.unwrap();
-    let before = running.nn.list(&p("/"), true).unwrap();
+    let before = running.nn.lock().ns.list(&p("/"), true).unwrap();
     running.close().await;
 
     let running = Running::open(dir.path());
-    assert_eq!(running.nn.list(&p("/"), true).unwrap(), before);
+    assert_eq!(running.nn.lock().ns.list(&p("/"), true).unwrap(), before);
     assert_eq!(
         running.nn.stat(&p("/c/d/b/one")).unwrap().kind,
         FileKind::File
@@ -276,7 +305,10 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
         .expect("the status of a complete file");
     assert_eq!((status.path.as_str(), status.length), ("/d/empty", 0));
     assert_eq!(nn.stat(&p("/d/empty")).unwrap(), status, "visible at once");
-    assert_eq!(nn.list(&p("/d"), false).unwrap(), vec![status.clone()]);
+    assert_eq!(
+        nn.lock().ns.list(&p("/d"), false).unwrap(),
+        vec![status.clone()]
+    );
     let retried = nn.create(touch("/d/empty", "touch-1")).await.unwrap();
     assert_eq!(retried, created, "a retry");
 
@@ -356,7 +388,7 @@ async fn concurrent_mutations_all_become_durable() {
     running.close().await;
 
     let running = Running::open(dir.path());
-    let files = running.nn.list(&p("/load"), true).unwrap();
+    let files = running.nn.lock().ns.list(&p("/load"), true).unwrap();
     assert_eq!(
         files.iter().filter(|s| s.kind == FileKind::File).count(),
         400
@@ -366,5 +398,7 @@ async fn concurrent_mutations_all_become_durable() {
 
 mod admin;
 mod blocks;
+mod complete;
 mod health;
+mod listing;
 mod liveness;

@@ -164,7 +164,10 @@ fn missing_blocks_stay_queued_and_heal_when_a_replica_returns() {
         assert!(f.state.replication.needed.contains(block), "never dropped");
     }
     let info = f.state.datanodes.get(&dn("a")).unwrap().info.clone();
-    f.state.datanodes.register(info, Default::default(), f.now);
+    f.state
+        .datanodes
+        .register(info, Default::default(), f.now)
+        .unwrap();
     f.state.blocks.apply_full_report(&dn("a"), &[(block, LEN)]);
     assert_eq!(f.pass().copies_ordered, 1);
 }

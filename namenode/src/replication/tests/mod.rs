@@ -52,7 +52,7 @@ impl Fixture {
                 remaining: 1000 - used,
                 blocks: 0,
             };
-            datanodes.register(info, storage, now);
+            datanodes.register(info, storage, now).unwrap();
         }
         Fixture {
             state: State {

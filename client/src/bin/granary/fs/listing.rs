@@ -1,0 +1,115 @@
+//! `fs ls` and `fs setrep`: walks that page through the namenode's listings, printing or
+//! acting on each page as it arrives, so a huge directory is never one answer nor one
+//! namenode lock hold.
+
+use std::io::Write;
+
+use anyhow::bail;
+use granary_client::protocol::{FileKind, FileStatus};
+use granary_client::{FsPath, Granary};
+
+use crate::output;
+
+pub async fn ls(fs: &Granary, path: &FsPath, recursive: bool, json: bool) -> anyhow::Result<()> {
+    let mut walk = match recursive {
+        true => fs.walk(path),
+        false => fs.walk(path).children_only(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Fetched before anything is printed: a bad path is one error line and no output.
+    let mut next = walk.next().await?;
+    if json {
+        write!(out, "[")?;
+    }
+    let mut first = true;
+    while let Some(entry) = next {
+        match json {
+            true => write_json(&mut out, &entry, first)?,
+            false => write_line(&mut out, &entry)?,
+        }
+        first = false;
+        next = walk.next().await?;
+    }
+    if json {
+        writeln!(out, "{}]", if first { "" } else { "\n" })?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// One element of a pretty-printed JSON array of statuses.
+fn write_json(out: &mut impl Write, entry: &FileStatus, first: bool) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(entry)?;
+    write!(
+        out,
+        "{}\n  {}",
+        if first { "" } else { "," },
+        text.replace('\n', "\n  ")
+    )?;
+    Ok(())
+}
+
+fn write_line(out: &mut impl Write, e: &FileStatus) -> anyhow::Result<()> {
+    let (kind, repl) = match e.kind {
+        FileKind::Directory => ('d', "-".to_string()),
+        FileKind::File => ('-', e.replication.to_string()),
+    };
+    writeln!(
+        out,
+        "{kind} {repl:>3} {:>12} {} {}",
+        e.length,
+        output::time_ms(e.modified_ms),
+        e.path
+    )?;
+    Ok(())
+}
+
+/// Sets the replication of a file, or of every file below a directory (walked page by page,
+/// as HDFS's `setrep` walks on the client); with `wait`, then waits for each to converge.
+pub async fn setrep(
+    fs: &Granary,
+    path: &FsPath,
+    replication: u16,
+    wait: bool,
+) -> anyhow::Result<()> {
+    let mut walk = fs.walk(path);
+    let mut changed = Vec::new();
+    while let Some(entry) = walk.next().await? {
+        if entry.kind != FileKind::File {
+            continue;
+        }
+        fs.set_replication(&entry.path, replication).await?;
+        println!("{}: replication set to {replication}", entry.path);
+        if wait {
+            changed.push(entry.path);
+        }
+    }
+    for file in &changed {
+        wait_for_replication(fs, file, usize::from(replication)).await?;
+    }
+    Ok(())
+}
+
+/// Polls until every block of `file` has exactly `replication` live replicas.
+async fn wait_for_replication(
+    fs: &Granary,
+    file: &FsPath,
+    replication: usize,
+) -> anyhow::Result<()> {
+    let live = fs.report().await?.live_datanodes as usize;
+    if live < replication {
+        bail!("{file}: only {live} live datanodes, cannot reach {replication} replicas");
+    }
+    loop {
+        let located = fs.locate(file).await?;
+        if located
+            .blocks
+            .iter()
+            .all(|b| b.locations.len() == replication)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,58 @@
+//! Listings in pages of at most `ls_limit` entries.
+
+use tempfile::TempDir;
+
+use granary_client::FsPath;
+
+use super::{p, Running, BS};
+
+#[tokio::test]
+async fn a_directory_of_100_000_entries_is_listed_in_pages_of_ls_limit() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    const ENTRIES: usize = 100_000;
+    {
+        // Straight into the in-memory namespace: the listing is what is under test.
+        let mut state = nn.lock();
+        let mut changes = crate::namespace::Changes::default();
+        let params = crate::namespace::FileParams {
+            replication: 1,
+            block_size: BS,
+            complete: true,
+        };
+        for i in 0..ENTRIES {
+            let path = p(&format!("/big/f{i:06}"));
+            state
+                .ns
+                .create(&path, params, false, true, 1, &mut changes)
+                .unwrap();
+        }
+    }
+    let limit = nn.config().ls_limit;
+    assert_eq!(limit, 1000, "the default");
+    let mut cursor: Option<String> = None;
+    let (mut listed, mut pages) = (0, 0);
+    let mut previous: Option<FsPath> = None;
+    loop {
+        // Asking for more than ls_limit gets ls_limit.
+        let page = nn.list(&p("/big"), cursor.as_deref(), Some(5000)).unwrap();
+        assert!(page.entries.len() <= limit);
+        pages += 1;
+        assert!(pages <= ENTRIES / limit + 1, "the listing must end");
+        for entry in &page.entries {
+            assert!(previous.as_ref().is_none_or(|prev| *prev < entry.path));
+            previous = Some(entry.path.clone());
+        }
+        listed += page.entries.len();
+        match page.next_start_after {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!((listed, pages), (ENTRIES, ENTRIES / limit));
+    let small = nn.list(&p("/big"), None, Some(3)).unwrap();
+    assert_eq!(small.entries.len(), 3);
+    assert_eq!(small.next_start_after.as_deref(), Some("f000002"));
+    running.close().await;
+}
