@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use granary_client::protocol::{MapOutputLocation, TaskAssignment, TaskCounters};
+use granary_client::protocol::{
+    FetchFailureCause, MapOutputLocation, TaskAssignment, TaskCounters,
+};
 
 use super::attempt::{blocking, remove_dir, unless_killed, upload_part, AttemptContext};
 use super::slowdown::Slowdown;
@@ -90,16 +92,24 @@ async fn fetch(
         &source.attempt,
         partition,
         segment,
+        ctx.shuffle_stall_timeout,
     )
     .await
     .map_err(|e| match e {
         FetchError::Local { path, source: e } => {
             TaskError::io(format!("writing {}", path.display()), e)
         }
-        remote => TaskError::FetchFailed {
-            map: source.map,
-            attempt: source.attempt.clone(),
-            message: format!("{} ({}): {remote}", source.datanode, source.addr),
-        },
+        remote => {
+            let cause = match remote {
+                FetchError::ChecksumMismatch { .. } => FetchFailureCause::ChecksumMismatch,
+                _ => FetchFailureCause::Unavailable,
+            };
+            TaskError::FetchFailed {
+                map: source.map,
+                attempt: source.attempt.clone(),
+                message: format!("{} ({}): {remote}", source.datanode, source.addr),
+                cause,
+            }
+        }
     })
 }

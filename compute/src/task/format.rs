@@ -1,12 +1,12 @@
 //! The map output's on-disk format. A record is `[LEB128 key length][LEB128 value length]
 //! [key][value]`; a map's output file holds one sorted run of records per partition, and its
-//! index file the `(offset, length)` of each run as little-endian `u64` pairs.
+//! index file the offset, length and CRC32C of each run (format version 2, below).
 
 use std::fs;
 use std::io::{self, BufRead, Write};
 use std::path::Path;
 
-use super::{MapOutputIndex, MAP_INDEX_FILE};
+use super::{MapOutputIndex, Segment, MAP_INDEX_FILE};
 use crate::error::TaskError;
 
 /// Longest LEB128 encoding of a `u64`.
@@ -23,15 +23,21 @@ fn encode_varint(mut value: u64, out: &mut [u8]) -> usize {
     n + 1
 }
 
-/// Writes records, counting the bytes written so far.
+/// Writes records, counting the bytes written so far and their CRC32C since the last
+/// [`take_crc`](Self::take_crc).
 pub(crate) struct RecordWriter<W> {
     inner: W,
     position: u64,
+    crc: u32,
 }
 
 impl<W: Write> RecordWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
-        RecordWriter { inner, position: 0 }
+        RecordWriter {
+            inner,
+            position: 0,
+            crc: 0,
+        }
     }
 
     pub(crate) fn write(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
@@ -42,7 +48,16 @@ impl<W: Write> RecordWriter<W> {
         self.inner.write_all(key)?;
         self.inner.write_all(value)?;
         self.position += (n + key.len() + value.len()) as u64;
+        self.crc = crc32c::crc32c_append(self.crc, &header[..n]);
+        self.crc = crc32c::crc32c_append(self.crc, key);
+        self.crc = crc32c::crc32c_append(self.crc, value);
         Ok(())
+    }
+
+    /// The CRC32C of the bytes written since the last call (or since the start), which starts
+    /// the next run's.
+    pub(crate) fn take_crc(&mut self) -> u32 {
+        std::mem::take(&mut self.crc)
     }
 
     /// Bytes written so far.
@@ -165,14 +180,28 @@ pub(crate) fn parse_count(value: &[u8]) -> Result<u64, TaskError> {
     Ok(u64::from_le_bytes(bytes))
 }
 
+/// First bytes of a [`MAP_INDEX_FILE`]; the last byte is the format's version. Version 1 (bare
+/// `(offset, length)` pairs, no checksums) is refused: map output never outlives its datanode's
+/// process, so no such file can be met.
+const INDEX_MAGIC: [u8; 8] = *b"GRNMIDX\x02";
+/// `[u64 LE offset][u64 LE length][u32 LE crc32c]` per partition.
+const INDEX_ENTRY: usize = 20;
+/// The index ends with the CRC32C of everything before it, so a damaged index is never
+/// mistaken for ranges and checksums.
+const INDEX_TRAILER: usize = 4;
+
 /// Writes [`MAP_INDEX_FILE`] through a temporary file and a rename, so a reader sees either no
 /// index or a whole one. Called once the output file is complete.
-pub(crate) fn write_index(work_dir: &Path, partitions: &[(u64, u64)]) -> Result<(), TaskError> {
-    let mut bytes = Vec::with_capacity(partitions.len() * 16);
-    for (offset, length) in partitions {
-        bytes.extend_from_slice(&offset.to_le_bytes());
-        bytes.extend_from_slice(&length.to_le_bytes());
+pub(crate) fn write_index(work_dir: &Path, partitions: &[Segment]) -> Result<(), TaskError> {
+    let mut bytes = Vec::with_capacity(INDEX_MAGIC.len() + partitions.len() * INDEX_ENTRY + 4);
+    bytes.extend_from_slice(&INDEX_MAGIC);
+    for segment in partitions {
+        bytes.extend_from_slice(&segment.offset.to_le_bytes());
+        bytes.extend_from_slice(&segment.length.to_le_bytes());
+        bytes.extend_from_slice(&segment.crc32c.to_le_bytes());
     }
+    let crc = crc32c::crc32c(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
     let temp = work_dir.join(format!("{MAP_INDEX_FILE}.tmp"));
     let path = work_dir.join(MAP_INDEX_FILE);
     fs::write(&temp, &bytes)
@@ -182,20 +211,38 @@ pub(crate) fn write_index(work_dir: &Path, partitions: &[(u64, u64)]) -> Result<
 
 pub(crate) fn load_index(work_dir: &Path) -> Result<MapOutputIndex, TaskError> {
     let path = work_dir.join(MAP_INDEX_FILE);
-    let bytes =
-        fs::read(&path).map_err(|e| TaskError::io(format!("reading {}", path.display()), e))?;
-    if bytes.len() % 16 != 0 {
-        return Err(TaskError::io(
-            format!("reading {}", path.display()),
-            corrupt("index length is not a multiple of 16"),
-        ));
-    }
-    let u64_at = |at: &[u8]| u64::from_le_bytes(at.try_into().unwrap_or([0; 8]));
-    let partitions = bytes
-        .chunks_exact(16)
-        .map(|pair| (u64_at(&pair[..8]), u64_at(&pair[8..])))
-        .collect();
+    let context = || format!("reading {}", path.display());
+    let bytes = fs::read(&path).map_err(|e| TaskError::io(context(), e))?;
+    let partitions = parse_index(&bytes).map_err(|e| TaskError::io(context(), e))?;
     Ok(MapOutputIndex { partitions })
+}
+
+fn parse_index(bytes: &[u8]) -> io::Result<Vec<Segment>> {
+    let whole = bytes
+        .len()
+        .checked_sub(INDEX_MAGIC.len() + INDEX_TRAILER)
+        .is_some_and(|entries| entries % INDEX_ENTRY == 0);
+    if !whole {
+        return Err(corrupt("the index has a length no index can have"));
+    }
+    let (body, trailer) = bytes.split_at(bytes.len() - INDEX_TRAILER);
+    if body[..INDEX_MAGIC.len()] != INDEX_MAGIC {
+        return Err(corrupt("the index does not start with the version 2 magic"));
+    }
+    if crc32c::crc32c(body).to_le_bytes() != trailer {
+        return Err(corrupt("the index does not match its checksum"));
+    }
+    let entries = &body[INDEX_MAGIC.len()..];
+    let u64_at = |at: &[u8]| u64::from_le_bytes(at.try_into().unwrap_or([0; 8]));
+    let u32_at = |at: &[u8]| u32::from_le_bytes(at.try_into().unwrap_or([0; 4]));
+    Ok(entries
+        .chunks_exact(INDEX_ENTRY)
+        .map(|entry| Segment {
+            offset: u64_at(&entry[..8]),
+            length: u64_at(&entry[8..16]),
+            crc32c: u32_at(&entry[16..]),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -231,6 +278,21 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_checksums_each_run_it_writes() {
+        let mut writer = RecordWriter::new(Vec::new());
+        writer.write(b"apple", b"1").unwrap();
+        writer.write(b"pear", b"").unwrap();
+        let first = writer.take_crc();
+        let cut = writer.position() as usize;
+        assert_eq!(writer.take_crc(), 0, "nothing written since");
+        writer.write(b"zebra", &[0xff; 200]).unwrap();
+        let second = writer.take_crc();
+        let bytes = writer.into_inner();
+        assert_eq!(first, crc32c::crc32c(&bytes[..cut]));
+        assert_eq!(second, crc32c::crc32c(&bytes[cut..]));
+    }
+
+    #[test]
     fn varints_are_leb128() {
         let mut out = [0u8; MAX_VARINT];
         let n = encode_varint(300, &mut out);
@@ -262,7 +324,16 @@ mod tests {
     #[test]
     fn index_round_trips_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
-        let partitions = vec![(0, 10), (10, 0), (10, 5)];
+        let segment = |offset, length, crc32c| Segment {
+            offset,
+            length,
+            crc32c,
+        };
+        let partitions = vec![
+            segment(0, 10, 7),
+            segment(10, 0, 0),
+            segment(10, 5, u32::MAX),
+        ];
         write_index(dir.path(), &partitions).unwrap();
         assert_eq!(load_index(dir.path()).unwrap().partitions, partitions);
         let names: Vec<_> = fs::read_dir(dir.path())
@@ -270,7 +341,34 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![MAP_INDEX_FILE]);
-        fs::write(dir.path().join(MAP_INDEX_FILE), [0u8; 17]).unwrap();
+        write_index(dir.path(), &[]).unwrap();
+        assert_eq!(load_index(dir.path()).unwrap().partitions, vec![]);
+    }
+
+    #[test]
+    fn a_damaged_or_old_index_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = [Segment {
+            offset: 0,
+            length: 300,
+            crc32c: 0x1234_5678,
+        }];
+        write_index(dir.path(), &partitions).unwrap();
+        let path = dir.path().join(MAP_INDEX_FILE);
+        let good = fs::read(&path).unwrap();
+        for at in 0..good.len() {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            assert!(
+                parse_index(&bad).is_err(),
+                "a flipped bit at {at} went unnoticed"
+            );
+        }
+        assert!(parse_index(&good[..good.len() - 1]).is_err());
+        // Version 1: one bare (offset, length) pair.
+        let mut old = 0u64.to_le_bytes().to_vec();
+        old.extend_from_slice(&300u64.to_le_bytes());
+        fs::write(&path, old).unwrap();
         assert!(load_index(dir.path()).is_err());
     }
 }

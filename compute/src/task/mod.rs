@@ -127,11 +127,20 @@ pub fn run_reduce(
     reduce::run(assignment, segments, output, control)
 }
 
-/// The byte range of each partition in a finished map attempt's [`MAP_OUTPUT_FILE`].
+/// One partition's sorted run in a map attempt's [`MAP_OUTPUT_FILE`]: where it lies, and the
+/// CRC32C of exactly those bytes, computed as they were written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub offset: u64,
+    pub length: u64,
+    pub crc32c: u32,
+}
+
+/// The segment of each partition in a finished map attempt's [`MAP_OUTPUT_FILE`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapOutputIndex {
-    /// `(offset, length)` per partition.
-    pub partitions: Vec<(u64, u64)>,
+    /// One per partition, in partition order.
+    pub partitions: Vec<Segment>,
 }
 
 impl MapOutputIndex {

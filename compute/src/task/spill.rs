@@ -8,22 +8,24 @@ use std::path::{Path, PathBuf};
 use super::format::{write_index, RecordReader, RecordWriter};
 use super::merge::{merge_into, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER};
 use super::WRITE_BUFFER;
-use super::{TaskControl, MAP_OUTPUT_FILE};
+use super::{Segment, TaskControl, MAP_OUTPUT_FILE};
 use crate::error::TaskError;
 
-/// A file of records sorted by (partition, key), with each partition's byte range.
+/// A file of records sorted by (partition, key), with each partition's segment: its byte range
+/// and CRC32C. Every spill carries checksums because any of them may become the map output.
 #[derive(Debug)]
 pub(crate) struct Spill {
     path: PathBuf,
-    ranges: Vec<(u64, u64)>,
+    ranges: Vec<Segment>,
 }
 
 /// Writes a spill; records must come in (partition, key) order.
 pub(crate) struct SpillWriter {
     path: PathBuf,
     writer: RecordWriter<BufWriter<File>>,
-    ranges: Vec<(u64, u64)>,
-    /// Partitions below this one have their start offset set.
+    ranges: Vec<Segment>,
+    /// Partitions below this one have their start offset set; the last of them is the one
+    /// being written, and those before it are complete, checksum included.
     started: usize,
 }
 
@@ -33,7 +35,7 @@ impl SpillWriter {
         Ok(SpillWriter {
             writer: RecordWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
             path,
-            ranges: vec![(0, 0); partitions as usize],
+            ranges: vec![Segment::default(); partitions as usize],
             started: 0,
         })
     }
@@ -50,12 +52,15 @@ impl SpillWriter {
         self.writer
             .write(key, value)
             .map_err(|e| spill_err(&self.path, e))?;
-        self.ranges[partition].1 += self.writer.position() - before;
+        self.ranges[partition].length += self.writer.position() - before;
         Ok(())
     }
 
     pub(crate) fn finish(mut self) -> Result<Spill, TaskError> {
         self.start_up_to(self.ranges.len());
+        if let Some(last) = self.ranges.last_mut() {
+            last.crc32c = self.writer.take_crc();
+        }
         self.writer
             .into_inner()
             .flush()
@@ -68,7 +73,10 @@ impl SpillWriter {
 
     fn start_up_to(&mut self, end: usize) {
         while self.started < end {
-            self.ranges[self.started].0 = self.writer.position();
+            if let Some(previous) = self.started.checked_sub(1) {
+                self.ranges[previous].crc32c = self.writer.take_crc();
+            }
+            self.ranges[self.started].offset = self.writer.position();
             self.started += 1;
         }
     }
@@ -158,7 +166,7 @@ impl Spills {
                 .iter_mut()
                 .zip(&group)
                 .map(|(reader, spill)| {
-                    RecordReader::new(reader, spill.ranges[partition as usize].1)
+                    RecordReader::new(reader, spill.ranges[partition as usize].length)
                 })
                 .collect();
             let merger = Merger::new(sources).map_err(|e| TaskError::io("merging spills", e))?;

@@ -172,11 +172,21 @@ impl LocalJob {
         for reducer in 0..self.reducers {
             let mut segments = Vec::new();
             for (m, map_dir) in map_dirs.iter().enumerate() {
-                let (start, length) = MapOutputIndex::load(map_dir)?.partitions[reducer as usize];
+                let index = MapOutputIndex::load(map_dir)?.partitions[reducer as usize];
                 let bytes = read(&map_dir.join(MAP_OUTPUT_FILE));
+                let (start, end) = (
+                    index.offset as usize,
+                    (index.offset + index.length) as usize,
+                );
+                let run = &bytes[start..end];
+                // Every map run by these tests checks the checksums its index recorded.
+                assert_eq!(
+                    crc32c::crc32c(run),
+                    index.crc32c,
+                    "map {m} partition {reducer}"
+                );
                 let segment = dir.path().join(format!("r{reducer}-m{m}"));
-                std::fs::write(&segment, &bytes[start as usize..(start + length) as usize])
-                    .unwrap();
+                std::fs::write(&segment, run).unwrap();
                 segments.push(segment);
             }
             let mut assignment = reduce_assignment(self.program.clone(), self.top);
