@@ -16,6 +16,8 @@ use super::fake_tracker::{start_tracker, FakeTracker, INPUT, INPUT_BYTES};
 use super::{spawn, ExecutorConfig, LocalBlocks};
 use crate::task::InputReader;
 
+mod checksum;
+
 const JOB: &str = "job_1700000000000_0001";
 
 struct NoBlocks;
