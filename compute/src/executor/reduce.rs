@@ -45,8 +45,9 @@ pub(super) async fn run(
 }
 
 /// Fetches every map's partition, [`PARALLEL_FETCHES`] at a time. Returns the segment files in
-/// map order and the bytes fetched; stops at the first map whose output cannot be had. While a
-/// slowed reducer pauses, the fetches in flight are not polled, so they pause too.
+/// map order and the bytes fetched; stops at the first map whose output cannot be had. A
+/// slowed reducer fetches one segment at a time and pauses between them: a fetch left unpolled
+/// in flight through a pause longer than the stall timeout would count as stalled.
 async fn fetch_all(
     ctx: &AttemptContext,
     assignment: &TaskAssignment,
@@ -68,7 +69,12 @@ async fn fetch_all(
         .zip(&segments)
         .map(|(source, segment)| fetch(ctx, assignment, source, segment))
         .collect();
-    let mut fetches = futures_util::stream::iter(fetches).buffer_unordered(PARALLEL_FETCHES);
+    let parallel = if slowdown.is_on() {
+        1
+    } else {
+        PARALLEL_FETCHES
+    };
+    let mut fetches = futures_util::stream::iter(fetches).buffer_unordered(parallel);
     let mut fetched = 0;
     while let Some(bytes) = fetches.next().await {
         fetched += bytes?;
