@@ -1,12 +1,9 @@
 //! The map output's on-disk format. A record is `[LEB128 key length][LEB128 value length]
 //! [key][value]`; a map's output file holds one sorted run of records per partition, and its
-//! index file the offset, length and CRC32C of each run (format version 2, below).
+//! index file (see `index`) the offset, length and CRC32C of each run.
 
-use std::fs;
 use std::io::{self, BufRead, Write};
-use std::path::Path;
 
-use super::{MapOutputIndex, Segment, MAP_INDEX_FILE};
 use crate::error::TaskError;
 
 /// Longest LEB128 encoding of a `u64`.
@@ -71,13 +68,17 @@ impl<W: Write> RecordWriter<W> {
 }
 
 /// Reads exactly `limit` bytes of records, reusing one buffer for every record's key and value.
-/// Input that ends inside a record, or a record that claims more than is left, is an error.
+/// Input that ends inside a record, or a record that claims more than is left, is an error; so
+/// is a run whose bytes do not match the CRC32C it was [`checked`](Self::checked) against.
 pub(crate) struct RecordReader<R> {
     inner: R,
     remaining: u64,
     buf: Vec<u8>,
     key_len: usize,
     record_len: u64,
+    /// The run's expected CRC32C, until the end of the run compares it with `crc`.
+    expected_crc: Option<u32>,
+    crc: u32,
 }
 
 impl<R: BufRead> RecordReader<R> {
@@ -88,6 +89,18 @@ impl<R: BufRead> RecordReader<R> {
             buf: Vec::new(),
             key_len: 0,
             record_len: 0,
+            expected_crc: None,
+            crc: 0,
+        }
+    }
+
+    /// A reader of a run written with CRC32C `crc32c`: reading past its last record fails
+    /// unless the bytes match. Records are handed out before the end is reached, so whatever
+    /// consumes them must be discarded when that last `next` fails.
+    pub(crate) fn checked(inner: R, limit: u64, crc32c: u32) -> Self {
+        RecordReader {
+            expected_crc: Some(crc32c),
+            ..Self::new(inner, limit)
         }
     }
 
@@ -95,6 +108,14 @@ impl<R: BufRead> RecordReader<R> {
     pub(crate) fn next(&mut self) -> io::Result<bool> {
         if self.remaining == 0 {
             self.record_len = 0;
+            if let Some(expected) = self.expected_crc.take() {
+                if self.crc != expected {
+                    return Err(corrupt(&format!(
+                        "a run's CRC32C is {:08x}; it was written as {expected:08x}",
+                        self.crc
+                    )));
+                }
+            }
             return Ok(false);
         }
         let before = self.remaining;
@@ -108,6 +129,9 @@ impl<R: BufRead> RecordReader<R> {
         };
         self.buf.resize(body as usize, 0);
         self.inner.read_exact(&mut self.buf).map_err(truncated)?;
+        if self.expected_crc.is_some() {
+            self.crc = crc32c::crc32c_append(self.crc, &self.buf);
+        }
         self.remaining -= body;
         self.key_len = key_len as usize;
         self.record_len = before - self.remaining;
@@ -149,11 +173,14 @@ impl<R: BufRead> RecordReader<R> {
         };
         self.inner.consume(1);
         self.remaining -= 1;
+        if self.expected_crc.is_some() {
+            self.crc = crc32c::crc32c_append(self.crc, &[byte]);
+        }
         Ok(byte)
     }
 }
 
-fn corrupt(what: &str) -> io::Error {
+pub(super) fn corrupt(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("corrupt map output: {what}"),
@@ -178,71 +205,6 @@ pub(crate) fn parse_count(value: &[u8]) -> Result<u64, TaskError> {
         TaskError::Invalid(format!("a count value has {} bytes, not 8", value.len()))
     })?;
     Ok(u64::from_le_bytes(bytes))
-}
-
-/// First bytes of a [`MAP_INDEX_FILE`]; the last byte is the format's version. Version 1 (bare
-/// `(offset, length)` pairs, no checksums) is refused: map output never outlives its datanode's
-/// process, so no such file can be met.
-const INDEX_MAGIC: [u8; 8] = *b"GRNMIDX\x02";
-/// `[u64 LE offset][u64 LE length][u32 LE crc32c]` per partition.
-const INDEX_ENTRY: usize = 20;
-/// The index ends with the CRC32C of everything before it, so a damaged index is never
-/// mistaken for ranges and checksums.
-const INDEX_TRAILER: usize = 4;
-
-/// Writes [`MAP_INDEX_FILE`] through a temporary file and a rename, so a reader sees either no
-/// index or a whole one. Called once the output file is complete.
-pub(crate) fn write_index(work_dir: &Path, partitions: &[Segment]) -> Result<(), TaskError> {
-    let mut bytes = Vec::with_capacity(INDEX_MAGIC.len() + partitions.len() * INDEX_ENTRY + 4);
-    bytes.extend_from_slice(&INDEX_MAGIC);
-    for segment in partitions {
-        bytes.extend_from_slice(&segment.offset.to_le_bytes());
-        bytes.extend_from_slice(&segment.length.to_le_bytes());
-        bytes.extend_from_slice(&segment.crc32c.to_le_bytes());
-    }
-    let crc = crc32c::crc32c(&bytes);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    let temp = work_dir.join(format!("{MAP_INDEX_FILE}.tmp"));
-    let path = work_dir.join(MAP_INDEX_FILE);
-    fs::write(&temp, &bytes)
-        .and_then(|()| fs::rename(&temp, &path))
-        .map_err(|e| TaskError::io(format!("writing {}", path.display()), e))
-}
-
-pub(crate) fn load_index(work_dir: &Path) -> Result<MapOutputIndex, TaskError> {
-    let path = work_dir.join(MAP_INDEX_FILE);
-    let context = || format!("reading {}", path.display());
-    let bytes = fs::read(&path).map_err(|e| TaskError::io(context(), e))?;
-    let partitions = parse_index(&bytes).map_err(|e| TaskError::io(context(), e))?;
-    Ok(MapOutputIndex { partitions })
-}
-
-fn parse_index(bytes: &[u8]) -> io::Result<Vec<Segment>> {
-    let whole = bytes
-        .len()
-        .checked_sub(INDEX_MAGIC.len() + INDEX_TRAILER)
-        .is_some_and(|entries| entries % INDEX_ENTRY == 0);
-    if !whole {
-        return Err(corrupt("the index has a length no index can have"));
-    }
-    let (body, trailer) = bytes.split_at(bytes.len() - INDEX_TRAILER);
-    if body[..INDEX_MAGIC.len()] != INDEX_MAGIC {
-        return Err(corrupt("the index does not start with the version 2 magic"));
-    }
-    if crc32c::crc32c(body).to_le_bytes() != trailer {
-        return Err(corrupt("the index does not match its checksum"));
-    }
-    let entries = &body[INDEX_MAGIC.len()..];
-    let u64_at = |at: &[u8]| u64::from_le_bytes(at.try_into().unwrap_or([0; 8]));
-    let u32_at = |at: &[u8]| u32::from_le_bytes(at.try_into().unwrap_or([0; 4]));
-    Ok(entries
-        .chunks_exact(INDEX_ENTRY)
-        .map(|entry| Segment {
-            offset: u64_at(&entry[..8]),
-            length: u64_at(&entry[8..16]),
-            crc32c: u32_at(&entry[16..]),
-        })
-        .collect())
 }
 
 #[cfg(test)]
@@ -293,6 +255,26 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_reader_fails_at_the_end_of_a_damaged_run() {
+        let bytes = encode(&[(b"key", b"value"), (b"other", &[9; 100])]);
+        let crc = crc32c::crc32c(&bytes);
+        let records = |bytes: &[u8]| {
+            let mut reader = RecordReader::checked(Cursor::new(bytes), bytes.len() as u64, crc);
+            let mut n = 0;
+            while reader.next()? {
+                n += 1;
+            }
+            io::Result::Ok(n)
+        };
+        assert_eq!(records(&bytes).unwrap(), 2);
+        let mut damaged = bytes.clone();
+        damaged[bytes.len() - 10] ^= 0x01;
+        let error = records(&damaged).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        assert!(error.to_string().contains("CRC32C"), "{error}");
+    }
+
+    #[test]
     fn varints_are_leb128() {
         let mut out = [0u8; MAX_VARINT];
         let n = encode_varint(300, &mut out);
@@ -319,56 +301,5 @@ mod tests {
         assert!(reader.next().unwrap());
         assert_eq!(reader.key(), b"a");
         assert!(!reader.next().unwrap());
-    }
-
-    #[test]
-    fn index_round_trips_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let segment = |offset, length, crc32c| Segment {
-            offset,
-            length,
-            crc32c,
-        };
-        let partitions = vec![
-            segment(0, 10, 7),
-            segment(10, 0, 0),
-            segment(10, 5, u32::MAX),
-        ];
-        write_index(dir.path(), &partitions).unwrap();
-        assert_eq!(load_index(dir.path()).unwrap().partitions, partitions);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![MAP_INDEX_FILE]);
-        write_index(dir.path(), &[]).unwrap();
-        assert_eq!(load_index(dir.path()).unwrap().partitions, vec![]);
-    }
-
-    #[test]
-    fn a_damaged_or_old_index_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let partitions = [Segment {
-            offset: 0,
-            length: 300,
-            crc32c: 0x1234_5678,
-        }];
-        write_index(dir.path(), &partitions).unwrap();
-        let path = dir.path().join(MAP_INDEX_FILE);
-        let good = fs::read(&path).unwrap();
-        for at in 0..good.len() {
-            let mut bad = good.clone();
-            bad[at] ^= 0x10;
-            assert!(
-                parse_index(&bad).is_err(),
-                "a flipped bit at {at} went unnoticed"
-            );
-        }
-        assert!(parse_index(&good[..good.len() - 1]).is_err());
-        // Version 1: one bare (offset, length) pair.
-        let mut old = 0u64.to_le_bytes().to_vec();
-        old.extend_from_slice(&300u64.to_le_bytes());
-        fs::write(&path, old).unwrap();
-        assert!(load_index(dir.path()).is_err());
     }
 }

@@ -18,6 +18,7 @@ mod collect;
 mod command;
 mod counting;
 mod format;
+mod index;
 mod lines;
 mod map;
 mod merge;
@@ -146,12 +147,12 @@ pub struct MapOutputIndex {
 impl MapOutputIndex {
     /// Reads [`MAP_INDEX_FILE`] from an attempt's work directory.
     pub fn load(work_dir: &Path) -> Result<Self, TaskError> {
-        format::load_index(work_dir)
+        index::load_index(work_dir)
     }
 
     /// Writes [`MAP_INDEX_FILE`] atomically into an attempt's work directory.
     pub fn write(&self, work_dir: &Path) -> Result<(), TaskError> {
-        format::write_index(work_dir, &self.partitions)
+        index::write_index(work_dir, &self.partitions)
     }
 }
 

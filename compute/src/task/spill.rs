@@ -5,7 +5,8 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::format::{write_index, RecordReader, RecordWriter};
+use super::format::{RecordReader, RecordWriter};
+use super::index::write_index;
 use super::merge::{merge_into, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER};
 use super::WRITE_BUFFER;
 use super::{Segment, TaskControl, MAP_OUTPUT_FILE};
@@ -148,7 +149,9 @@ impl Spills {
         write_index(&self.dir, &ranges)
     }
 
-    /// Merges `group` partition by partition into `out`, deleting the group's files.
+    /// Merges `group` partition by partition into `out`, deleting the group's files. Each
+    /// spill's runs are checked against the CRC32Cs they were written with, so a spill damaged
+    /// on disk fails the map instead of reaching its output under a fresh checksum.
     fn merge(
         &self,
         group: Vec<Spill>,
@@ -166,7 +169,8 @@ impl Spills {
                 .iter_mut()
                 .zip(&group)
                 .map(|(reader, spill)| {
-                    RecordReader::new(reader, spill.ranges[partition as usize].length)
+                    let run = spill.ranges[partition as usize];
+                    RecordReader::checked(reader, run.length, run.crc32c)
                 })
                 .collect();
             let merger = Merger::new(sources).map_err(|e| TaskError::io("merging spills", e))?;
@@ -184,4 +188,58 @@ impl Spills {
 
 fn spill_err(path: &Path, e: std::io::Error) -> TaskError {
     TaskError::io(format!("spill file {}", path.display()), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::index::load_index;
+    use crate::task::MAP_INDEX_FILE;
+
+    /// Two spills of three partitions each, records `<spill><n>` in order, in `dir`.
+    fn two_spills(dir: &Path) -> Spills {
+        let mut spills = Spills::new(dir, 3, MergeCombine::None);
+        for spill in ["a", "b"] {
+            let mut writer = spills.writer().unwrap();
+            for partition in [0, 2] {
+                for n in 0..50 {
+                    let key = format!("{spill}{n:03}");
+                    writer.write(partition, key.as_bytes(), b"value").unwrap();
+                }
+            }
+            let spill = writer.finish().unwrap();
+            spills.push(spill);
+        }
+        spills
+    }
+
+    #[test]
+    fn the_merged_output_records_each_partitions_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        two_spills(dir.path())
+            .finish(&TaskControl::default())
+            .unwrap();
+        let out = fs::read(dir.path().join(MAP_OUTPUT_FILE)).unwrap();
+        let index = load_index(dir.path()).unwrap();
+        assert_eq!(index.partitions[1].length, 0);
+        for segment in index.partitions {
+            let start = segment.offset as usize;
+            let run = &out[start..start + segment.length as usize];
+            assert_eq!(crc32c::crc32c(run), segment.crc32c);
+        }
+    }
+
+    #[test]
+    fn a_spill_damaged_on_disk_fails_the_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let spills = two_spills(dir.path());
+        let path = dir.path().join("spill-1");
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        fs::write(&path, bytes).unwrap();
+        let error = spills.finish(&TaskControl::default()).unwrap_err();
+        assert!(error.to_string().contains("CRC32C"), "{error}");
+        assert!(!dir.path().join(MAP_INDEX_FILE).exists());
+    }
 }

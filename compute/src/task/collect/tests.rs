@@ -4,7 +4,8 @@ use std::path::Path;
 
 use super::*;
 use crate::task::counting::CountTable;
-use crate::task::format::{count_value, load_index, parse_count, RecordReader};
+use crate::task::format::{count_value, parse_count, RecordReader};
+use crate::task::index::load_index;
 use crate::task::merge::{MergeCombine, MERGE_FACTOR};
 use crate::task::partition::KeyPartitioner;
 use crate::task::test_support::read;
