@@ -16,7 +16,7 @@ use super::attempt::{blocking, remove_dir, unless_killed, upload_part, AttemptCo
 use super::slowdown::Slowdown;
 use crate::error::TaskError;
 use crate::shuffle::{self, FetchError};
-use crate::task::{run_reduce, TaskControl};
+use crate::task::{run_reduce, SegmentFile, TaskControl};
 
 /// Map outputs fetched at once by one reducer.
 const PARALLEL_FETCHES: usize = 4;
@@ -45,7 +45,7 @@ pub(super) async fn run(
 }
 
 /// Fetches every map's partition, [`PARALLEL_FETCHES`] at a time. Returns the segment files in
-/// map order and the bytes fetched; stops at the first map whose output cannot be had. A
+/// map order, with the CRC32C each was checked against, and the bytes fetched; stops at the first map whose output cannot be had. A
 /// slowed reducer fetches one segment at a time and pauses between them: a fetch left unpolled
 /// in flight through a pause longer than the stall timeout would count as stalled.
 async fn fetch_all(
@@ -55,7 +55,7 @@ async fn fetch_all(
     dir: &Path,
     control: &TaskControl,
     slowdown: &Slowdown,
-) -> Result<(Vec<PathBuf>, u64), TaskError> {
+) -> Result<(Vec<SegmentFile>, u64), TaskError> {
     let mut sources: Vec<&MapOutputLocation> = map_outputs.iter().collect();
     sources.sort_by_key(|source| source.map);
     let segments: Vec<PathBuf> = sources
@@ -67,7 +67,12 @@ async fn fetch_all(
     let fetches: Vec<_> = sources
         .iter()
         .zip(&segments)
-        .map(|(source, segment)| fetch(ctx, assignment, source, segment))
+        .enumerate()
+        .map(|(i, (source, segment))| async move {
+            fetch(ctx, assignment, source, segment)
+                .await
+                .map(|f| (i, f))
+        })
         .collect();
     let parallel = if slowdown.is_on() {
         1
@@ -75,12 +80,20 @@ async fn fetch_all(
         PARALLEL_FETCHES
     };
     let mut fetches = futures_util::stream::iter(fetches).buffer_unordered(parallel);
+    let mut crcs = vec![0; segments.len()];
     let mut fetched = 0;
-    while let Some(bytes) = fetches.next().await {
-        fetched += bytes?;
+    while let Some(result) = fetches.next().await {
+        let (i, segment) = result?;
+        fetched += segment.bytes;
+        crcs[i] = segment.crc32c;
         slowdown.pace(control).await?;
     }
     drop(fetches);
+    let segments = segments
+        .into_iter()
+        .zip(crcs)
+        .map(|(path, crc32c)| SegmentFile { path, crc32c })
+        .collect();
     Ok((segments, fetched))
 }
 
@@ -89,7 +102,7 @@ async fn fetch(
     assignment: &TaskAssignment,
     source: &MapOutputLocation,
     segment: &Path,
-) -> Result<u64, TaskError> {
+) -> Result<shuffle::Fetched, TaskError> {
     let partition = assignment.task.index;
     shuffle::fetch_partition(
         &ctx.shuffle,

@@ -22,6 +22,13 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// Most of an error body kept for the message.
 const ERROR_BODY_LIMIT: usize = 4096;
 
+/// A partition that arrived whole and matching the map's CRC32C.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub bytes: u64,
+    pub crc32c: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("cannot reach the map's datanode: {0}")]
@@ -71,7 +78,7 @@ impl FetchError {
 }
 
 /// Fetches `partition` of map attempt `attempt` from the datanode at `source` into `dest`,
-/// returning the bytes written. Any wait for the next bytes longer than `stall_timeout` fails
+/// returning its size and CRC32C. Any wait for the next bytes longer than `stall_timeout` fails
 /// the fetch; failures another try may cure are retried twice before they are returned.
 pub async fn fetch_partition(
     http: &reqwest::Client,
@@ -81,7 +88,7 @@ pub async fn fetch_partition(
     partition: u32,
     dest: &Path,
     stall_timeout: Duration,
-) -> Result<u64, FetchError> {
+) -> Result<Fetched, FetchError> {
     let url = format!(
         "http://{source}{}",
         routes::shuffle(job, attempt, partition)
@@ -105,7 +112,7 @@ async fn fetch_once(
     url: &str,
     dest: &Path,
     stall: Duration,
-) -> Result<u64, FetchError> {
+) -> Result<Fetched, FetchError> {
     let mut response = tokio::time::timeout(stall, http.get(url).send())
         .await
         .map_err(|_| FetchError::Stalled(stall))?
@@ -159,7 +166,10 @@ async fn fetch_once(
         });
     }
     out.flush().await.map_err(local)?;
-    Ok(received)
+    Ok(Fetched {
+        bytes: received,
+        crc32c: crc,
+    })
 }
 
 /// The message of an error response: its `WireError`'s, else the start of its text.

@@ -10,7 +10,7 @@
 mod fetch;
 mod server;
 
-pub use fetch::{fetch_partition, FetchError};
+pub use fetch::{fetch_partition, FetchError, Fetched};
 pub use server::router;
 
 #[cfg(test)]

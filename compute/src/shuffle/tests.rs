@@ -72,7 +72,8 @@ async fn each_partition_is_served_exactly() {
         let fetched = fetch_partition(&http, addr, &job, &attempt, partition as u32, &dest, STALL)
             .await
             .unwrap();
-        assert_eq!(fetched, expected.len() as u64);
+        assert_eq!(fetched.bytes, expected.len() as u64);
+        assert_eq!(fetched.crc32c, crc32c::crc32c(expected));
         assert_eq!(std::fs::read(&dest).unwrap(), *expected, "{partition}");
     }
     let response = reqwest::get(format!("http://{addr}/v1/shuffle/{JOB}/{ATTEMPT}/2"))
@@ -212,7 +213,7 @@ async fn a_damaged_segment_is_a_checksum_mismatch_at_the_first_try() {
     assert!(!error.is_worth_retrying());
     // The partition next to it is intact and still served.
     let fetched = fetch_partition(&http, addr, &job, &attempt, 0, &dest, STALL).await;
-    assert_eq!(fetched.unwrap(), 8);
+    assert_eq!(fetched.unwrap().bytes, 8);
 }
 
 #[tokio::test]

@@ -116,12 +116,20 @@ pub fn run_map(
     map::run(assignment, input, work_dir, control)
 }
 
+/// A reducer's local copy of one map's run of its partition, and the CRC32C the map recorded
+/// for it, which the merge checks the file against as it reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub crc32c: u32,
+}
+
 /// Runs a reduce attempt over `segments` (one file per map: the bytes of this reducer's
 /// partition of that map's output, as the shuffle served them) and writes the part file's text
-/// to `output`.
+/// to `output`. A segment that does not match its CRC32C fails the attempt.
 pub fn run_reduce(
     assignment: &TaskAssignment,
-    segments: &[PathBuf],
+    segments: &[SegmentFile],
     output: &Path,
     control: &TaskControl,
 ) -> Result<TaskCounters, TaskError> {

@@ -13,8 +13,8 @@ use granary_client::protocol::{
 };
 
 use super::{
-    run_map, run_reduce, InputReader, MapInput, MapOutput, MapOutputIndex, TaskControl,
-    MAP_OUTPUT_FILE,
+    run_map, run_reduce, InputReader, MapInput, MapOutput, MapOutputIndex, SegmentFile,
+    TaskControl, MAP_OUTPUT_FILE,
 };
 use crate::error::TaskError;
 
@@ -185,9 +185,12 @@ impl LocalJob {
                     index.crc32c,
                     "map {m} partition {reducer}"
                 );
-                let segment = dir.path().join(format!("r{reducer}-m{m}"));
-                std::fs::write(&segment, run).unwrap();
-                segments.push(segment);
+                let path = dir.path().join(format!("r{reducer}-m{m}"));
+                std::fs::write(&path, run).unwrap();
+                segments.push(SegmentFile {
+                    path,
+                    crc32c: index.crc32c,
+                });
             }
             let mut assignment = reduce_assignment(self.program.clone(), self.top);
             assignment.reducers = self.reducers;
