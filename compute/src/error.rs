@@ -1,7 +1,7 @@
 //! Why a task attempt failed. The message goes to the tracker in the attempt's report, and from
 //! there into `job status` when attempts run out.
 
-use granary_client::protocol::AttemptId;
+use granary_client::protocol::{AttemptId, FetchFailureCause};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
@@ -24,6 +24,7 @@ pub enum TaskError {
         map: u32,
         attempt: AttemptId,
         message: String,
+        cause: FetchFailureCause,
     },
     #[error("invalid task: {0}")]
     Invalid(String),

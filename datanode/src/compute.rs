@@ -49,6 +49,7 @@ pub fn spawn_executor(
         slots: config.task_slots,
         poll_interval: config.task_poll_interval,
         work_dir: jobs_dir(state.store.data_dir()),
+        shuffle_stall_timeout: config.shuffle_stall_timeout,
         task_slowdown: config.task_slowdown,
     };
     let blocks = Arc::new(StoreBlocks(Arc::clone(state)));

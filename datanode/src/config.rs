@@ -58,6 +58,11 @@ pub struct DatanodeConfig {
     /// bad disk (the tracker's speculation should route around it). At least 1.0. Default `1.0`
     /// (off).
     pub task_slowdown: f64,
+    /// A reducer's shuffle fetch that receives nothing for this long fails, and the map whose
+    /// output it was is re-run elsewhere: a datanode that stops answering (stopped, swapping,
+    /// cut off) delays a job by about this much instead of hanging it. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub shuffle_stall_timeout: Duration,
 }
 
 impl Default for DatanodeConfig {
@@ -78,6 +83,7 @@ impl Default for DatanodeConfig {
                 .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             task_poll_interval: Duration::from_millis(200),
             task_slowdown: 1.0,
+            shuffle_stall_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -108,12 +114,14 @@ impl DatanodeConfig {
             self.lifeline_interval,
             self.scan_period,
             self.task_poll_interval,
+            self.shuffle_stall_timeout,
         ]
         .iter()
         .any(Duration::is_zero)
         {
             return Err(Error::invalid_argument(
-                "heartbeat, block report, lifeline, scan and task poll intervals must be positive",
+                "heartbeat, block report, lifeline, scan and task poll intervals and the shuffle \
+                 stall timeout must be positive",
             ));
         }
         if self.max_concurrent_replications == 0 || self.scan_rate == 0 || self.task_slots == 0 {
@@ -192,6 +200,8 @@ mod tests {
         assert_eq!(config.task_poll_interval, Duration::from_millis(50));
         let config = DatanodeConfig::from_toml("task_slowdown = 2.5").unwrap();
         assert_eq!(config.task_slowdown, 2.5);
+        let config = DatanodeConfig::from_toml("shuffle_stall_timeout = \"2s\"").unwrap();
+        assert_eq!(config.shuffle_stall_timeout, Duration::from_secs(2));
         assert_eq!(
             DatanodeConfig::from_toml("scan_rate = 1000")
                 .unwrap()
@@ -238,6 +248,10 @@ mod tests {
             },
             DatanodeConfig {
                 task_poll_interval: Duration::ZERO,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                shuffle_stall_timeout: Duration::ZERO,
                 ..Default::default()
             },
             DatanodeConfig {

@@ -63,6 +63,9 @@ struct Args {
     /// Fault injection: every task attempt takes this many times as long, e.g. 5 (default 1: off).
     #[arg(long, env = "GRANARY_TASK_SLOWDOWN", value_name = "FACTOR")]
     task_slowdown: Option<f64>,
+    /// A shuffle fetch that receives nothing for this long fails and its map re-runs, e.g. 5s.
+    #[arg(long, env = "GRANARY_SHUFFLE_STALL_TIMEOUT", value_name = "DUR", value_parser = humantime::parse_duration)]
+    shuffle_stall_timeout: Option<Duration>,
     /// After binding, write the actual listen address to this file (atomically).
     #[arg(long, env = "GRANARY_DATANODE_ADDR_FILE", value_name = "FILE")]
     addr_file: Option<PathBuf>,
@@ -119,6 +122,9 @@ impl Args {
         }
         if let Some(factor) = self.task_slowdown {
             config.task_slowdown = factor;
+        }
+        if let Some(stall) = self.shuffle_stall_timeout {
+            config.shuffle_stall_timeout = stall;
         }
         config.validate()?;
         Ok(config)

@@ -286,6 +286,10 @@ pub struct JobCounters {
     pub tasks: TaskCounters,
     pub failed_attempts: u64,
     pub speculative_attempts: u64,
+    /// Shuffle fetches whose bytes did not match the CRC32C the map recorded for them (each
+    /// re-ran that map). Absent from records written before it existed.
+    #[serde(default)]
+    pub shuffle_checksum_failures: u64,
     /// Wall time from submission to the last map's success.
     pub map_phase_ms: u64,
     /// Wall time from the last map's success to the last reducer's commit (shuffle included).
@@ -347,6 +351,10 @@ pub struct InputSplit {
     /// Datanodes holding a replica when the job was planned.
     pub locations: Vec<DatanodeId>,
 }
+
+/// Response header of a shuffle fetch: the CRC32C (decimal) the map recorded for the
+/// partition's bytes when it wrote them, which the reducer checks the body against.
+pub const SEGMENT_CRC32C_HEADER: &str = "x-granary-crc32c";
 
 /// Where a finished map attempt's output can be fetched.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -428,7 +436,21 @@ pub enum TaskOutcome {
         map: u32,
         attempt: AttemptId,
         error: String,
+        /// Absent in reports from executors that predate it: unavailable.
+        #[serde(default)]
+        cause: FetchFailureCause,
     },
+}
+
+/// Why a reducer could not have a map's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchFailureCause {
+    /// The map's datanode could not be reached, stalled, failed or cut the body short.
+    #[default]
+    Unavailable,
+    /// The bytes arrived whole but did not match the map's CRC32C: the output is corrupt.
+    ChecksumMismatch,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -470,6 +492,27 @@ mod tests {
             assert!(json.get(key).is_some(), "{key} missing from {json}");
         }
         assert!(json.get("tasks").is_none());
+    }
+
+    #[test]
+    fn older_records_and_reports_still_load() {
+        let mut json = serde_json::to_value(JobCounters::default()).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("shuffle_checksum_failures");
+        let counters: JobCounters = serde_json::from_value(json).unwrap();
+        assert_eq!(counters.shuffle_checksum_failures, 0);
+        let report =
+            r#"{"type":"fetch_failed","map":2,"attempt":"attempt_1_2_m_000002_0","error":"x"}"#;
+        let outcome: TaskOutcome = serde_json::from_str(report).unwrap();
+        assert!(matches!(
+            outcome,
+            TaskOutcome::FetchFailed {
+                map: 2,
+                cause: FetchFailureCause::Unavailable,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub(crate) struct AttemptContext {
     pub granary: Granary,
     /// Fetches map output from other datanodes' shuffle servers.
     pub shuffle: reqwest::Client,
+    /// A shuffle fetch that receives nothing for this long fails (`shuffle_stall_timeout`).
+    pub shuffle_stall_timeout: Duration,
     pub blocks: Arc<dyn LocalBlocks>,
     pub work_dir: PathBuf,
     /// `task_slowdown`: the factor every attempt is slowed by.
@@ -76,6 +78,11 @@ impl AttemptControl {
             result = work => result,
             () = self.killed.cancelled() => Err(TaskError::Cancelled),
         }
+    }
+
+    /// Whether the executor is slowed (`task_slowdown` above 1).
+    pub fn is_slowed(&self) -> bool {
+        self.slowdown.is_some()
     }
 
     /// The slowdown hook: pays the pause the attempt owes so far, if it is slowed.
@@ -153,10 +160,12 @@ fn outcome(result: Result<TaskCounters, TaskError>, control: &AttemptControl) ->
             map,
             attempt,
             message,
+            cause,
         }) => TaskOutcome::FetchFailed {
             map,
             attempt,
             error: one_line(&message),
+            cause,
         },
         Err(e) => TaskOutcome::Failed {
             error: one_line(&e.to_string()),
@@ -257,6 +266,8 @@ pub(super) async fn remove_dir(dir: PathBuf) {
 
 #[cfg(test)]
 mod tests {
+    use granary_client::protocol::FetchFailureCause;
+
     use super::*;
 
     #[test]
@@ -276,6 +287,7 @@ mod tests {
             map: 1,
             attempt: AttemptId("attempt_1_0001_m_000001_0".into()),
             message: "refused".into(),
+            cause: FetchFailureCause::Unavailable,
         };
         let killed = TaskOutcome::Failed {
             error: "killed".into(),

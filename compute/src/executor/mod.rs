@@ -47,6 +47,10 @@ pub struct ExecutorConfig {
     pub poll_interval: Duration,
     /// Root of the attempts' local files.
     pub work_dir: PathBuf,
+    /// A reducer's fetch of a map's output that receives nothing for this long fails, and the
+    /// map is re-run elsewhere, so a datanode that hangs (stopped, swapping) delays a job by
+    /// about this much instead of hanging it. The datanode's `shuffle_stall_timeout`.
+    pub shuffle_stall_timeout: Duration,
     /// Fault injection: every attempt takes this many times as long as it would, its pauses
     /// spread over its run. 1.0 is off.
     pub task_slowdown: f64,

@@ -81,6 +81,7 @@ impl Executor {
         let ctx = AttemptContext {
             granary: Granary::new(client)?,
             shuffle,
+            shuffle_stall_timeout: config.shuffle_stall_timeout,
             blocks,
             work_dir: config.work_dir.clone(),
             slowdown: config.task_slowdown,

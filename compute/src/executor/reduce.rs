@@ -8,12 +8,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use granary_client::protocol::{MapOutputLocation, TaskAssignment, TaskCounters};
+use granary_client::protocol::{
+    FetchFailureCause, MapOutputLocation, TaskAssignment, TaskCounters,
+};
 
 use super::attempt::{blocking, remove_dir, upload_part, AttemptContext, AttemptControl};
 use crate::error::TaskError;
 use crate::shuffle::{self, FetchError};
-use crate::task::run_reduce;
+use crate::task::{run_reduce, SegmentFile};
 
 /// Map outputs fetched at once by one reducer.
 const PARALLEL_FETCHES: usize = 4;
@@ -44,15 +46,16 @@ pub(super) async fn run(
 }
 
 /// Fetches every map's partition, [`PARALLEL_FETCHES`] at a time. Returns the segment files in
-/// map order and the bytes fetched; stops at the first map whose output cannot be had. While a
-/// slowed reducer pauses, the fetches in flight are not polled, so they pause too.
+/// map order, with the CRC32C each was checked against, and the bytes fetched; stops at the first map whose output cannot be had. A
+/// slowed reducer fetches one segment at a time and pauses between them: a fetch left unpolled
+/// in flight through a pause longer than the stall timeout would count as stalled.
 async fn fetch_all(
     ctx: &AttemptContext,
     assignment: &TaskAssignment,
     map_outputs: &[MapOutputLocation],
     dir: &Path,
     control: &AttemptControl,
-) -> Result<(Vec<PathBuf>, u64), TaskError> {
+) -> Result<(Vec<SegmentFile>, u64), TaskError> {
     let mut sources: Vec<&MapOutputLocation> = map_outputs.iter().collect();
     sources.sort_by_key(|source| source.map);
     let segments: Vec<PathBuf> = sources
@@ -64,15 +67,33 @@ async fn fetch_all(
     let fetches: Vec<_> = sources
         .iter()
         .zip(&segments)
-        .map(|(source, segment)| fetch(ctx, assignment, source, segment))
+        .enumerate()
+        .map(|(i, (source, segment))| async move {
+            fetch(ctx, assignment, source, segment)
+                .await
+                .map(|f| (i, f))
+        })
         .collect();
-    let mut fetches = futures_util::stream::iter(fetches).buffer_unordered(PARALLEL_FETCHES);
+    let parallel = if control.is_slowed() {
+        1
+    } else {
+        PARALLEL_FETCHES
+    };
+    let mut fetches = futures_util::stream::iter(fetches).buffer_unordered(parallel);
+    let mut crcs = vec![0; segments.len()];
     let mut fetched = 0;
-    while let Some(bytes) = fetches.next().await {
-        fetched += bytes?;
+    while let Some(result) = fetches.next().await {
+        let (i, segment) = result?;
+        fetched += segment.bytes;
+        crcs[i] = segment.crc32c;
         control.pace().await?;
     }
     drop(fetches);
+    let segments = segments
+        .into_iter()
+        .zip(crcs)
+        .map(|(path, crc32c)| SegmentFile { path, crc32c })
+        .collect();
     Ok((segments, fetched))
 }
 
@@ -81,7 +102,7 @@ async fn fetch(
     assignment: &TaskAssignment,
     source: &MapOutputLocation,
     segment: &Path,
-) -> Result<u64, TaskError> {
+) -> Result<shuffle::Fetched, TaskError> {
     let partition = assignment.task.index;
     shuffle::fetch_partition(
         &ctx.shuffle,
@@ -90,16 +111,24 @@ async fn fetch(
         &source.attempt,
         partition,
         segment,
+        ctx.shuffle_stall_timeout,
     )
     .await
     .map_err(|e| match e {
         FetchError::Local { path, source: e } => {
             TaskError::io(format!("writing {}", path.display()), e)
         }
-        remote => TaskError::FetchFailed {
-            map: source.map,
-            attempt: source.attempt.clone(),
-            message: format!("{} ({}): {remote}", source.datanode, source.addr),
-        },
+        remote => {
+            let cause = match remote {
+                FetchError::ChecksumMismatch { .. } => FetchFailureCause::ChecksumMismatch,
+                _ => FetchFailureCause::Unavailable,
+            };
+            TaskError::FetchFailed {
+                map: source.map,
+                attempt: source.attempt.clone(),
+                message: format!("{} ({}): {remote}", source.datanode, source.addr),
+                cause,
+            }
+        }
     })
 }

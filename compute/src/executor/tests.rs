@@ -16,6 +16,8 @@ use super::fake_tracker::{start_tracker, FakeTracker, INPUT, INPUT_BYTES};
 use super::{spawn, ExecutorConfig, LocalBlocks};
 use crate::task::InputReader;
 
+mod checksum;
+
 const JOB: &str = "job_1700000000000_0001";
 
 struct NoBlocks;
@@ -58,6 +60,7 @@ impl TestExecutor {
             slots: 2,
             poll_interval: Duration::from_millis(20),
             work_dir: work_dir.to_path_buf(),
+            shuffle_stall_timeout: Duration::from_secs(10),
             task_slowdown: 1.0,
         };
         let shutdown = CancellationToken::new();
@@ -215,8 +218,10 @@ async fn an_unreachable_map_output_is_a_fetch_failure() {
             map,
             attempt,
             error,
+            cause,
         } => {
             assert_eq!((map, attempt), (3, map_attempt));
+            assert_eq!(cause, FetchFailureCause::Unavailable);
             assert!(error.contains("127.0.0.1:1"), "{error}");
         }
         other => panic!("{other:?}"),

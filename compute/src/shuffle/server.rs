@@ -1,5 +1,7 @@
 //! `GET /v1/shuffle/{job}/{attempt}/{partition}`: one partition of a finished map attempt's
-//! output, streamed from disk with its exact `Content-Length`, a buffer at a time.
+//! output, streamed from disk with its exact `Content-Length`, a buffer at a time, and the
+//! CRC32C its index recorded in [`SEGMENT_CRC32C_HEADER`]. The server does not check the bytes
+//! itself: the reducer does, as they arrive, so the check spans disk, server and network.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -7,17 +9,20 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use granary_client::protocol::{routes, AttemptId, JobId};
+use granary_client::protocol::{routes, AttemptId, JobId, SEGMENT_CRC32C_HEADER};
 use granary_client::server::{ApiError, ApiPath};
 use granary_client::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::task::{MapOutputIndex, MAP_INDEX_FILE, MAP_OUTPUT_FILE};
+use crate::task::{MapOutputIndex, Segment, MAP_INDEX_FILE, MAP_OUTPUT_FILE};
+
+/// Checked when compiled: `from_static` is evaluated here in a constant.
+const CRC32C_HEADER: HeaderName = HeaderName::from_static(SEGMENT_CRC32C_HEADER);
 
 /// Bytes read from disk per body chunk.
 const READ_BUFFER: usize = 64 * 1024;
@@ -32,6 +37,7 @@ struct PartitionRange {
     file: std::fs::File,
     offset: u64,
     length: u64,
+    crc32c: u32,
 }
 
 /// The shuffle's route, serving the map output under `work_dir` (`<work_dir>/<job>/<attempt>/`).
@@ -62,6 +68,7 @@ async fn serve_partition(
         [
             (CONTENT_TYPE, "application/octet-stream".to_string()),
             (CONTENT_LENGTH, range.length.to_string()),
+            (CRC32C_HEADER, range.crc32c.to_string()),
         ],
         Body::from_stream(body),
     )
@@ -81,7 +88,11 @@ fn locate(dir: &Path, partition: u32) -> Result<PartitionRange, Error> {
         return Err(unknown());
     }
     let index = MapOutputIndex::load(dir).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-    let &(offset, length) = usize::try_from(partition)
+    let &Segment {
+        offset,
+        length,
+        crc32c,
+    } = usize::try_from(partition)
         .ok()
         .and_then(|p| index.partitions.get(p))
         .ok_or_else(|| {
@@ -113,5 +124,6 @@ fn locate(dir: &Path, partition: u32) -> Result<PartitionRange, Error> {
         file,
         offset,
         length,
+        crc32c,
     })
 }

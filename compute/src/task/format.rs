@@ -1,12 +1,9 @@
 //! The map output's on-disk format. A record is `[LEB128 key length][LEB128 value length]
 //! [key][value]`; a map's output file holds one sorted run of records per partition, and its
-//! index file the `(offset, length)` of each run as little-endian `u64` pairs.
+//! index file (see `index`) the offset, length and CRC32C of each run.
 
-use std::fs;
 use std::io::{self, BufRead, Write};
-use std::path::Path;
 
-use super::{MapOutputIndex, MAP_INDEX_FILE};
 use crate::error::TaskError;
 
 /// Longest LEB128 encoding of a `u64`.
@@ -23,15 +20,21 @@ fn encode_varint(mut value: u64, out: &mut [u8]) -> usize {
     n + 1
 }
 
-/// Writes records, counting the bytes written so far.
+/// Writes records, counting the bytes written so far and their CRC32C since the last
+/// [`take_crc`](Self::take_crc).
 pub(crate) struct RecordWriter<W> {
     inner: W,
     position: u64,
+    crc: u32,
 }
 
 impl<W: Write> RecordWriter<W> {
     pub(crate) fn new(inner: W) -> Self {
-        RecordWriter { inner, position: 0 }
+        RecordWriter {
+            inner,
+            position: 0,
+            crc: 0,
+        }
     }
 
     pub(crate) fn write(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
@@ -42,7 +45,16 @@ impl<W: Write> RecordWriter<W> {
         self.inner.write_all(key)?;
         self.inner.write_all(value)?;
         self.position += (n + key.len() + value.len()) as u64;
+        self.crc = crc32c::crc32c_append(self.crc, &header[..n]);
+        self.crc = crc32c::crc32c_append(self.crc, key);
+        self.crc = crc32c::crc32c_append(self.crc, value);
         Ok(())
+    }
+
+    /// The CRC32C of the bytes written since the last call (or since the start), which starts
+    /// the next run's.
+    pub(crate) fn take_crc(&mut self) -> u32 {
+        std::mem::take(&mut self.crc)
     }
 
     /// Bytes written so far.
@@ -56,13 +68,17 @@ impl<W: Write> RecordWriter<W> {
 }
 
 /// Reads exactly `limit` bytes of records, reusing one buffer for every record's key and value.
-/// Input that ends inside a record, or a record that claims more than is left, is an error.
+/// Input that ends inside a record, or a record that claims more than is left, is an error; so
+/// is a run whose bytes do not match the CRC32C it was [`checked`](Self::checked) against.
 pub(crate) struct RecordReader<R> {
     inner: R,
     remaining: u64,
     buf: Vec<u8>,
     key_len: usize,
     record_len: u64,
+    /// The run's expected CRC32C, until the end of the run compares it with `crc`.
+    expected_crc: Option<u32>,
+    crc: u32,
 }
 
 impl<R: BufRead> RecordReader<R> {
@@ -73,6 +89,18 @@ impl<R: BufRead> RecordReader<R> {
             buf: Vec::new(),
             key_len: 0,
             record_len: 0,
+            expected_crc: None,
+            crc: 0,
+        }
+    }
+
+    /// A reader of a run written with CRC32C `crc32c`: reading past its last record fails
+    /// unless the bytes match. Records are handed out before the end is reached, so whatever
+    /// consumes them must be discarded when that last `next` fails.
+    pub(crate) fn checked(inner: R, limit: u64, crc32c: u32) -> Self {
+        RecordReader {
+            expected_crc: Some(crc32c),
+            ..Self::new(inner, limit)
         }
     }
 
@@ -80,6 +108,14 @@ impl<R: BufRead> RecordReader<R> {
     pub(crate) fn next(&mut self) -> io::Result<bool> {
         if self.remaining == 0 {
             self.record_len = 0;
+            if let Some(expected) = self.expected_crc.take() {
+                if self.crc != expected {
+                    return Err(corrupt(&format!(
+                        "a run's CRC32C is {:08x}; it was written as {expected:08x}",
+                        self.crc
+                    )));
+                }
+            }
             return Ok(false);
         }
         let before = self.remaining;
@@ -93,6 +129,9 @@ impl<R: BufRead> RecordReader<R> {
         };
         self.buf.resize(body as usize, 0);
         self.inner.read_exact(&mut self.buf).map_err(truncated)?;
+        if self.expected_crc.is_some() {
+            self.crc = crc32c::crc32c_append(self.crc, &self.buf);
+        }
         self.remaining -= body;
         self.key_len = key_len as usize;
         self.record_len = before - self.remaining;
@@ -134,11 +173,14 @@ impl<R: BufRead> RecordReader<R> {
         };
         self.inner.consume(1);
         self.remaining -= 1;
+        if self.expected_crc.is_some() {
+            self.crc = crc32c::crc32c_append(self.crc, &[byte]);
+        }
         Ok(byte)
     }
 }
 
-fn corrupt(what: &str) -> io::Error {
+pub(super) fn corrupt(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("corrupt map output: {what}"),
@@ -163,40 +205,6 @@ pub(crate) fn parse_count(value: &[u8]) -> Result<u64, TaskError> {
         TaskError::Invalid(format!("a count value has {} bytes, not 8", value.len()))
     })?;
     Ok(u64::from_le_bytes(bytes))
-}
-
-/// Writes [`MAP_INDEX_FILE`] through a temporary file and a rename, so a reader sees either no
-/// index or a whole one. Called once the output file is complete.
-pub(crate) fn write_index(work_dir: &Path, partitions: &[(u64, u64)]) -> Result<(), TaskError> {
-    let mut bytes = Vec::with_capacity(partitions.len() * 16);
-    for (offset, length) in partitions {
-        bytes.extend_from_slice(&offset.to_le_bytes());
-        bytes.extend_from_slice(&length.to_le_bytes());
-    }
-    let temp = work_dir.join(format!("{MAP_INDEX_FILE}.tmp"));
-    let path = work_dir.join(MAP_INDEX_FILE);
-    fail::fail_point!("map::output_commit");
-    fs::write(&temp, &bytes)
-        .and_then(|()| fs::rename(&temp, &path))
-        .map_err(|e| TaskError::io(format!("writing {}", path.display()), e))
-}
-
-pub(crate) fn load_index(work_dir: &Path) -> Result<MapOutputIndex, TaskError> {
-    let path = work_dir.join(MAP_INDEX_FILE);
-    let bytes =
-        fs::read(&path).map_err(|e| TaskError::io(format!("reading {}", path.display()), e))?;
-    if bytes.len() % 16 != 0 {
-        return Err(TaskError::io(
-            format!("reading {}", path.display()),
-            corrupt("index length is not a multiple of 16"),
-        ));
-    }
-    let u64_at = |at: &[u8]| u64::from_le_bytes(at.try_into().unwrap_or([0; 8]));
-    let partitions = bytes
-        .chunks_exact(16)
-        .map(|pair| (u64_at(&pair[..8]), u64_at(&pair[8..])))
-        .collect();
-    Ok(MapOutputIndex { partitions })
 }
 
 #[cfg(test)]
@@ -232,6 +240,41 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_checksums_each_run_it_writes() {
+        let mut writer = RecordWriter::new(Vec::new());
+        writer.write(b"apple", b"1").unwrap();
+        writer.write(b"pear", b"").unwrap();
+        let first = writer.take_crc();
+        let cut = writer.position() as usize;
+        assert_eq!(writer.take_crc(), 0, "nothing written since");
+        writer.write(b"zebra", &[0xff; 200]).unwrap();
+        let second = writer.take_crc();
+        let bytes = writer.into_inner();
+        assert_eq!(first, crc32c::crc32c(&bytes[..cut]));
+        assert_eq!(second, crc32c::crc32c(&bytes[cut..]));
+    }
+
+    #[test]
+    fn a_checked_reader_fails_at_the_end_of_a_damaged_run() {
+        let bytes = encode(&[(b"key", b"value"), (b"other", &[9; 100])]);
+        let crc = crc32c::crc32c(&bytes);
+        let records = |bytes: &[u8]| {
+            let mut reader = RecordReader::checked(Cursor::new(bytes), bytes.len() as u64, crc);
+            let mut n = 0;
+            while reader.next()? {
+                n += 1;
+            }
+            io::Result::Ok(n)
+        };
+        assert_eq!(records(&bytes).unwrap(), 2);
+        let mut damaged = bytes.clone();
+        damaged[bytes.len() - 10] ^= 0x01;
+        let error = records(&damaged).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
+        assert!(error.to_string().contains("CRC32C"), "{error}");
+    }
+
+    #[test]
     fn varints_are_leb128() {
         let mut out = [0u8; MAX_VARINT];
         let n = encode_varint(300, &mut out);
@@ -258,20 +301,5 @@ mod tests {
         assert!(reader.next().unwrap());
         assert_eq!(reader.key(), b"a");
         assert!(!reader.next().unwrap());
-    }
-
-    #[test]
-    fn index_round_trips_and_leaves_no_temp_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let partitions = vec![(0, 10), (10, 0), (10, 5)];
-        write_index(dir.path(), &partitions).unwrap();
-        assert_eq!(load_index(dir.path()).unwrap().partitions, partitions);
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![MAP_INDEX_FILE]);
-        fs::write(dir.path().join(MAP_INDEX_FILE), [0u8; 17]).unwrap();
-        assert!(load_index(dir.path()).is_err());
     }
 }

@@ -18,6 +18,7 @@ mod collect;
 mod command;
 mod counting;
 mod format;
+mod index;
 mod lines;
 mod map;
 mod merge;
@@ -115,34 +116,51 @@ pub fn run_map(
     map::run(assignment, input, work_dir, control)
 }
 
+/// A reducer's local copy of one map's run of its partition, and the CRC32C the map recorded
+/// for it, which the merge checks the file against as it reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub crc32c: u32,
+}
+
 /// Runs a reduce attempt over `segments` (one file per map: the bytes of this reducer's
 /// partition of that map's output, as the shuffle served them) and writes the part file's text
-/// to `output`.
+/// to `output`. A segment that does not match its CRC32C fails the attempt.
 pub fn run_reduce(
     assignment: &TaskAssignment,
-    segments: &[PathBuf],
+    segments: &[SegmentFile],
     output: &Path,
     control: &TaskControl,
 ) -> Result<TaskCounters, TaskError> {
     reduce::run(assignment, segments, output, control)
 }
 
-/// The byte range of each partition in a finished map attempt's [`MAP_OUTPUT_FILE`].
+/// One partition's sorted run in a map attempt's [`MAP_OUTPUT_FILE`]: where it lies, and the
+/// CRC32C of exactly those bytes, computed as they were written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub offset: u64,
+    pub length: u64,
+    pub crc32c: u32,
+}
+
+/// The segment of each partition in a finished map attempt's [`MAP_OUTPUT_FILE`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapOutputIndex {
-    /// `(offset, length)` per partition.
-    pub partitions: Vec<(u64, u64)>,
+    /// One per partition, in partition order.
+    pub partitions: Vec<Segment>,
 }
 
 impl MapOutputIndex {
     /// Reads [`MAP_INDEX_FILE`] from an attempt's work directory.
     pub fn load(work_dir: &Path) -> Result<Self, TaskError> {
-        format::load_index(work_dir)
+        index::load_index(work_dir)
     }
 
     /// Writes [`MAP_INDEX_FILE`] atomically into an attempt's work directory.
     pub fn write(&self, work_dir: &Path) -> Result<(), TaskError> {
-        format::write_index(work_dir, &self.partitions)
+        index::write_index(work_dir, &self.partitions)
     }
 }
 

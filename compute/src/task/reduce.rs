@@ -1,5 +1,6 @@
 //! A reduce attempt: the maps' segments merged (in passes when there are many), grouped by
-//! key, reduced, and written as the part file's text.
+//! key, reduced, and written as the part file's text. Every run is read against its CRC32C:
+//! the maps' for the fetched segments, the pass's own for intermediate merges.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
@@ -16,8 +17,8 @@ use super::merge::{
 use super::progress::Progress;
 use super::streaming::{run_reducer, task_env};
 use super::text::TextWriter;
-use super::TaskControl;
 use super::WRITE_BUFFER;
+use super::{SegmentFile, TaskControl};
 use crate::error::TaskError;
 
 /// What the job's reduce does.
@@ -48,7 +49,7 @@ impl<'a> Reduce<'a> {
 
 pub(crate) fn run(
     assignment: &TaskAssignment,
-    segments: &[PathBuf],
+    segments: &[SegmentFile],
     output: &Path,
     control: &TaskControl,
 ) -> Result<TaskCounters, TaskError> {
@@ -65,9 +66,8 @@ pub(crate) fn run(
     };
     let mut total = 0;
     for segment in segments {
-        total += fs::metadata(segment)
-            .map_err(|e| file_err(segment, e))?
-            .len();
+        let path = &segment.path;
+        total += fs::metadata(path).map_err(|e| file_err(path, e))?.len();
     }
     let mut progress = Progress::new(control, total);
     let mut temps = MergeTemps::new(output);
@@ -105,14 +105,16 @@ pub(crate) fn run(
     Ok(counters)
 }
 
-fn open_merger(runs: &[PathBuf]) -> Result<Merger<BufReader<File>>, TaskError> {
+fn open_merger(runs: &[SegmentFile]) -> Result<Merger<BufReader<File>>, TaskError> {
     let mut sources = Vec::with_capacity(runs.len());
     for run in runs {
-        let file = File::open(run).map_err(|e| file_err(run, e))?;
-        let len = file.metadata().map_err(|e| file_err(run, e))?.len();
-        sources.push(RecordReader::new(
+        let path = &run.path;
+        let file = File::open(path).map_err(|e| file_err(path, e))?;
+        let len = file.metadata().map_err(|e| file_err(path, e))?.len();
+        sources.push(RecordReader::checked(
             BufReader::with_capacity(MERGE_READ_BUFFER, file),
             len,
+            run.crc32c,
         ));
     }
     Merger::new(sources).map_err(|e| TaskError::io("reading map output", e))
@@ -121,11 +123,11 @@ fn open_merger(runs: &[PathBuf]) -> Result<Merger<BufReader<File>>, TaskError> {
 /// Merges runs in consecutive groups until at most [`MERGE_FACTOR`] are left; consecutive, so
 /// equal keys keep their map order.
 fn premerge(
-    mut runs: Vec<PathBuf>,
+    mut runs: Vec<SegmentFile>,
     temps: &mut MergeTemps,
     combine: MergeCombine,
     control: &TaskControl,
-) -> Result<Vec<PathBuf>, TaskError> {
+) -> Result<Vec<SegmentFile>, TaskError> {
     let mut inputs_are_temps = false;
     while runs.len() > MERGE_FACTOR {
         let mut merged = Vec::new();
@@ -136,10 +138,12 @@ fn premerge(
             merge_into(open_merger(group)?, combine, control, |key, value| {
                 out.write(key, value).map_err(|e| file_err(&path, e))
             })?;
+            let crc32c = out.take_crc();
             out.into_inner().flush().map_err(|e| file_err(&path, e))?;
-            merged.push(path);
+            merged.push(SegmentFile { path, crc32c });
             if inputs_are_temps {
-                temps.remove(group);
+                let done: Vec<PathBuf> = group.iter().map(|run| run.path.clone()).collect();
+                temps.remove(&done);
             }
         }
         runs = merged;

@@ -5,25 +5,28 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::format::{write_index, RecordReader, RecordWriter};
+use super::format::{RecordReader, RecordWriter};
+use super::index::write_index;
 use super::merge::{merge_into, MergeCombine, Merger, MERGE_FACTOR, MERGE_READ_BUFFER};
 use super::WRITE_BUFFER;
-use super::{TaskControl, MAP_OUTPUT_FILE};
+use super::{Segment, TaskControl, MAP_OUTPUT_FILE};
 use crate::error::TaskError;
 
-/// A file of records sorted by (partition, key), with each partition's byte range.
+/// A file of records sorted by (partition, key), with each partition's segment: its byte range
+/// and CRC32C. Every spill carries checksums because any of them may become the map output.
 #[derive(Debug)]
 pub(crate) struct Spill {
     path: PathBuf,
-    ranges: Vec<(u64, u64)>,
+    ranges: Vec<Segment>,
 }
 
 /// Writes a spill; records must come in (partition, key) order.
 pub(crate) struct SpillWriter {
     path: PathBuf,
     writer: RecordWriter<BufWriter<File>>,
-    ranges: Vec<(u64, u64)>,
-    /// Partitions below this one have their start offset set.
+    ranges: Vec<Segment>,
+    /// Partitions below this one have their start offset set; the last of them is the one
+    /// being written, and those before it are complete, checksum included.
     started: usize,
 }
 
@@ -33,7 +36,7 @@ impl SpillWriter {
         Ok(SpillWriter {
             writer: RecordWriter::new(BufWriter::with_capacity(WRITE_BUFFER, file)),
             path,
-            ranges: vec![(0, 0); partitions as usize],
+            ranges: vec![Segment::default(); partitions as usize],
             started: 0,
         })
     }
@@ -50,12 +53,15 @@ impl SpillWriter {
         self.writer
             .write(key, value)
             .map_err(|e| spill_err(&self.path, e))?;
-        self.ranges[partition].1 += self.writer.position() - before;
+        self.ranges[partition].length += self.writer.position() - before;
         Ok(())
     }
 
     pub(crate) fn finish(mut self) -> Result<Spill, TaskError> {
         self.start_up_to(self.ranges.len());
+        if let Some(last) = self.ranges.last_mut() {
+            last.crc32c = self.writer.take_crc();
+        }
         self.writer
             .into_inner()
             .flush()
@@ -68,7 +74,10 @@ impl SpillWriter {
 
     fn start_up_to(&mut self, end: usize) {
         while self.started < end {
-            self.ranges[self.started].0 = self.writer.position();
+            if let Some(previous) = self.started.checked_sub(1) {
+                self.ranges[previous].crc32c = self.writer.take_crc();
+            }
+            self.ranges[self.started].offset = self.writer.position();
             self.started += 1;
         }
     }
@@ -140,7 +149,9 @@ impl Spills {
         write_index(&self.dir, &ranges)
     }
 
-    /// Merges `group` partition by partition into `out`, deleting the group's files.
+    /// Merges `group` partition by partition into `out`, deleting the group's files. Each
+    /// spill's runs are checked against the CRC32Cs they were written with, so a spill damaged
+    /// on disk fails the map instead of reaching its output under a fresh checksum.
     fn merge(
         &self,
         group: Vec<Spill>,
@@ -158,7 +169,8 @@ impl Spills {
                 .iter_mut()
                 .zip(&group)
                 .map(|(reader, spill)| {
-                    RecordReader::new(reader, spill.ranges[partition as usize].1)
+                    let run = spill.ranges[partition as usize];
+                    RecordReader::checked(reader, run.length, run.crc32c)
                 })
                 .collect();
             let merger = Merger::new(sources).map_err(|e| TaskError::io("merging spills", e))?;
@@ -176,4 +188,58 @@ impl Spills {
 
 fn spill_err(path: &Path, e: std::io::Error) -> TaskError {
     TaskError::io(format!("spill file {}", path.display()), e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::index::load_index;
+    use crate::task::MAP_INDEX_FILE;
+
+    /// Two spills of three partitions each, records `<spill><n>` in order, in `dir`.
+    fn two_spills(dir: &Path) -> Spills {
+        let mut spills = Spills::new(dir, 3, MergeCombine::None);
+        for spill in ["a", "b"] {
+            let mut writer = spills.writer().unwrap();
+            for partition in [0, 2] {
+                for n in 0..50 {
+                    let key = format!("{spill}{n:03}");
+                    writer.write(partition, key.as_bytes(), b"value").unwrap();
+                }
+            }
+            let spill = writer.finish().unwrap();
+            spills.push(spill);
+        }
+        spills
+    }
+
+    #[test]
+    fn the_merged_output_records_each_partitions_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        two_spills(dir.path())
+            .finish(&TaskControl::default())
+            .unwrap();
+        let out = fs::read(dir.path().join(MAP_OUTPUT_FILE)).unwrap();
+        let index = load_index(dir.path()).unwrap();
+        assert_eq!(index.partitions[1].length, 0);
+        for segment in index.partitions {
+            let start = segment.offset as usize;
+            let run = &out[start..start + segment.length as usize];
+            assert_eq!(crc32c::crc32c(run), segment.crc32c);
+        }
+    }
+
+    #[test]
+    fn a_spill_damaged_on_disk_fails_the_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let spills = two_spills(dir.path());
+        let path = dir.path().join("spill-1");
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        fs::write(&path, bytes).unwrap();
+        let error = spills.finish(&TaskControl::default()).unwrap_err();
+        assert!(error.to_string().contains("CRC32C"), "{error}");
+        assert!(!dir.path().join(MAP_INDEX_FILE).exists());
+    }
 }

@@ -13,8 +13,8 @@ use granary_client::protocol::{
 };
 
 use super::{
-    run_map, run_reduce, InputReader, MapInput, MapOutput, MapOutputIndex, TaskControl,
-    MAP_OUTPUT_FILE,
+    run_map, run_reduce, InputReader, MapInput, MapOutput, MapOutputIndex, SegmentFile,
+    TaskControl, MAP_OUTPUT_FILE,
 };
 use crate::error::TaskError;
 
@@ -172,12 +172,25 @@ impl LocalJob {
         for reducer in 0..self.reducers {
             let mut segments = Vec::new();
             for (m, map_dir) in map_dirs.iter().enumerate() {
-                let (start, length) = MapOutputIndex::load(map_dir)?.partitions[reducer as usize];
+                let index = MapOutputIndex::load(map_dir)?.partitions[reducer as usize];
                 let bytes = read(&map_dir.join(MAP_OUTPUT_FILE));
-                let segment = dir.path().join(format!("r{reducer}-m{m}"));
-                std::fs::write(&segment, &bytes[start as usize..(start + length) as usize])
-                    .unwrap();
-                segments.push(segment);
+                let (start, end) = (
+                    index.offset as usize,
+                    (index.offset + index.length) as usize,
+                );
+                let run = &bytes[start..end];
+                // Every map run by these tests checks the checksums its index recorded.
+                assert_eq!(
+                    crc32c::crc32c(run),
+                    index.crc32c,
+                    "map {m} partition {reducer}"
+                );
+                let path = dir.path().join(format!("r{reducer}-m{m}"));
+                std::fs::write(&path, run).unwrap();
+                segments.push(SegmentFile {
+                    path,
+                    crc32c: index.crc32c,
+                });
             }
             let mut assignment = reduce_assignment(self.program.clone(), self.top);
             assignment.reducers = self.reducers;

@@ -4,11 +4,12 @@ use std::path::Path;
 
 use super::*;
 use crate::task::counting::CountTable;
-use crate::task::format::{count_value, load_index, parse_count, RecordReader};
+use crate::task::format::{count_value, parse_count, RecordReader};
+use crate::task::index::load_index;
 use crate::task::merge::{MergeCombine, MERGE_FACTOR};
 use crate::task::partition::KeyPartitioner;
 use crate::task::test_support::read;
-use crate::task::MAP_OUTPUT_FILE;
+use crate::task::{Segment, MAP_OUTPUT_FILE};
 use granary_client::protocol::Partitioner;
 
 const TINY: u64 = 1 << 10;
@@ -36,8 +37,11 @@ fn read_output(dir: &Path) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
     index
         .partitions
         .iter()
-        .map(|&(offset, length)| {
-            let mut reader = RecordReader::new(Cursor::new(&bytes[offset as usize..]), length);
+        .map(|segment| {
+            let (start, length) = (segment.offset as usize, segment.length);
+            let run = &bytes[start..start + length as usize];
+            assert_eq!(crc32c::crc32c(run), segment.crc32c);
+            let mut reader = RecordReader::new(Cursor::new(run), length);
             let mut records = Vec::new();
             while reader.next().unwrap() {
                 records.push((reader.key().to_vec(), reader.value().to_vec()));
@@ -137,7 +141,7 @@ fn no_records_still_make_an_output_with_empty_partitions() {
     assert_eq!(counts, CollectCounts::default());
     assert_eq!(
         load_index(dir.path()).unwrap().partitions,
-        vec![(0, 0); PARTITIONS as usize]
+        vec![Segment::default(); PARTITIONS as usize]
     );
     assert!(read(&dir.path().join(MAP_OUTPUT_FILE)).is_empty());
 }

@@ -4,18 +4,22 @@ use super::*;
 use crate::task::format::count_value;
 use crate::task::test_support::{lines_of, map_assignment, read, reduce_assignment};
 
-fn segment(path: &Path, records: &[(Vec<u8>, Vec<u8>)]) -> PathBuf {
+fn segment(path: &Path, records: &[(Vec<u8>, Vec<u8>)]) -> SegmentFile {
     let mut writer = RecordWriter::new(Vec::new());
     for (key, value) in records {
         writer.write(key, value).unwrap();
     }
+    let crc32c = writer.take_crc();
     fs::write(path, writer.into_inner()).unwrap();
-    path.to_path_buf()
+    SegmentFile {
+        path: path.to_path_buf(),
+        crc32c,
+    }
 }
 
 /// `count` segments; segment `i` holds keys `k{j}` for every j ≡ i (mod 3), j < 30, each with
 /// value `i`.
-fn segments(dir: &Path, count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<PathBuf> {
+fn segments(dir: &Path, count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<SegmentFile> {
     (0..count)
         .map(|i| {
             let mut keys: Vec<Vec<u8>> = (0..30)
@@ -33,7 +37,7 @@ fn segments(dir: &Path, count: usize, value: impl Fn(usize) -> Vec<u8>) -> Vec<P
 fn reduce(
     builtin: Builtin,
     top: Option<u32>,
-    segments: &[PathBuf],
+    segments: &[SegmentFile],
     output: &Path,
 ) -> Result<TaskCounters, TaskError> {
     let assignment = reduce_assignment(JobProgram::Builtin(builtin), top);
@@ -89,15 +93,35 @@ fn no_segments_make_an_empty_part() {
 #[test]
 fn a_truncated_segment_fails_the_reduce() {
     let dir = tempfile::tempdir().unwrap();
-    let path = segment(
+    let seg = segment(
         &dir.path().join("seg"),
         &[(b"key".to_vec(), b"value".to_vec())],
     );
-    let bytes = read(&path);
-    fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+    let bytes = read(&seg.path);
+    fs::write(&seg.path, &bytes[..bytes.len() - 1]).unwrap();
     let output = dir.path().join("part");
-    let err = reduce(Builtin::Sort, None, &[path], &output).unwrap_err();
+    let err = reduce(Builtin::Sort, None, &[seg], &output).unwrap_err();
     assert!(err.to_string().contains("corrupt map output"), "{err}");
+}
+
+#[test]
+fn a_segment_damaged_on_the_reducers_disk_fails_the_reduce() {
+    let dir = tempfile::tempdir().unwrap();
+    // Past MERGE_FACTOR segments, so the damage is met in an intermediate pass.
+    let mut segs = segments(dir.path(), MERGE_FACTOR + 3, |i| i.to_string().into_bytes());
+    let output = dir.path().join("part");
+    reduce(Builtin::Sort, None, &segs, &output).unwrap();
+    let damaged = &segs[5].path;
+    let mut bytes = read(damaged);
+    bytes[2] ^= 0x01;
+    fs::write(damaged, bytes).unwrap();
+    let err = reduce(Builtin::Sort, None, &segs, &output).unwrap_err();
+    assert!(err.to_string().contains("CRC32C"), "{err}");
+    // A wrong checksum on an intact file is just as fatal.
+    segs.truncate(2);
+    segs[1].crc32c ^= 1;
+    let err = reduce(Builtin::Sort, None, &segs, &output).unwrap_err();
+    assert!(err.to_string().contains("CRC32C"), "{err}");
 }
 
 #[test]

@@ -30,6 +30,8 @@ pub struct Job {
     pub maps_done_at: Option<Instant>,
     pub failed_attempts: u64,
     pub speculative_attempts: u64,
+    /// Fetch failures reported as checksum mismatches.
+    pub shuffle_checksum_failures: u64,
     /// Counted failures per executor; see `NODE_FAILURE_LIMIT`.
     pub node_failures: HashMap<DatanodeId, u32>,
 }
@@ -66,6 +68,7 @@ impl Job {
             maps_done_at: None,
             failed_attempts: 0,
             speculative_attempts: 0,
+            shuffle_checksum_failures: 0,
             node_failures: HashMap::new(),
         }
     }
@@ -222,6 +225,7 @@ impl Job {
         }
         counters.failed_attempts = self.failed_attempts;
         counters.speculative_attempts = self.speculative_attempts;
+        counters.shuffle_checksum_failures = self.shuffle_checksum_failures;
         let ms = |d: Duration| d.as_millis() as u64;
         let maps_end = self.maps_done_at.unwrap_or(now);
         counters.map_phase_ms = ms(maps_end.saturating_duration_since(self.started));

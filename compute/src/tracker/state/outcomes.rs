@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use granary_client::protocol::{
-    AttemptId, JobState, TaskCounters, TaskId, TaskOutcome, TaskReport,
+    AttemptId, FetchFailureCause, JobState, TaskCounters, TaskId, TaskOutcome, TaskReport,
 };
 use granary_client::DatanodeId;
 
@@ -31,7 +31,8 @@ impl TrackerState {
                 map,
                 attempt,
                 error,
-            } => self.fetch_failed(&key, map, &attempt, error, now),
+                cause,
+            } => self.fetch_failed(&key, map, &attempt, error, cause, now),
         }
     }
 
@@ -136,15 +137,22 @@ impl TrackerState {
     /// A reducer could not fetch map `map`'s output from `map_attempt`. The reducer is
     /// re-queued without counting against it; if that attempt is still the map's winner, its
     /// output is lost: the map fails (counted, so a map whose output can never be fetched
-    /// fails the job instead of looping) and runs again.
+    /// fails the job instead of looping) and runs again. Every checksum mismatch is counted,
+    /// even one from a map attempt already replaced: each is damage some reducer met.
     fn fetch_failed(
         &mut self,
         reducer: &AttemptKey,
         map: u32,
         map_attempt: &AttemptId,
         error: String,
+        cause: FetchFailureCause,
         now: Instant,
     ) {
+        if cause == FetchFailureCause::ChecksumMismatch {
+            if let Some(idx) = self.job_index(&reducer.job) {
+                self.jobs[idx].shuffle_checksum_failures += 1;
+            }
+        }
         self.attempt_failed(
             reducer,
             format!("fetching the output of map {map}: {error}"),

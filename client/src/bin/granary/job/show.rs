@@ -55,7 +55,7 @@ pub fn phase_name(job: &JobStatus) -> &'static str {
 
 pub fn print_counters(c: &JobCounters) {
     println!("counters:");
-    let rows: [(&str, u64); 18] = [
+    let rows: [(&str, u64); 19] = [
         ("data_local_maps", c.data_local_maps),
         ("rack_local_maps", c.rack_local_maps),
         ("remote_maps", c.remote_maps),
@@ -71,6 +71,7 @@ pub fn print_counters(c: &JobCounters) {
         ("remote_bytes_read", c.tasks.remote_bytes_read),
         ("failed_attempts", c.failed_attempts),
         ("speculative_attempts", c.speculative_attempts),
+        ("shuffle_checksum_failures", c.shuffle_checksum_failures),
         ("map_phase_ms", c.map_phase_ms),
         ("reduce_phase_ms", c.reduce_phase_ms),
         ("total_ms", c.total_ms),

@@ -1,6 +1,6 @@
 //! Failed, lost and fetch-failed attempts; retries, avoided nodes, failed jobs, kills.
 
-use granary_client::protocol::{JobPhase, JobState, TaskKind, TaskWork};
+use granary_client::protocol::{FetchFailureCause, JobPhase, JobState, TaskKind, TaskWork};
 use granary_client::{Error, ErrorKind};
 
 use super::*;
@@ -105,6 +105,7 @@ fn a_fetch_failure_reruns_the_map_without_counting_against_the_reducer() {
         map: 0,
         attempt: m0.clone(),
         error: "connection refused".into(),
+        cause: FetchFailureCause::Unavailable,
     };
     h.report(&job, &r0, "dn-b", outcome, 3.0);
     let status = h.status(&job, 3.0);
@@ -144,6 +145,7 @@ fn a_stale_fetch_failure_only_requeues_the_reducer() {
         map: 0,
         attempt: AttemptId("attempt_1_0001_m_000000_7".into()),
         error: "gone".into(),
+        cause: FetchFailureCause::Unavailable,
     };
     h.report(&job, &r0, "dn-a", stale, 2.0);
     assert_eq!(h.status(&job, 2.0).phase, JobPhase::Reduce);
@@ -203,4 +205,31 @@ fn killing_a_job_kills_its_attempts_and_removes_its_output() {
     ));
     let again = h.state.kill(&job, h.at(3.0)).unwrap();
     assert_eq!(again, status, "a finished job is left as it is");
+}
+
+#[test]
+fn a_checksum_mismatch_reruns_the_map_and_is_counted() {
+    let mut h = Harness::new(config());
+    let job = h.submit("/out", vec![split(0, &["dn-a"]), split(1, &["dn-b"])], 2);
+    let m0 = h.launch_one("dn-a", 0.0);
+    let m1 = h.launch_one("dn-b", 0.0);
+    h.succeed(&job, &m0, "dn-a", 1.0);
+    h.succeed(&job, &m1, "dn-b", 1.0);
+    let r0 = h.launch_one("dn-b", 2.0);
+    let r1 = h.launch_one("dn-a", 2.0);
+    let corrupt = || TaskOutcome::FetchFailed {
+        map: 1,
+        attempt: m1.clone(),
+        error: "the segment's CRC32C is 00000001; the map wrote 00000002".into(),
+        cause: FetchFailureCause::ChecksumMismatch,
+    };
+    h.report(&job, &r0, "dn-b", corrupt(), 3.0);
+    let status = h.status(&job, 3.0);
+    assert_eq!((status.phase, status.maps_done), (JobPhase::Map, 1));
+    assert_eq!(status.counters.shuffle_checksum_failures, 1);
+    // The second reducer met the same damage: counted too, though the map already re-runs.
+    h.report(&job, &r1, "dn-a", corrupt(), 3.5);
+    let status = h.status(&job, 3.5);
+    assert_eq!(status.counters.shuffle_checksum_failures, 2);
+    assert_eq!(status.maps_done, 1, "map 1 runs again");
 }
