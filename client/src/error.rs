@@ -41,6 +41,10 @@ pub enum ErrorKind {
     Unavailable,
     /// A local or remote disk error.
     Io,
+    /// A datanode at its limit of concurrent block transfers (`max_transfers`) refused a new
+    /// one: try another replica, or the same one again after a back-off (HTTP 503 with
+    /// `Retry-After`).
+    Busy,
     /// A bug or an unexpected state on the server.
     Internal,
 }
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::PipelineFailed => "pipeline_failed",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Io => "io",
+            ErrorKind::Busy => "busy",
             ErrorKind::Internal => "internal",
         }
     }
@@ -81,7 +86,10 @@ impl ErrorKind {
             ErrorKind::UnknownDatanode => 412,
             ErrorKind::ChecksumMismatch => 422,
             ErrorKind::PipelineFailed => 502,
-            ErrorKind::SafeMode | ErrorKind::NoDatanodes | ErrorKind::Unavailable => 503,
+            ErrorKind::SafeMode
+            | ErrorKind::NoDatanodes
+            | ErrorKind::Unavailable
+            | ErrorKind::Busy => 503,
             ErrorKind::Io | ErrorKind::Internal => 500,
         }
     }
@@ -90,7 +98,7 @@ impl ErrorKind {
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            ErrorKind::Unavailable | ErrorKind::PipelineFailed | ErrorKind::Io
+            ErrorKind::Unavailable | ErrorKind::PipelineFailed | ErrorKind::Io | ErrorKind::Busy
         )
     }
 }
@@ -181,6 +189,7 @@ mod tests {
             ErrorKind::InvalidPath,
             ErrorKind::SafeMode,
             ErrorKind::PipelineFailed,
+            ErrorKind::Busy,
         ] {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

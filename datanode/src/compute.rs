@@ -13,7 +13,7 @@ use granary_compute::task::InputReader;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::config::DatanodeConfig;
 use crate::store::VerifiedRead;
 

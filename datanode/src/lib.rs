@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod read;
 pub mod scanner;
 pub mod server;
+pub mod state;
 pub mod store;
 #[cfg(test)]
 mod test_support;

@@ -20,7 +20,7 @@ use granary_client::{BlockId, Error, ErrorKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::downstream::Downstream;
 use crate::frame_stream::FrameStream;
 use crate::store::{check_frame_order, BlockWriter, PreparedReplica};
@@ -48,7 +48,7 @@ pub async fn put_block(
         )
         .into());
     }
-    let _transfer = state.transfers.start();
+    let _transfer = state.transfers.admit(&format!("writing {block}"))?;
     let mut disk = Some(DiskWriter::spawn(state.store.begin_write(block)?));
     let mut downstream = pipeline
         .downstream

@@ -18,7 +18,7 @@ use granary_client::server::{ApiError, ApiPath, ApiQuery};
 use granary_client::{BlockId, Error};
 use tokio::sync::mpsc;
 
-use crate::api::{AppState, TransferGuard};
+use crate::state::{AppState, TransferGuard};
 use crate::store::ChunkReader;
 
 /// Chunks read ahead of the network.
@@ -30,7 +30,7 @@ pub async fn get_block(
     ApiQuery(query): ApiQuery<ReadBlockQuery>,
 ) -> Result<Response, ApiError> {
     let block = BlockId(id);
-    let transfer = state.transfers.start();
+    let transfer = state.transfers.admit(&format!("reading {block}"))?;
     let store = Arc::clone(&state.store);
     let (offset, length) = (query.offset.unwrap_or(0), query.length.unwrap_or(u64::MAX));
     let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, offset, length))

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::config::DatanodeConfig;
 use crate::store::ChunkReader;
 

@@ -12,7 +12,7 @@ use granary_client::{BlockId, DatanodeId, WireError};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::api::{AppState, TransferCounter};
+use crate::state::{AppState, Transfers};
 use crate::config::DatanodeConfig;
 use crate::heartbeat::{BadReplicaSignal, ReportQueue};
 use crate::store::BlockStore;
@@ -78,8 +78,9 @@ pub fn test_state(dir: &tempfile::TempDir) -> Arc<AppState> {
         store: Arc::new(BlockStore::open(dir.path(), None).unwrap()),
         http: client(),
         reports: ReportQueue::new().0,
-        transfers: TransferCounter::default(),
+        transfers: Transfers::new(DatanodeConfig::default().max_transfers),
         bad_replicas: BadReplicaSignal::default(),
+        stall_timeout: DatanodeConfig::default().stall_timeout,
     })
 }
 

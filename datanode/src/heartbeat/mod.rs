@@ -35,7 +35,7 @@ pub use self::registration::{Registration, Session};
 pub use self::replicate::replicate;
 pub use self::reports::{send_incremental_reports, ReportQueue, ReportReceiver};
 use self::throttle::{Backoff, LogThrottle};
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::config::DatanodeConfig;
 
 /// Warnings about an unreachable namenode are logged at most this often.

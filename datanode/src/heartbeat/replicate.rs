@@ -9,7 +9,7 @@ use granary_client::protocol::{DatanodeInfo, WriteBlockAck};
 use granary_client::{BlockId, Error};
 use tokio::time::Instant;
 
-use crate::api::AppState;
+use crate::state::AppState;
 use crate::downstream::{check_ack, Downstream};
 use crate::read::read_ahead;
 
@@ -44,7 +44,7 @@ async fn copy(
     let (first, rest) = targets
         .split_first()
         .ok_or_else(|| Error::invalid_argument("replication without targets"))?;
-    let _transfer = node.transfers.start();
+    let _transfer = node.transfers.admit(&format!("copying {block}"))?;
     let store = Arc::clone(&node.store);
     let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, 0, u64::MAX))
         .await
