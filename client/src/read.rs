@@ -1,8 +1,10 @@
 //! The file reader: each block from the first replica that serves it, each chunk checked by
 //! its CRC (the datanode verified its SHA-256 before sending it) and a whole block against the
-//! namenode's block digest. On a connection error, an HTTP error, a broken stream or a CRC
-//! mismatch the read continues from the same offset on the next replica; a replica its datanode
-//! found corrupt (`checksum_mismatch`) is also reported to the namenode.
+//! namenode's block digest. On a connection error, an HTTP error, a broken stream, a CRC
+//! mismatch or a datanode that sends nothing for the stall timeout the read continues from the
+//! same offset on the next replica; a replica its datanode found corrupt (`checksum_mismatch`)
+//! is also reported to the namenode. When every replica is `busy` (at its transfer limit) the
+//! replicas are tried again after a doubling back-off.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -10,6 +12,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::checksum::{BlockDigester, CHUNK_SIZE};
+use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Granary;
 use crate::protocol::{
@@ -138,22 +141,33 @@ impl FileReader {
             digester: (from == 0 && to == block.length).then(BlockDigester::new),
         };
         let mut failures = Vec::new();
-        for replica in &block.locations {
-            match self.pump_replica(block, replica, &mut cursor, tx).await {
-                Ok(true) => break,
-                Ok(false) => return Ok(false),
-                Err(e) => {
-                    tracing::warn!(
-                        "{path}: block {} on {}: {e}; trying the next replica",
-                        block.id,
-                        replica.id
-                    );
-                    if e.kind == ErrorKind::ChecksumMismatch {
-                        self.report_bad(block, replica, &e).await;
+        let mut backoff = BUSY_BACKOFF_FIRST;
+        for round in 0..=self.fs.config.busy_retries {
+            let mut all_busy = true;
+            for replica in &block.locations {
+                match self.pump_replica(block, replica, &mut cursor, tx).await {
+                    Ok(true) => break,
+                    Ok(false) => return Ok(false),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{path}: block {} on {}: {e}; trying the next replica",
+                            block.id,
+                            replica.id
+                        );
+                        if e.kind == ErrorKind::ChecksumMismatch {
+                            self.report_bad(block, replica, &e).await;
+                        }
+                        all_busy &= e.kind == ErrorKind::Busy;
+                        failures.push(format!("{}: {}", replica.id, e.message));
                     }
-                    failures.push(format!("{}: {}", replica.id, e.message));
                 }
             }
+            if cursor.pos >= cursor.to || !all_busy || round == self.fs.config.busy_retries {
+                break;
+            }
+            // Every replica is at its transfer limit: one frees a slot when a transfer ends.
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
         }
         if cursor.pos < cursor.to {
             return Err(Error::new(
@@ -195,6 +209,7 @@ impl FileReader {
             block.id,
             cursor.pos,
             cursor.to - cursor.pos,
+            self.fs.config.stall_timeout,
         )
         .await?;
         while cursor.pos < cursor.to {

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
+use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Frame;
 use crate::fs::Granary;
@@ -246,13 +247,24 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes one block, rebuilding the pipeline without the failed node until it succeeds or
-    /// `pipeline_attempts` pipelines have failed.
+    /// `pipeline_attempts` pipelines have failed. A node that answered `busy` is avoided too,
+    /// but only while others remain: once none is left the busy ones are tried again after a
+    /// back-off.
     async fn write_block(&mut self, source: BlockSource) -> Result<()> {
         let mut excluded: Vec<DatanodeId> = Vec::new();
+        let mut busy: Vec<DatanodeId> = Vec::new();
+        let mut backoff = BUSY_BACKOFF_FIRST;
         let mut last_error = None;
         for _ in 0..self.fs.config.pipeline_attempts {
-            let allocation = match self.allocate(&excluded).await {
+            let avoided: Vec<DatanodeId> = excluded.iter().chain(&busy).cloned().collect();
+            let allocation = match self.allocate(&avoided).await {
                 Ok(a) => a,
+                Err(e) if e.kind == ErrorKind::NoDatanodes && !busy.is_empty() => {
+                    busy.clear();
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
                 Err(e) if e.kind == ErrorKind::NoDatanodes && last_error.is_some() => break,
                 Err(e) => return Err(e),
             };
@@ -279,7 +291,11 @@ impl<'a> Writer<'a> {
                     );
                     self.abandon(allocation.block).await;
                     self.recoveries += 1;
-                    excluded.push(culprit);
+                    if e.kind == ErrorKind::Busy {
+                        busy.push(culprit);
+                    } else {
+                        excluded.push(culprit);
+                    }
                     last_error = Some(e);
                 }
                 Err(e) => {
@@ -319,8 +335,12 @@ impl<'a> Writer<'a> {
         allocation: &AddBlockResponse,
         source: &BlockSource,
     ) -> Result<WriteBlockAck> {
-        let (tx, ack) =
-            transfer::write_block(&self.fs.data, &allocation.pipeline, allocation.block)?;
+        let (tx, ack) = transfer::write_block(
+            &self.fs.data,
+            &allocation.pipeline,
+            allocation.block,
+            self.fs.config.stall_timeout,
+        )?;
         let file = source.file.clone();
         let (offset, length) = (source.offset, source.length);
         let progress = self.progress.clone();
@@ -397,6 +417,7 @@ fn is_pipeline_fault(e: &Error) -> bool {
     matches!(
         e.kind,
         ErrorKind::PipelineFailed
+            | ErrorKind::Busy
             | ErrorKind::Unavailable
             | ErrorKind::Io
             | ErrorKind::ChecksumMismatch

@@ -9,7 +9,6 @@ pub mod config;
 pub mod downstream;
 #[cfg(test)]
 mod fake_namenode;
-pub mod frame_stream;
 pub mod heartbeat;
 pub mod pipeline;
 pub mod read;
