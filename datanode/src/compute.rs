@@ -50,6 +50,7 @@ pub fn spawn_executor(
         poll_interval: config.task_poll_interval,
         work_dir: jobs_dir(state.store.data_dir()),
         task_slowdown: config.task_slowdown,
+        stall_timeout: config.stall_timeout,
     };
     let blocks = Arc::new(StoreBlocks(Arc::clone(state)));
     executor::spawn(executor_config, blocks, shutdown)

@@ -59,6 +59,7 @@ impl TestExecutor {
             poll_interval: Duration::from_millis(20),
             work_dir: work_dir.to_path_buf(),
             task_slowdown: 1.0,
+            stall_timeout: Duration::from_secs(5),
         };
         let shutdown = CancellationToken::new();
         let task = spawn(config, blocks, shutdown.clone()).unwrap();
