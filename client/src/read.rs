@@ -15,6 +15,7 @@ use crate::checksum::{BlockDigester, CHUNK_SIZE};
 use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Granary;
+use crate::ids::DatanodeId;
 use crate::protocol::{
     DatanodeInfo, FileStatus, LocatedBlock, LocatedFile, ReportBadReplicaRequest,
 };
@@ -101,6 +102,9 @@ impl FileReader {
     }
 
     async fn pump(&self, offset: u64, end: u64, tx: &mpsc::Sender<Result<Bytes>>) -> Result<()> {
+        // Datanodes that failed this read are tried last for its later blocks (as HDFS's
+        // dead-node list), so a stopped one costs one stall timeout, not one per block.
+        let mut failed_nodes = Vec::new();
         for block in &self.located.blocks {
             let block_end = block.offset + block.length;
             if block_end <= offset || block.offset >= end {
@@ -108,7 +112,7 @@ impl FileReader {
             }
             let from = offset.saturating_sub(block.offset);
             let to = end.min(block_end) - block.offset;
-            if !self.pump_block(block, from, to, tx).await? {
+            if !self.pump_block(block, from, to, tx, &mut failed_nodes).await? {
                 return Ok(());
             }
         }
@@ -123,6 +127,7 @@ impl FileReader {
         from: u64,
         to: u64,
         tx: &mpsc::Sender<Result<Bytes>>,
+        failed_nodes: &mut Vec<DatanodeId>,
     ) -> Result<bool> {
         let path = &self.located.status.path;
         if block.locations.is_empty() {
@@ -142,9 +147,12 @@ impl FileReader {
         };
         let mut failures = Vec::new();
         let mut backoff = BUSY_BACKOFF_FIRST;
+        let mut replicas: Vec<&DatanodeInfo> = block.locations.iter().collect();
+        // Stable: the namenode's order among the healthy and among the failed.
+        replicas.sort_by_key(|replica| failed_nodes.contains(&replica.id));
         for round in 0..=self.fs.config.busy_retries {
             let mut all_busy = true;
-            for replica in &block.locations {
+            for replica in &replicas {
                 match self.pump_replica(block, replica, &mut cursor, tx).await {
                     Ok(true) => break,
                     Ok(false) => return Ok(false),
@@ -158,6 +166,9 @@ impl FileReader {
                             self.report_bad(block, replica, &e).await;
                         }
                         all_busy &= e.kind == ErrorKind::Busy;
+                        if e.kind != ErrorKind::Busy && !failed_nodes.contains(&replica.id) {
+                            failed_nodes.push(replica.id.clone());
+                        }
                         failures.push(format!("{}: {}", replica.id, e.message));
                     }
                 }
