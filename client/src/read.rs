@@ -112,7 +112,10 @@ impl FileReader {
             }
             let from = offset.saturating_sub(block.offset);
             let to = end.min(block_end) - block.offset;
-            if !self.pump_block(block, from, to, tx, &mut failed_nodes).await? {
+            if !self
+                .pump_block(block, from, to, tx, &mut failed_nodes)
+                .await?
+            {
                 return Ok(());
             }
         }

@@ -68,6 +68,9 @@ struct Writer<'a> {
     min_replicas: usize,
     recoveries: u32,
     progress: Option<Progress>,
+    /// Datanodes that failed a pipeline of this file: later blocks avoid them too (as HDFS's
+    /// writer does), so a stalled node costs one stall timeout, not one per block.
+    excluded: Vec<DatanodeId>,
 }
 
 pub(crate) async fn put_file(
@@ -243,6 +246,7 @@ impl<'a> Writer<'a> {
             min_replicas: usize::from(created.replication),
             recoveries: 0,
             progress,
+            excluded: Vec::new(),
         }
     }
 
@@ -251,14 +255,23 @@ impl<'a> Writer<'a> {
     /// but only while others remain: once none is left the busy ones are tried again after a
     /// back-off.
     async fn write_block(&mut self, source: BlockSource) -> Result<()> {
-        let mut excluded: Vec<DatanodeId> = Vec::new();
         let mut busy: Vec<DatanodeId> = Vec::new();
         let mut backoff = BUSY_BACKOFF_FIRST;
         let mut last_error = None;
         for _ in 0..self.fs.config.pipeline_attempts {
-            let avoided: Vec<DatanodeId> = excluded.iter().chain(&busy).cloned().collect();
+            let avoided: Vec<DatanodeId> = self.excluded.iter().chain(&busy).cloned().collect();
             let allocation = match self.allocate(&avoided).await {
                 Ok(a) => a,
+                // Every node left failed a block of this file before: give them a new chance
+                // rather than give up.
+                Err(e)
+                    if e.kind == ErrorKind::NoDatanodes
+                        && last_error.is_none()
+                        && !self.excluded.is_empty() =>
+                {
+                    self.excluded.clear();
+                    continue;
+                }
                 Err(e) if e.kind == ErrorKind::NoDatanodes && !busy.is_empty() => {
                     busy.clear();
                     tokio::time::sleep(backoff).await;
@@ -294,7 +307,7 @@ impl<'a> Writer<'a> {
                     if e.kind == ErrorKind::Busy {
                         busy.push(culprit);
                     } else {
-                        excluded.push(culprit);
+                        self.excluded.push(culprit);
                     }
                     last_error = Some(e);
                 }

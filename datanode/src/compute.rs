@@ -13,8 +13,8 @@ use granary_compute::task::InputReader;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::AppState;
 use crate::config::DatanodeConfig;
+use crate::state::AppState;
 use crate::store::VerifiedRead;
 
 /// The attempts' local files: `<data_dir>/jobs/<job>/<attempt>/`. The block store's start-up

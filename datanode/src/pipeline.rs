@@ -20,8 +20,8 @@ use granary_client::{BlockId, Error, ErrorKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::state::AppState;
 use crate::downstream::Downstream;
+use crate::state::AppState;
 use crate::store::{check_frame_order, BlockWriter, PreparedReplica};
 
 /// Frames queued for the disk writer before the receiver waits.

@@ -14,9 +14,9 @@ use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
-use crate::state::{AppState, Transfers};
 use crate::config::DatanodeConfig;
 use crate::heartbeat::{self, BadReplicaSignal, ReportQueue, ReportReceiver};
+use crate::state::{AppState, Transfers};
 use crate::store::{self, BlockStore};
 use crate::{compute, scanner};
 

@@ -12,9 +12,9 @@ use granary_client::{BlockId, DatanodeId, WireError};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::state::{AppState, Transfers};
 use crate::config::DatanodeConfig;
 use crate::heartbeat::{BadReplicaSignal, ReportQueue};
+use crate::state::{AppState, Transfers};
 use crate::store::BlockStore;
 use crate::Datanode;
 

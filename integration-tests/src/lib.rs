@@ -208,10 +208,7 @@ impl TestCluster {
 
     /// Runs `granary --namenode <url> <args>` (with the cluster's stall timeout, if set).
     pub fn granary(&self, args: &[&str]) -> CliOutput {
-        self.granary_cmd(args)
-            .output()
-            .expect("run granary")
-            .into()
+        self.granary_cmd(args).output().expect("run granary").into()
     }
 
     /// The command [`TestCluster::granary`] runs, for tests that spawn it themselves.
@@ -219,7 +216,10 @@ impl TestCluster {
         let mut cmd = Command::new(granary_bin());
         cmd.arg("--namenode").arg(&self.url).args(args);
         if let Some(stall) = self.stall_timeout {
-            cmd.env("GRANARY_STALL_TIMEOUT", humantime::format_duration(stall).to_string());
+            cmd.env(
+                "GRANARY_STALL_TIMEOUT",
+                humantime::format_duration(stall).to_string(),
+            );
         }
         cmd
     }

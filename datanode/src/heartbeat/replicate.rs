@@ -9,9 +9,9 @@ use granary_client::protocol::{DatanodeInfo, WriteBlockAck};
 use granary_client::{BlockId, Error};
 use tokio::time::Instant;
 
-use crate::state::AppState;
 use crate::downstream::{check_ack, Downstream};
 use crate::read::{read_ahead, READER_IDLE_FACTOR};
+use crate::state::AppState;
 
 /// Copies the replica of `block` to `targets` and logs the outcome with the bytes sent. A
 /// replica marked corrupt is never sent; one found corrupt while reading is marked so.
