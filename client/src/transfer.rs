@@ -233,3 +233,7 @@ where
         }
     })
 }
+
+#[cfg(test)]
+#[path = "transfer_tests.rs"]
+mod tests;
