@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
 
 use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
 use crate::config::BUSY_BACKOFF_FIRST;
@@ -357,10 +358,18 @@ impl<'a> Writer<'a> {
         let file = source.file.clone();
         let (offset, length) = (source.offset, source.length);
         let progress = self.progress.clone();
+        let given_up = CancellationToken::new();
+        let stop = given_up.clone();
+        let runtime = tokio::runtime::Handle::current();
         let producer = tokio::task::spawn_blocking(move || {
-            produce_frames(&file, offset, length, &tx, progress)
+            let send = |item| send_unless_given_up(&runtime, &tx, item, &stop);
+            produce_frames(&file, offset, length, send, progress)
         });
         let ack = ack.await;
+        // A connection stuck writing to a stalled peer never takes the producer's next frame.
+        if ack.is_err() {
+            given_up.cancel();
+        }
         let produced = producer
             .await
             .map_err(|e| Error::internal(format!("frame producer: {e}")))?;
@@ -438,13 +447,29 @@ fn is_pipeline_fault(e: &Error) -> bool {
     )
 }
 
+/// Queues one item of a request body from a blocking thread; false once the request is gone or
+/// the write was given up.
+fn send_unless_given_up(
+    runtime: &tokio::runtime::Handle,
+    tx: &transfer::BodySender,
+    item: std::io::Result<Bytes>,
+    given_up: &CancellationToken,
+) -> bool {
+    runtime.block_on(async {
+        tokio::select! {
+            sent = tx.send(item) => sent.is_ok(),
+            () = given_up.cancelled() => false,
+        }
+    })
+}
+
 /// Reads `length` bytes at `offset` of `file` in chunks, seals each into a frame and sends it.
 /// Returns the bytes sent and the block digest. Stops quietly if the request went away.
 fn produce_frames(
     file: &File,
     offset: u64,
     length: u64,
-    tx: &transfer::BodySender,
+    send: impl Fn(std::io::Result<Bytes>) -> bool,
     progress: Option<Progress>,
 ) -> Result<(u64, Digest)> {
     let mut digester = BlockDigester::new();
@@ -453,14 +478,12 @@ fn produce_frames(
         let len = CHUNK_SIZE.min((length - sent) as usize);
         let mut chunk = BytesMut::zeroed(len);
         if let Err(e) = file.read_exact_at(&mut chunk, offset + sent) {
-            let _ = tx.blocking_send(Err(std::io::Error::other("local read failed")));
+            send(Err(std::io::Error::other("local read failed")));
             return Err(Error::io("reading local file", e));
         }
         let frame = Frame::seal(Bytes::from(chunk));
         digester.push(&frame.digest, len);
-        if tx.blocking_send(Ok(frame.write_header())).is_err()
-            || tx.blocking_send(Ok(frame.data)).is_err()
-        {
+        if !send(Ok(frame.write_header())) || !send(Ok(frame.data)) {
             break;
         }
         sent += len as u64;

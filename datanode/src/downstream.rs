@@ -158,6 +158,10 @@ impl Drop for Downstream {
     fn drop(&mut self) {
         if !self.finished {
             self.cancel.cancel();
+            // The request too: a stalled peer would keep it waiting for the ack forever.
+            if let Some(response) = &self.response {
+                response.abort();
+            }
         }
     }
 }

@@ -230,11 +230,17 @@ async fn a_put_whose_first_datanode_is_stopped_recovers_without_it() {
     // A writer on datanode 0's address gets it first in every pipeline.
     let writer = cluster.client_from(datanode_ip(&cluster, 0));
     let stopped = cluster.stop_datanode(0);
-    let data = test_bytes(3 * MIB + 7, 24);
+    // Blocks larger than what the stopped node's socket buffers take in: the writer finds
+    // the node stalled while still sending, not only while waiting for its ack.
+    let data = test_bytes(10 * MIB + 7, 24);
+    let options = PutOptions {
+        block_size: Some(8 * MIB as u64),
+        ..Default::default()
+    };
     let started = Instant::now();
     let put = tokio::time::timeout(
         Duration::from_secs(60),
-        writer.put_bytes(&data, &p("/w"), &PutOptions::default()),
+        writer.put_bytes(&data, &p("/w"), &options),
     )
     .await
     .expect("the put hung on the stopped datanode")
