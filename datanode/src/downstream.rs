@@ -240,6 +240,10 @@ async fn await_ack(
                 "{target} answered {status}: {} ({})",
                 wire.message, wire.kind
             );
+            // A busy node stays `busy`, so the writer retries it later rather than for good.
+            if wire.kind == ErrorKind::Busy {
+                return Err(Error::new(ErrorKind::Busy, message).with_datanode(culprit));
+            }
             Err(pipeline_failed(&culprit, message))
         }
         Err(_) => Err(pipeline_failed(

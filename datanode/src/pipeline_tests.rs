@@ -205,3 +205,23 @@ async fn a_stalled_downstream_fails_the_pipeline_naming_it() {
     wait_until("the partial replica is gone", || tmp_is_empty(&a)).await;
     drop(listener);
 }
+
+#[tokio::test]
+async fn a_busy_downstream_makes_the_pipeline_busy_naming_it() {
+    let a = start_node().await;
+    let b = start_node_configured(NO_NAMENODE, |config| config.max_transfers = 1).await;
+    assert_eq!(put(&b.info, 30, &data(100, 1), &[]).await.status(), 200);
+    let (held, _) = hold_only_slot(&b, 31, "/v1/blocks/30").await;
+    let response = put(
+        &a.info,
+        32,
+        &data(CHUNK_SIZE + 3, 5),
+        std::slice::from_ref(&b.info),
+    )
+    .await;
+    let (status, error) = wire_error(response).await;
+    assert_eq!((status, error.kind), (503, ErrorKind::Busy));
+    assert_eq!(error.datanode, Some(b.info.id.clone()));
+    assert!(!a.store.contains(BlockId(32)));
+    held.release().await;
+}

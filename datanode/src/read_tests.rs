@@ -115,41 +115,14 @@ async fn a_node_at_its_transfer_limit_answers_busy_until_a_transfer_ends() {
     let node = start_node_configured(NO_NAMENODE, |config| config.max_transfers = 1).await;
     let bytes = data(CHUNK_SIZE + 10, 9);
     assert_eq!(put(&node.info, 21, &bytes, &[]).await.status(), 200);
-    // A write whose body never comes holds the only slot.
-    let url = format!("http://{}/v1/blocks/22", node.info.addr);
-    let hold = || {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
-        let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let request = client()
-            .put(url.clone())
-            .body(reqwest::Body::wrap_stream(body));
-        (tx, tokio::spawn(async move { request.send().await }))
-    };
-    let (mut tx, mut held) = hold();
-    let mut busy = None;
-    for _ in 0..200 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        // Refused busy itself if it came while a probe had the slot: hold again.
-        if held.is_finished() {
-            (tx, held) = hold();
-            continue;
-        }
-        let response = get(&node.info, "/v1/blocks/21").await;
-        if response.status() == 503 {
-            busy = Some(response);
-            break;
-        }
-        response.bytes().await.unwrap();
-    }
-    let busy = busy.expect("the node never answered busy");
+    let (held, busy) = hold_only_slot(&node, 22, "/v1/blocks/21").await;
     assert_eq!(
         busy.headers().get("retry-after").unwrap(),
         granary_client::server::BUSY_RETRY_AFTER_SECS
     );
     assert_eq!(wire_error(busy).await.1.kind, ErrorKind::Busy);
     // Ending the held write (truncated: discarded) frees the slot.
-    drop(tx);
-    let _ = held.await.unwrap();
+    held.release().await;
     let response = get(&node.info, "/v1/blocks/21").await;
     assert_eq!(response.status(), 200);
     let read: Vec<u8> = decode(&response.bytes().await.unwrap())
