@@ -65,8 +65,9 @@ pub struct DatanodeConfig {
     pub max_transfers: u32,
     /// A peer of a block transfer that makes no progress for this long is given up: a pipeline
     /// stage whose next node takes no frames fails naming it (so the writer retries without
-    /// it), the executor's remote map input continues on the next replica, and an upstream
-    /// that sends nothing has its partial replica discarded. Nodes further up a pipeline wait
+    /// it), the executor's remote map input continues on the next replica, an upstream that
+    /// sends nothing for two stall timeouts has its partial replica discarded, and a reader
+    /// that takes nothing for twelve has its read ended (freeing its transfer slot). Nodes further up a pipeline wait
     /// a little longer per node below them, so the stage nearest the stall reports it.
     /// Default `5s`.
     #[serde(with = "humantime_serde")]
