@@ -28,14 +28,15 @@ pub struct ClientConfig {
     /// nearest a stall reports it; the ack after the last frame, which waits for fsyncs, gets
     /// [`ACK_WAIT_FACTOR`] times as long.) Default 5 s.
     pub stall_timeout: Duration,
-    /// Tries of a block read when every replica answered `busy`, with a doubling back-off
-    /// from [`BUSY_BACKOFF_FIRST`]. Default 5.
+    /// Further tries of the replicas of a block that answered `busy` when no other replica
+    /// served it, after a back-off doubling from [`BUSY_BACKOFF_FIRST`]. Default 5.
     pub busy_retries: u32,
 }
 
 /// How many stall timeouts a writer waits for a pipeline's ack after its last frame.
 pub const ACK_WAIT_FACTOR: u32 = 4;
-/// The first back-off after every replica of a block answered `busy`.
+/// The first back-off before a block's `busy` replicas are tried again (and, for a write,
+/// before busy datanodes are given a new pipeline).
 pub const BUSY_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 
 impl ClientConfig {

@@ -3,8 +3,8 @@
 //! namenode's block digest. On a connection error, an HTTP error, a broken stream, a CRC
 //! mismatch or a datanode that sends nothing for the stall timeout the read continues from the
 //! same offset on the next replica; a replica its datanode found corrupt (`checksum_mismatch`)
-//! is also reported to the namenode. When every replica is `busy` (at its transfer limit) the
-//! replicas are tried again after a doubling back-off.
+//! is also reported to the namenode. Replicas that answered `busy` (at their transfer limit),
+//! when no other served the block, are tried again after a doubling back-off.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -154,8 +154,8 @@ impl FileReader {
         // Stable: the namenode's order among the healthy and among the failed.
         replicas.sort_by_key(|replica| failed_nodes.contains(&replica.id));
         for round in 0..=self.fs.config.busy_retries {
-            let mut all_busy = true;
-            for replica in &replicas {
+            let mut busy = Vec::new();
+            for replica in replicas {
                 match self.pump_replica(block, replica, &mut cursor, tx).await {
                     Ok(true) => break,
                     Ok(false) => return Ok(false),
@@ -168,18 +168,21 @@ impl FileReader {
                         if e.kind == ErrorKind::ChecksumMismatch {
                             self.report_bad(block, replica, &e).await;
                         }
-                        all_busy &= e.kind == ErrorKind::Busy;
-                        if e.kind != ErrorKind::Busy && !failed_nodes.contains(&replica.id) {
+                        if e.kind == ErrorKind::Busy {
+                            busy.push(replica);
+                        } else if !failed_nodes.contains(&replica.id) {
                             failed_nodes.push(replica.id.clone());
                         }
                         failures.push(format!("{}: {}", replica.id, e.message));
                     }
                 }
             }
-            if cursor.pos >= cursor.to || !all_busy || round == self.fs.config.busy_retries {
+            if cursor.pos >= cursor.to || busy.is_empty() || round == self.fs.config.busy_retries {
                 break;
             }
-            // Every replica is at its transfer limit: one frees a slot when a transfer ends.
+            // The replicas left are at their transfer limit: one frees a slot when a transfer
+            // ends. The others failed for good.
+            replicas = busy;
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }
