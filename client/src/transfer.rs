@@ -91,7 +91,9 @@ pub fn write_block(
     })
     .map_err(|e| Error::internal(format!("encoding pipeline: {e}")))?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_FRAMES * 2);
-    // Shared, so the watch never sees the body's end as a closed channel.
+    // Shared, so the watch never sees the body's end as a closed channel. Time spent waiting
+    // for our own producer counts as the peer's too: it reads a local file or spool, which does
+    // not stall for seconds.
     let progress = Arc::new(watch::Sender::new(BodyProgress::Sending(0)));
     let watched = Arc::clone(&progress);
     let body = futures_util::stream::unfold(rx, move |mut rx| {
