@@ -22,7 +22,22 @@ pub struct ClientConfig {
     pub namenode_retries: u32,
     /// Pipelines tried per block before a put gives up. Default 5.
     pub pipeline_attempts: u32,
+    /// A datanode that makes no progress on a block transfer for this long is given up: a read
+    /// continues from the same offset on the next replica, a write is retried on a pipeline
+    /// without it. (A write allows a little more per node behind the first, so the datanode
+    /// nearest a stall reports it; the ack after the last frame, which waits for fsyncs, gets
+    /// [`ACK_WAIT_FACTOR`] times as long.) Default 5 s.
+    pub stall_timeout: Duration,
+    /// Further tries of the replicas of a block that answered `busy` when no other replica
+    /// served it, after a back-off doubling from [`BUSY_BACKOFF_FIRST`]. Default 5.
+    pub busy_retries: u32,
 }
+
+/// How many stall timeouts a writer waits for a pipeline's ack after its last frame.
+pub const ACK_WAIT_FACTOR: u32 = 4;
+/// The first back-off before a block's `busy` replicas are tried again (and, for a write,
+/// before busy datanodes are given a new pipeline).
+pub const BUSY_BACKOFF_FIRST: Duration = Duration::from_millis(200);
 
 impl ClientConfig {
     pub fn new(namenode: impl Into<String>) -> Self {
@@ -33,6 +48,8 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(60),
             namenode_retries: 4,
             pipeline_attempts: 5,
+            stall_timeout: Duration::from_secs(5),
+            busy_retries: 5,
         }
     }
 }

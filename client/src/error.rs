@@ -49,6 +49,10 @@ pub enum ErrorKind {
     Unavailable,
     /// A local or remote disk error.
     Io,
+    /// A datanode at its limit of concurrent block transfers (`max_transfers`) refused a new
+    /// one: try another replica, or the same one again after a back-off (HTTP 503 with
+    /// `Retry-After`).
+    Busy,
     /// A bug or an unexpected state on the server.
     Internal,
 }
@@ -75,6 +79,7 @@ impl ErrorKind {
             ErrorKind::DatanodeConflict => "datanode_conflict",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Io => "io",
+            ErrorKind::Busy => "busy",
             ErrorKind::Internal => "internal",
         }
     }
@@ -96,7 +101,8 @@ impl ErrorKind {
             ErrorKind::SafeMode
             | ErrorKind::NoDatanodes
             | ErrorKind::Unavailable
-            | ErrorKind::NotReplicatedYet => 503,
+            | ErrorKind::NotReplicatedYet
+            | ErrorKind::Busy => 503,
             ErrorKind::Io | ErrorKind::Internal => 500,
         }
     }
@@ -109,6 +115,7 @@ impl ErrorKind {
                 | ErrorKind::PipelineFailed
                 | ErrorKind::Io
                 | ErrorKind::NotReplicatedYet
+                | ErrorKind::Busy
         )
     }
 }
@@ -199,6 +206,7 @@ mod tests {
             ErrorKind::InvalidPath,
             ErrorKind::SafeMode,
             ErrorKind::PipelineFailed,
+            ErrorKind::Busy,
         ] {
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));

@@ -11,10 +11,16 @@
 //! the block digest the namenode recorded.
 //!
 //! Every payload is one checksum chunk (at most [`CHUNK_SIZE`] bytes, aligned to chunk
-//! boundaries of the block). The end of the body ends the stream; a truncated frame is an
-//! error, never data.
+//! boundaries of the block; [`check_payload_len`] is the one check of that). The end of the
+//! body ends the stream; a truncated frame is an error, never data.
+//!
+//! Writes are decoded by [`WriteFrameStream`] straight from the chunks of an HTTP body: a
+//! payload that arrives within one chunk is sliced out of it without copying (what
+//! `FramedRead` over a `StreamReader` would copy into its buffer); only frames split across
+//! chunks are assembled. Reads are decoded by [`ReadFrameCodec`].
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::checksum::{Digest, CHUNK_SIZE};
@@ -86,7 +92,17 @@ impl Frame {
     }
 }
 
-/// Encodes write [`Frame`]s (datanodes read them with their own frame stream).
+/// The payload length a frame header declares, if it is one a frame may have: 1 to
+/// [`CHUNK_SIZE`] bytes.
+pub fn check_payload_len(declared: u32) -> Result<usize, Error> {
+    let len = declared as usize;
+    if len == 0 || len > CHUNK_SIZE {
+        return Err(Error::invalid_argument(format!("bad frame length {len}")));
+    }
+    Ok(len)
+}
+
+/// Encodes write [`Frame`]s (datanodes decode them with [`WriteFrameStream`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WriteFrameCodec;
 
@@ -105,10 +121,7 @@ impl Decoder for ReadFrameCodec {
             src.reserve(READ_FRAME_HEADER_LEN + CHUNK_SIZE - src.len());
             return Ok(None);
         }
-        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
-        if len == 0 || len > CHUNK_SIZE {
-            return Err(Error::invalid_argument(format!("bad frame length {len}")));
-        }
+        let len = check_payload_len(u32::from_be_bytes([src[0], src[1], src[2], src[3]]))?;
         if src.len() < READ_FRAME_HEADER_LEN + len {
             src.reserve(READ_FRAME_HEADER_LEN + len - src.len());
             return Ok(None);
@@ -161,81 +174,107 @@ impl From<std::io::Error> for Error {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Write frames decoded from the chunks of a request body, without copying payloads that
+/// arrive within one chunk.
+pub struct WriteFrameStream<S> {
+    body: S,
+    /// What is left of the last chunk received.
+    chunk: Bytes,
+    /// A header or payload split across chunks, being assembled.
+    partial: BytesMut,
+    /// Payload length and digest of the frame whose payload comes next.
+    header: Option<(usize, Digest)>,
+}
 
-    /// A frame as a datanode sends it.
-    fn put_read_frame(wire: &mut BytesMut, frame: &Frame) {
-        wire.extend_from_slice(&frame.read_header());
-        wire.extend_from_slice(&frame.data);
+impl<S, E> WriteFrameStream<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    pub fn new(body: S) -> Self {
+        WriteFrameStream {
+            body,
+            chunk: Bytes::new(),
+            partial: BytesMut::new(),
+            header: None,
+        }
     }
 
-    #[test]
-    fn frames_round_trip_across_arbitrary_splits() {
-        let mut wire = BytesMut::new();
-        let frames: Vec<Frame> = [vec![1u8; CHUNK_SIZE], vec![2u8; 10]]
-            .into_iter()
-            .map(|d| Frame::seal(Bytes::from(d)))
-            .collect();
-        for f in &frames {
-            put_read_frame(&mut wire, f);
-        }
-        let wire = wire.freeze();
-        for split in [1, 35, 36, 37, 1000, wire.len()] {
-            let mut buf = BytesMut::new();
-            let mut out = Vec::new();
-            for piece in wire.chunks(split) {
-                buf.extend_from_slice(piece);
-                while let Some(f) = ReadFrameCodec.decode(&mut buf).unwrap() {
-                    out.push(f);
+    /// The next frame; `None` at a clean end of the body. A body that breaks is an `io` error;
+    /// one that ends inside a frame, or declares a bad length, is `invalid_argument`.
+    pub async fn next(&mut self) -> Option<Result<Frame, Error>> {
+        loop {
+            if self.header.is_none() {
+                let header =
+                    if self.partial.is_empty() && self.chunk.len() >= WRITE_FRAME_HEADER_LEN {
+                        Some(parse_write_header(
+                            &self.chunk.split_to(WRITE_FRAME_HEADER_LEN),
+                        ))
+                    } else {
+                        self.fill_partial(WRITE_FRAME_HEADER_LEN);
+                        (self.partial.len() == WRITE_FRAME_HEADER_LEN)
+                            .then(|| parse_write_header(&self.partial.split()))
+                    };
+                match header {
+                    Some(Ok(header)) => self.header = Some(header),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => {}
                 }
             }
-            assert!(ReadFrameCodec.decode_eof(&mut buf).unwrap().is_none());
-            assert_eq!(out, frames);
-            out.iter().for_each(|f| f.verify().unwrap());
+            if let Some((len, digest)) = self.header {
+                if self.partial.is_empty() && self.chunk.len() >= len {
+                    self.header = None;
+                    return Some(Ok(Frame {
+                        digest,
+                        data: self.chunk.split_to(len),
+                    }));
+                }
+                self.fill_partial(len);
+                if self.partial.len() == len {
+                    self.header = None;
+                    return Some(Ok(Frame {
+                        digest,
+                        data: self.partial.split().freeze(),
+                    }));
+                }
+            }
+            // Whatever the last chunk held is consumed: wait for the next one.
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => {
+                    return Some(Err(Error::new(
+                        ErrorKind::Io,
+                        format!("reading the block from upstream: {e}"),
+                    )))
+                }
+                None if self.header.is_none() && self.partial.is_empty() => return None,
+                None => {
+                    return Some(Err(Error::invalid_argument(
+                        "block stream ended inside a frame",
+                    )))
+                }
+            }
         }
     }
 
-    #[test]
-    fn truncated_and_oversized_frames_are_errors() {
-        let mut wire = BytesMut::new();
-        put_read_frame(&mut wire, &Frame::seal(Bytes::from_static(b"hello")));
-        let mut cut = BytesMut::from(&wire[..wire.len() - 1]);
-        assert!(ReadFrameCodec.decode_eof(&mut cut).is_err());
-        let mut huge = BytesMut::new();
-        huge.put_u32(CHUNK_SIZE as u32 + 1);
-        huge.put_slice(&[0u8; 36]);
-        assert!(ReadFrameCodec.decode(&mut huge).is_err());
-    }
-
-    #[test]
-    fn read_frames_carry_a_crc_that_catches_damage_in_transit() {
-        let frame = Frame::seal(Bytes::from(vec![7u8; 1000]));
-        let mut wire = BytesMut::new();
-        put_read_frame(&mut wire, &frame);
-        let wire = wire.freeze();
-        let mut whole = BytesMut::from(&wire[..]);
-        assert_eq!(ReadFrameCodec.decode_eof(&mut whole).unwrap(), Some(frame));
-        assert!(ReadFrameCodec.decode_eof(&mut whole).unwrap().is_none());
-
-        // A flipped bit in the payload or in the digest.
-        for at in [READ_FRAME_HEADER_LEN + 500, 10] {
-            let mut damaged = BytesMut::from(&wire[..]);
-            damaged[at] ^= 1;
-            assert_eq!(
-                ReadFrameCodec.decode(&mut damaged).unwrap_err().kind,
-                ErrorKind::Io
-            );
+    /// Moves bytes from the current chunk into `partial` until it holds `target` bytes.
+    fn fill_partial(&mut self, target: usize) {
+        if self.partial.is_empty() {
+            self.partial.reserve(target);
         }
-        let mut cut = BytesMut::from(&wire[..wire.len() - 1]);
-        assert!(ReadFrameCodec.decode_eof(&mut cut).is_err());
-    }
-
-    #[test]
-    fn tampered_payload_fails_verification() {
-        let mut f = Frame::seal(Bytes::from_static(b"hello"));
-        f.data = Bytes::from_static(b"jello");
-        assert_eq!(f.verify().unwrap_err().kind, ErrorKind::ChecksumMismatch);
+        let take = (target - self.partial.len()).min(self.chunk.len());
+        self.partial.extend_from_slice(&self.chunk[..take]);
+        self.chunk.advance(take);
     }
 }
+
+fn parse_write_header(mut header: &[u8]) -> Result<(usize, Digest), Error> {
+    let len = check_payload_len(header.get_u32())?;
+    let mut digest = [0u8; 32];
+    header.copy_to_slice(&mut digest);
+    Ok((len, Digest(digest)))
+}
+
+#[cfg(test)]
+#[path = "framing_tests.rs"]
+mod tests;

@@ -1,8 +1,10 @@
 //! The file reader: each block from the first replica that serves it, each chunk checked by
 //! its CRC (the datanode verified its SHA-256 before sending it) and a whole block against the
-//! namenode's block digest. On a connection error, an HTTP error, a broken stream or a CRC
-//! mismatch the read continues from the same offset on the next replica; a replica its datanode
-//! found corrupt (`checksum_mismatch`) is also reported to the namenode.
+//! namenode's block digest. On a connection error, an HTTP error, a broken stream, a CRC
+//! mismatch or a datanode that sends nothing for the stall timeout the read continues from the
+//! same offset on the next replica; a replica its datanode found corrupt (`checksum_mismatch`)
+//! is also reported to the namenode. Replicas that answered `busy` (at their transfer limit),
+//! when no other served the block, are tried again after a doubling back-off.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -10,8 +12,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::checksum::{BlockDigester, CHUNK_SIZE};
+use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Granary;
+use crate::ids::DatanodeId;
 use crate::protocol::{
     DatanodeInfo, FileStatus, LocatedBlock, LocatedFile, ReportBadReplicaRequest,
 };
@@ -98,6 +102,9 @@ impl FileReader {
     }
 
     async fn pump(&self, offset: u64, end: u64, tx: &mpsc::Sender<Result<Bytes>>) -> Result<()> {
+        // Datanodes that failed this read are tried last for its later blocks (as HDFS's
+        // dead-node list), so a stopped one costs one stall timeout, not one per block.
+        let mut failed_nodes = Vec::new();
         for block in &self.located.blocks {
             let block_end = block.offset + block.length;
             if block_end <= offset || block.offset >= end {
@@ -105,7 +112,10 @@ impl FileReader {
             }
             let from = offset.saturating_sub(block.offset);
             let to = end.min(block_end) - block.offset;
-            if !self.pump_block(block, from, to, tx).await? {
+            if !self
+                .pump_block(block, from, to, tx, &mut failed_nodes)
+                .await?
+            {
                 return Ok(());
             }
         }
@@ -120,6 +130,7 @@ impl FileReader {
         from: u64,
         to: u64,
         tx: &mpsc::Sender<Result<Bytes>>,
+        failed_nodes: &mut Vec<DatanodeId>,
     ) -> Result<bool> {
         let path = &self.located.status.path;
         if block.locations.is_empty() {
@@ -138,22 +149,42 @@ impl FileReader {
             digester: (from == 0 && to == block.length).then(BlockDigester::new),
         };
         let mut failures = Vec::new();
-        for replica in &block.locations {
-            match self.pump_replica(block, replica, &mut cursor, tx).await {
-                Ok(true) => break,
-                Ok(false) => return Ok(false),
-                Err(e) => {
-                    tracing::warn!(
-                        "{path}: block {} on {}: {e}; trying the next replica",
-                        block.id,
-                        replica.id
-                    );
-                    if e.kind == ErrorKind::ChecksumMismatch {
-                        self.report_bad(block, replica, &e).await;
+        let mut backoff = BUSY_BACKOFF_FIRST;
+        let mut replicas: Vec<&DatanodeInfo> = block.locations.iter().collect();
+        // Stable: the namenode's order among the healthy and among the failed.
+        replicas.sort_by_key(|replica| failed_nodes.contains(&replica.id));
+        for round in 0..=self.fs.config.busy_retries {
+            let mut busy = Vec::new();
+            for replica in replicas {
+                match self.pump_replica(block, replica, &mut cursor, tx).await {
+                    Ok(true) => break,
+                    Ok(false) => return Ok(false),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{path}: block {} on {}: {e}; trying the next replica",
+                            block.id,
+                            replica.id
+                        );
+                        if e.kind == ErrorKind::ChecksumMismatch {
+                            self.report_bad(block, replica, &e).await;
+                        }
+                        if e.kind == ErrorKind::Busy {
+                            busy.push(replica);
+                        } else if !failed_nodes.contains(&replica.id) {
+                            failed_nodes.push(replica.id.clone());
+                        }
+                        failures.push(format!("{}: {}", replica.id, e.message));
                     }
-                    failures.push(format!("{}: {}", replica.id, e.message));
                 }
             }
+            if cursor.pos >= cursor.to || busy.is_empty() || round == self.fs.config.busy_retries {
+                break;
+            }
+            // The replicas left are at their transfer limit: one frees a slot when a transfer
+            // ends. The others failed for good.
+            replicas = busy;
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
         }
         if cursor.pos < cursor.to {
             return Err(Error::new(
@@ -195,6 +226,7 @@ impl FileReader {
             block.id,
             cursor.pos,
             cursor.to - cursor.pos,
+            self.fs.config.stall_timeout,
         )
         .await?;
         while cursor.pos < cursor.to {

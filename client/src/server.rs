@@ -11,6 +11,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, WireError};
 
+/// The `Retry-After` of a `busy` answer, in seconds.
+pub const BUSY_RETRY_AFTER_SECS: &str = "1";
+
 /// An [`Error`] as an HTTP response.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -28,7 +31,15 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(kind = %self.0.kind, "{}", self.0.message);
         }
-        (status, axum::Json(self.0.to_wire())).into_response()
+        let mut response = (status, axum::Json(self.0.to_wire())).into_response();
+        if self.0.kind == ErrorKind::Busy {
+            // A busy datanode frees a transfer slot within moments; a second is a polite wait.
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

@@ -1,14 +1,15 @@
 //! Block data to and from one datanode: a framed `PUT` for writes, a framed `GET` for reads.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::FramedRead;
 use tokio_util::io::StreamReader;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, ACK_WAIT_FACTOR};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::{Frame, ReadFrameCodec};
 use crate::ids::BlockId;
@@ -25,12 +26,14 @@ pub type BodySender = mpsc::Sender<std::io::Result<Bytes>>;
 /// write to a few chunks.
 pub const BODY_CHANNEL_FRAMES: usize = 16;
 
-/// A read that receives nothing for this long is abandoned for the next replica.
+/// A shuffle fetch that receives nothing for this long is abandoned (block reads use
+/// `ClientConfig::stall_timeout`).
 pub const STALLED_READ: Duration = Duration::from_secs(60);
 
 /// HTTP client for block traffic: no overall timeout, since a block takes as long as it takes.
-/// Stalls are caught per frame by readers ([`STALLED_READ`]) and, for writes, by the datanodes'
-/// own idle timeouts. (reqwest's `read_timeout` would also fire during a long upload.)
+/// Stalls are caught per frame instead: by readers ([`read_block`]), and for writes by the
+/// writer's progress watch (`write::watch`) and each datanode's own. (reqwest's `read_timeout`
+/// would also fire while a long upload waits for its ack.)
 pub fn data_client(config: &ClientConfig) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(config.connect_timeout)
@@ -44,12 +47,37 @@ pub fn data_client(config: &ClientConfig) -> Result<reqwest::Client> {
         .map_err(|e| Error::internal(format!("http client: {e}")))
 }
 
+/// How long a sender waits on a pipeline node with `behind` nodes after it: for it to take
+/// the next frame, and for its ack once the last frame is sent (the ack follows fsyncs, which
+/// show no progress). Each node behind adds half a stall timeout: when a node stalls, every
+/// node above it stops taking frames too, and this way the one right above it gives up first
+/// and names it.
+pub fn pipeline_patience(stall: Duration, behind: usize) -> (Duration, Duration) {
+    let extension = stall / 2 * u32::try_from(behind).unwrap_or(u32::MAX);
+    (
+        stall.saturating_add(extension),
+        (stall * ACK_WAIT_FACTOR).saturating_add(extension),
+    )
+}
+
+/// How far the request body has got, for the stall watch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyProgress {
+    /// Items taken by the connection so far.
+    Sending(u64),
+    /// The last frame is taken; the ack is due.
+    Sent,
+}
+
 /// Streams a block to `pipeline[0]`, which forwards it to the rest. Returns the channel to feed
 /// with frames and a future that resolves to the pipeline's ack once the sender is dropped.
+/// A first node that takes no frame for the stall timeout (see [`pipeline_patience`]), or
+/// does not ack in time after the last, fails the write with `pipeline_failed` naming it.
 pub fn write_block(
     http: &reqwest::Client,
     pipeline: &[DatanodeInfo],
     block: BlockId,
+    stall: Duration,
 ) -> Result<(
     BodySender,
     impl std::future::Future<Output = Result<WriteBlockAck>>,
@@ -63,15 +91,44 @@ pub fn write_block(
     })
     .map_err(|e| Error::internal(format!("encoding pipeline: {e}")))?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_FRAMES * 2);
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
+    // Shared, so the watch never sees the body's end as a closed channel. Time spent waiting
+    // for our own producer counts as the peer's too: it reads a local file or spool, which does
+    // not stall for seconds.
+    let progress = Arc::new(watch::Sender::new(BodyProgress::Sending(0)));
+    let watched = Arc::clone(&progress);
+    let body = futures_util::stream::unfold(rx, move |mut rx| {
+        let progress = Arc::clone(&watched);
+        async move {
+            let item = rx.recv().await;
+            progress.send_modify(|p| {
+                *p = match (*p, &item) {
+                    (BodyProgress::Sending(n), Some(_)) => BodyProgress::Sending(n + 1),
+                    _ => BodyProgress::Sent,
+                }
+            });
+            item.map(|item| (item, rx))
+        }
     });
+    let (frame_wait, ack_wait) = pipeline_patience(stall, pipeline.len() - 1);
     let request = http
         .put(format!("http://{}{}", first.addr, routes::block(block)))
         .header(PIPELINE_HEADER, header)
         .body(reqwest::Body::wrap_stream(body));
     let ack = async move {
-        let response = request.send().await.map_err(|e| {
+        let stalled = |reason: String| {
+            Error::new(
+                ErrorKind::PipelineFailed,
+                format!("datanode {} ({}): {reason}", first.id, first.addr),
+            )
+            .with_datanode(first.id.clone())
+        };
+        let sent = tokio::select! {
+            sent = request.send() => sent,
+            reason = watch_progress(progress.subscribe(), frame_wait, ack_wait) => {
+                return Err(stalled(reason));
+            }
+        };
+        let response = sent.map_err(|e| {
             Error::new(
                 ErrorKind::PipelineFailed,
                 format!(
@@ -83,7 +140,9 @@ pub fn write_block(
             )
             .with_datanode(first.id.clone())
         })?;
-        let result: Result<WriteBlockAck> = decode_response(response).await;
+        let decoded = tokio::time::timeout(ack_wait, decode_response(response)).await;
+        let result: Result<WriteBlockAck> = decoded
+            .unwrap_or_else(|_| Err(stalled(format!("no whole answer within {ack_wait:?}"))));
         result.map_err(|e| match e.datanode {
             Some(_) => e,
             // An error the first node did not attribute to anyone downstream is its own.
@@ -93,41 +152,90 @@ pub fn write_block(
     Ok((tx, ack))
 }
 
+/// Resolves, with the reason, once the body takes no item for `frame_wait`, or no ack follows
+/// the last within `ack_wait`.
+async fn watch_progress(
+    mut progress: watch::Receiver<BodyProgress>,
+    frame_wait: Duration,
+    ack_wait: Duration,
+) -> String {
+    loop {
+        let sent = *progress.borrow_and_update() == BodyProgress::Sent;
+        let wait = if sent { ack_wait } else { frame_wait };
+        match tokio::time::timeout(wait, progress.changed()).await {
+            Ok(Ok(())) => {}
+            // The sender lives as long as the ack future that polls this: not reached.
+            Ok(Err(_)) => std::future::pending::<()>().await,
+            Err(_) if sent => return format!("no ack within {ack_wait:?} of the last frame"),
+            Err(_) => return format!("took no data for {frame_wait:?}"),
+        }
+    }
+}
+
 /// Opens a framed read of `[offset, offset + length)` of a block on `datanode`. The first frame
-/// starts at the chunk boundary at or before `offset`.
+/// starts at the chunk boundary at or before `offset`. A datanode that does not answer, or
+/// then sends no frame, within `stall` fails the read with `unavailable` (a stopped process
+/// keeps its connections open, so nothing else would end the wait).
 pub async fn read_block(
     http: &reqwest::Client,
     datanode: &DatanodeInfo,
     block: BlockId,
     offset: u64,
     length: u64,
+    stall: Duration,
 ) -> Result<impl Stream<Item = Result<Frame>> + Unpin + Send> {
-    let response = http
+    let unavailable = |reason: String| {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("datanode {} ({}): {reason}", datanode.id, datanode.addr),
+        )
+    };
+    let request = http
         .get(format!("http://{}{}", datanode.addr, routes::block(block)))
         .query(&ReadBlockQuery {
             offset: Some(offset),
             length: Some(length),
         })
-        .send()
-        .await
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::Unavailable,
-                format!(
-                    "datanode {} ({}): {}",
-                    datanode.id,
-                    datanode.addr,
-                    transport_reason(&e)
-                ),
-            )
-        })?;
+        .send();
+    let response = match tokio::time::timeout(stall, request).await {
+        Ok(sent) => sent.map_err(|e| unavailable(transport_reason(&e)))?,
+        Err(_) => return Err(unavailable(format!("no answer within {stall:?}"))),
+    };
     let status = response.status();
     if !status.is_success() {
-        let body = response.bytes().await.unwrap_or_default();
+        let body = match tokio::time::timeout(stall, response.bytes()).await {
+            Ok(body) => body.unwrap_or_default(),
+            Err(_) => Bytes::new(),
+        };
         return Err(wire_error(status, &body));
     }
     let bytes = response
         .bytes_stream()
         .map_err(|e| std::io::Error::other(transport_reason(&e)));
-    Ok(FramedRead::new(StreamReader::new(bytes), ReadFrameCodec).boxed())
+    let frames = FramedRead::new(StreamReader::new(bytes), ReadFrameCodec);
+    let stalled = unavailable(format!("sent nothing for {stall:?}"));
+    Ok(stall_guarded(frames, stall, stalled).boxed())
 }
+
+/// `frames`, ending with `stalled` when the next frame takes longer than `stall`.
+fn stall_guarded<S>(
+    frames: S,
+    stall: Duration,
+    stalled: Error,
+) -> impl Stream<Item = Result<Frame>> + Send
+where
+    S: Stream<Item = Result<Frame>> + Unpin + Send,
+{
+    futures_util::stream::unfold(Some((frames, stalled)), move |state| async move {
+        let (mut frames, stalled) = state?;
+        match tokio::time::timeout(stall, frames.next()).await {
+            Ok(Some(frame)) => Some((frame, Some((frames, stalled)))),
+            Ok(None) => None,
+            Err(_) => Some((Err(stalled), None)),
+        }
+    })
+}
+
+#[cfg(test)]
+#[path = "transfer_tests.rs"]
+mod tests;

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::sync::CancellationToken;
 
 use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
+use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Frame;
 use crate::fs::Granary;
@@ -73,6 +75,9 @@ struct Writer<'a> {
     min_replicas: usize,
     recoveries: u32,
     progress: Option<Progress>,
+    /// Datanodes that failed a pipeline of this file: later blocks avoid them too (as HDFS's
+    /// writer does), so a stalled node costs one stall timeout, not one per block.
+    excluded: Vec<DatanodeId>,
 }
 
 pub(crate) async fn put_file(
@@ -248,17 +253,38 @@ impl<'a> Writer<'a> {
             min_replicas: usize::from(created.replication),
             recoveries: 0,
             progress,
+            excluded: Vec::new(),
         }
     }
 
     /// Writes one block, rebuilding the pipeline without the failed node until it succeeds or
-    /// `pipeline_attempts` pipelines have failed.
+    /// `pipeline_attempts` pipelines have failed. A node that answered `busy` is avoided too,
+    /// but only while others remain: once none is left the busy ones are tried again after a
+    /// back-off.
     async fn write_block(&mut self, source: BlockSource) -> Result<()> {
-        let mut excluded: Vec<DatanodeId> = Vec::new();
+        let mut busy: Vec<DatanodeId> = Vec::new();
+        let mut backoff = BUSY_BACKOFF_FIRST;
         let mut last_error = None;
         for _ in 0..self.fs.config.pipeline_attempts {
-            let allocation = match self.allocate(&excluded).await {
+            let avoided: Vec<DatanodeId> = self.excluded.iter().chain(&busy).cloned().collect();
+            let allocation = match self.allocate(&avoided).await {
                 Ok(a) => a,
+                // Every node left failed a block of this file before: give them a new chance
+                // rather than give up.
+                Err(e)
+                    if e.kind == ErrorKind::NoDatanodes
+                        && last_error.is_none()
+                        && !self.excluded.is_empty() =>
+                {
+                    self.excluded.clear();
+                    continue;
+                }
+                Err(e) if e.kind == ErrorKind::NoDatanodes && !busy.is_empty() => {
+                    busy.clear();
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    continue;
+                }
                 Err(e) if e.kind == ErrorKind::NoDatanodes && last_error.is_some() => break,
                 Err(e) => return Err(e),
             };
@@ -285,7 +311,11 @@ impl<'a> Writer<'a> {
                     );
                     self.abandon(allocation.block).await;
                     self.recoveries += 1;
-                    excluded.push(culprit);
+                    if e.kind == ErrorKind::Busy {
+                        busy.push(culprit);
+                    } else {
+                        self.excluded.push(culprit);
+                    }
                     last_error = Some(e);
                 }
                 Err(e) => {
@@ -325,15 +355,27 @@ impl<'a> Writer<'a> {
         allocation: &AddBlockResponse,
         source: &BlockSource,
     ) -> Result<WriteBlockAck> {
-        let (tx, ack) =
-            transfer::write_block(&self.fs.data, &allocation.pipeline, allocation.block)?;
+        let (tx, ack) = transfer::write_block(
+            &self.fs.data,
+            &allocation.pipeline,
+            allocation.block,
+            self.fs.config.stall_timeout,
+        )?;
         let file = source.file.clone();
         let (offset, length) = (source.offset, source.length);
         let progress = self.progress.clone();
+        let given_up = CancellationToken::new();
+        let stop = given_up.clone();
+        let runtime = tokio::runtime::Handle::current();
         let producer = tokio::task::spawn_blocking(move || {
-            produce_frames(&file, offset, length, &tx, progress)
+            let send = |item| send_unless_given_up(&runtime, &tx, item, &stop);
+            produce_frames(&file, offset, length, send, progress)
         });
         let ack = ack.await;
+        // A connection stuck writing to a stalled peer never takes the producer's next frame.
+        if ack.is_err() {
+            given_up.cancel();
+        }
         let produced = producer
             .await
             .map_err(|e| Error::internal(format!("frame producer: {e}")))?;
@@ -415,11 +457,28 @@ fn is_pipeline_fault(e: &Error) -> bool {
     matches!(
         e.kind,
         ErrorKind::PipelineFailed
+            | ErrorKind::Busy
             | ErrorKind::Unavailable
             | ErrorKind::Io
             | ErrorKind::ChecksumMismatch
             | ErrorKind::Internal
     )
+}
+
+/// Queues one item of a request body from a blocking thread; false once the request is gone or
+/// the write was given up.
+fn send_unless_given_up(
+    runtime: &tokio::runtime::Handle,
+    tx: &transfer::BodySender,
+    item: std::io::Result<Bytes>,
+    given_up: &CancellationToken,
+) -> bool {
+    runtime.block_on(async {
+        tokio::select! {
+            sent = tx.send(item) => sent.is_ok(),
+            () = given_up.cancelled() => false,
+        }
+    })
 }
 
 /// Reads `length` bytes at `offset` of `file` in chunks, seals each into a frame and sends it.
@@ -428,7 +487,7 @@ fn produce_frames(
     file: &File,
     offset: u64,
     length: u64,
-    tx: &transfer::BodySender,
+    send: impl Fn(std::io::Result<Bytes>) -> bool,
     progress: Option<Progress>,
 ) -> Result<(u64, Digest)> {
     let mut digester = BlockDigester::new();
@@ -437,14 +496,12 @@ fn produce_frames(
         let len = CHUNK_SIZE.min((length - sent) as usize);
         let mut chunk = BytesMut::zeroed(len);
         if let Err(e) = file.read_exact_at(&mut chunk, offset + sent) {
-            let _ = tx.blocking_send(Err(std::io::Error::other("local read failed")));
+            send(Err(std::io::Error::other("local read failed")));
             return Err(Error::io("reading local file", e));
         }
         let frame = Frame::seal(Bytes::from(chunk));
         digester.push(&frame.digest, len);
-        if tx.blocking_send(Ok(frame.write_header())).is_err()
-            || tx.blocking_send(Ok(frame.data)).is_err()
-        {
+        if !send(Ok(frame.write_header())) || !send(Ok(frame.data)) {
             break;
         }
         sent += len as u64;

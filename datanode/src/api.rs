@@ -1,6 +1,5 @@
-//! The datanode's HTTP router and the state its handlers share.
+//! The datanode's HTTP router.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -8,45 +7,9 @@ use axum::routing::get;
 use axum::Router;
 use granary_client::protocol::routes;
 use granary_client::server::{method_not_allowed, not_found};
-use granary_client::{BlockId, Error, ErrorKind};
 
-use crate::heartbeat::{BadReplicaSignal, ReportQueue};
-use crate::store::BlockStore;
+use crate::state::AppState;
 use crate::{compute, pipeline, read};
-
-/// What every handler needs.
-pub struct AppState {
-    pub store: Arc<BlockStore>,
-    /// Client for block transfers to other datanodes.
-    pub http: reqwest::Client,
-    /// Finalized and deleted replicas, for the incremental block reports.
-    pub reports: ReportQueue,
-    pub transfers: TransferCounter,
-    /// Wakes the reporter of corrupt replicas.
-    pub bad_replicas: BadReplicaSignal,
-}
-
-impl AppState {
-    /// Marks a replica corrupt, so it is no longer served and is reported to the namenode.
-    /// `false` if it was already marked or is gone.
-    pub fn mark_corrupt(&self, block: BlockId, reason: impl Into<String>) -> bool {
-        let marked = self.store.mark_corrupt(block, reason);
-        if marked {
-            self.bad_replicas.wake();
-        }
-        marked
-    }
-
-    /// A read (a client's, a map task's or a copy's) that found bad bytes on disk marks the replica
-    /// corrupt, which stops it being served and has it reported to the namenode (which
-    /// re-replicates a good copy and deletes it).
-    pub fn note_corruption(&self, block: BlockId, error: &Error) {
-        if error.kind == ErrorKind::ChecksumMismatch {
-            tracing::warn!(%block, "a read found a corrupt replica: {}", error.message);
-            self.mark_corrupt(block, error.message.clone());
-        }
-    }
-}
 
 /// Block reads and writes, health, and the shuffle server over this node's map output.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -62,30 +25,6 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn health() -> StatusCode {
     StatusCode::OK
-}
-
-/// Block reads and writes in progress, reported in heartbeats as a load hint.
-#[derive(Clone, Default)]
-pub struct TransferCounter(Arc<AtomicU32>);
-
-/// Counts one transfer until dropped.
-pub struct TransferGuard(Arc<AtomicU32>);
-
-impl TransferCounter {
-    pub fn start(&self) -> TransferGuard {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        TransferGuard(Arc::clone(&self.0))
-    }
-
-    pub fn active(&self) -> u32 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for TransferGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]

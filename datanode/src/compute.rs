@@ -13,8 +13,8 @@ use granary_compute::task::InputReader;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
 use crate::config::DatanodeConfig;
+use crate::state::AppState;
 use crate::store::VerifiedRead;
 
 /// The attempts' local files: `<data_dir>/jobs/<job>/<attempt>/`. The block store's start-up
@@ -49,8 +49,8 @@ pub fn spawn_executor(
         slots: config.task_slots,
         poll_interval: config.task_poll_interval,
         work_dir: jobs_dir(state.store.data_dir()),
-        shuffle_stall_timeout: config.shuffle_stall_timeout,
         task_slowdown: config.task_slowdown,
+        stall_timeout: config.stall_timeout,
     };
     let blocks = Arc::new(StoreBlocks(Arc::clone(state)));
     executor::spawn(executor_config, blocks, shutdown)

@@ -58,11 +58,20 @@ pub struct DatanodeConfig {
     /// bad disk (the tracker's speculation should route around it). At least 1.0. Default `1.0`
     /// (off).
     pub task_slowdown: f64,
-    /// A reducer's shuffle fetch that receives nothing for this long fails, and the map whose
-    /// output it was is re-run elsewhere: a datanode that stops answering (stopped, swapping,
-    /// cut off) delays a job by about this much instead of hanging it. Default `5s`.
+    /// Block transfers (client reads and writes, pipeline stages, replica copies) this node
+    /// runs at once, as HDFS's xceiver limit. Each holds a blocking thread while it runs; past
+    /// the limit a new one is refused with `busy` (HTTP 503), and the client tries another
+    /// replica or retries after a back-off. Default `64`.
+    pub max_transfers: u32,
+    /// A peer of a block transfer that makes no progress for this long is given up: a pipeline
+    /// stage whose next node takes no frames fails naming it (so the writer retries without
+    /// it), the executor's remote map input continues on the next replica, an upstream that
+    /// sends nothing for two stall timeouts has its partial replica discarded, and a reader
+    /// that takes nothing for twelve has its read ended (freeing its transfer slot). Nodes further up a pipeline wait
+    /// a little longer per node below them, so the stage nearest the stall reports it.
+    /// Default `5s`.
     #[serde(with = "humantime_serde")]
-    pub shuffle_stall_timeout: Duration,
+    pub stall_timeout: Duration,
 }
 
 impl Default for DatanodeConfig {
@@ -83,7 +92,8 @@ impl Default for DatanodeConfig {
                 .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
             task_poll_interval: Duration::from_millis(200),
             task_slowdown: 1.0,
-            shuffle_stall_timeout: Duration::from_secs(5),
+            max_transfers: 64,
+            stall_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -114,19 +124,22 @@ impl DatanodeConfig {
             self.lifeline_interval,
             self.scan_period,
             self.task_poll_interval,
-            self.shuffle_stall_timeout,
+            self.stall_timeout,
         ]
         .iter()
         .any(Duration::is_zero)
         {
             return Err(Error::invalid_argument(
-                "heartbeat, block report, lifeline, scan and task poll intervals and the shuffle \
-                 stall timeout must be positive",
+                "heartbeat, block report, lifeline, scan and task poll intervals and the stall timeout must be positive",
             ));
         }
-        if self.max_concurrent_replications == 0 || self.scan_rate == 0 || self.task_slots == 0 {
+        if self.max_concurrent_replications == 0
+            || self.scan_rate == 0
+            || self.task_slots == 0
+            || self.max_transfers == 0
+        {
             return Err(Error::invalid_argument(
-                "max_concurrent_replications, scan_rate and task_slots must be positive",
+                "max_concurrent_replications, scan_rate, task_slots and max_transfers must be positive",
             ));
         }
         if !(self.task_slowdown.is_finite() && self.task_slowdown >= 1.0) {
@@ -200,8 +213,10 @@ mod tests {
         assert_eq!(config.task_poll_interval, Duration::from_millis(50));
         let config = DatanodeConfig::from_toml("task_slowdown = 2.5").unwrap();
         assert_eq!(config.task_slowdown, 2.5);
-        let config = DatanodeConfig::from_toml("shuffle_stall_timeout = \"2s\"").unwrap();
-        assert_eq!(config.shuffle_stall_timeout, Duration::from_secs(2));
+        let config =
+            DatanodeConfig::from_toml("max_transfers = 3\nstall_timeout = \"750ms\"").unwrap();
+        assert_eq!(config.max_transfers, 3);
+        assert_eq!(config.stall_timeout, Duration::from_millis(750));
         assert_eq!(
             DatanodeConfig::from_toml("scan_rate = 1000")
                 .unwrap()
@@ -251,7 +266,11 @@ mod tests {
                 ..Default::default()
             },
             DatanodeConfig {
-                shuffle_stall_timeout: Duration::ZERO,
+                max_transfers: 0,
+                ..Default::default()
+            },
+            DatanodeConfig {
+                stall_timeout: Duration::ZERO,
                 ..Default::default()
             },
             DatanodeConfig {

@@ -10,6 +10,7 @@ use granary_client::framing::Frame;
 use granary_client::protocol::{
     routes, DatanodeInfo, WriteBlockAck, WritePipeline, PIPELINE_HEADER,
 };
+use granary_client::transfer::pipeline_patience;
 use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind, WireError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,9 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 /// Frames queued for the next node before the sender waits (backpressure).
 const QUEUE_FRAMES: usize = 8;
-/// How long the next node may take to answer once it has the whole block (its fsync and its
-/// own downstream's).
-const ACK_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HTTP client for block transfers between datanodes: no overall timeout (blocks are
@@ -44,16 +42,23 @@ pub struct Downstream {
     /// `None` once the answer has been collected.
     response: Option<JoinHandle<Result<WriteBlockAck, Error>>>,
     finished: bool,
+    /// How long the next node may take to take a frame, and to ack once it has the whole
+    /// block (its fsync and its own downstream's): see [`pipeline_patience`].
+    frame_wait: Duration,
+    ack_wait: Duration,
 }
 
 impl Downstream {
     /// Starts the `PUT` at once, so connecting overlaps with the first frames arriving.
+    /// `stall` is the node's `stall_timeout`.
     pub fn start(
         http: &reqwest::Client,
         block: BlockId,
         target: &DatanodeInfo,
         rest: &[DatanodeInfo],
+        stall: Duration,
     ) -> Self {
+        let (frame_wait, ack_wait) = pipeline_patience(stall, rest.len());
         let (tx, rx) = mpsc::channel::<Bytes>(2 * QUEUE_FRAMES);
         let cancel = CancellationToken::new();
         let pipeline = WritePipeline {
@@ -73,6 +78,8 @@ impl Downstream {
             cancel,
             response,
             finished: false,
+            frame_wait,
+            ack_wait,
         }
     }
 
@@ -81,15 +88,26 @@ impl Downstream {
     }
 
     /// Queues one frame (header and payload, no copy). If the next node has already failed,
-    /// returns its error.
+    /// returns its error; if it takes nothing for the stall timeout, it has stalled.
     pub async fn send(&mut self, frame: &Frame) -> Result<(), Error> {
         let Some(frames) = &self.frames else {
             return Err(Error::internal("send after finish"));
         };
-        if frames.send(frame.write_header()).await.is_ok()
-            && frames.send(frame.data.clone()).await.is_ok()
-        {
-            return Ok(());
+        let queued = tokio::time::timeout(self.frame_wait, async {
+            frames.send(frame.write_header()).await.is_ok()
+                && frames.send(frame.data.clone()).await.is_ok()
+        })
+        .await;
+        match queued {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(_) => {
+                self.frames = None;
+                return Err(self.failed(format!(
+                    "{} took no data of {} for {:?}",
+                    self.target, self.block, self.frame_wait
+                )));
+            }
         }
         self.frames = None;
         Err(match self.outcome().await {
@@ -119,7 +137,7 @@ impl Downstream {
         let Some(response) = self.response.take() else {
             return Err(self.failed(format!("{} already failed", self.target)));
         };
-        match tokio::time::timeout(ACK_TIMEOUT, response).await {
+        match tokio::time::timeout(self.ack_wait, response).await {
             Ok(Ok(result)) => result,
             Ok(Err(join)) => {
                 Err(self.failed(format!("forwarding to {} stopped: {join}", self.target)))
@@ -140,6 +158,10 @@ impl Drop for Downstream {
     fn drop(&mut self) {
         if !self.finished {
             self.cancel.cancel();
+            // The request too: a stalled peer would keep it waiting for the ack forever.
+            if let Some(response) = &self.response {
+                response.abort();
+            }
         }
     }
 }
@@ -218,6 +240,10 @@ async fn await_ack(
                 "{target} answered {status}: {} ({})",
                 wire.message, wire.kind
             );
+            // A busy node stays `busy`, so the writer retries it later rather than for good.
+            if wire.kind == ErrorKind::Busy {
+                return Err(Error::new(ErrorKind::Busy, message).with_datanode(culprit));
+            }
             Err(pipeline_failed(&culprit, message))
         }
         Err(_) => Err(pipeline_failed(

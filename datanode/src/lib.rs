@@ -9,12 +9,12 @@ pub mod config;
 pub mod downstream;
 #[cfg(test)]
 mod fake_namenode;
-pub mod frame_stream;
 pub mod heartbeat;
 pub mod pipeline;
 pub mod read;
 pub mod scanner;
 pub mod server;
+pub mod state;
 pub mod store;
 #[cfg(test)]
 mod test_support;

@@ -63,13 +63,19 @@ struct Args {
     /// Fault injection: every task attempt takes this many times as long, e.g. 5 (default 1: off).
     #[arg(long, env = "GRANARY_TASK_SLOWDOWN", value_name = "FACTOR")]
     task_slowdown: Option<f64>,
-    /// A shuffle fetch that receives nothing for this long fails and its map re-runs, e.g. 5s.
-    #[arg(long, env = "GRANARY_SHUFFLE_STALL_TIMEOUT", value_name = "DUR", value_parser = humantime::parse_duration)]
-    shuffle_stall_timeout: Option<Duration>,
+    /// Block transfers run at once before new ones are refused as busy (default 64).
+    #[arg(long, env = "GRANARY_MAX_TRANSFERS", value_name = "N")]
+    max_transfers: Option<u32>,
+    /// Give up on a transfer peer that makes no progress for this long, e.g. 5s.
+    #[arg(long, env = "GRANARY_STALL_TIMEOUT", value_name = "DUR", value_parser = humantime::parse_duration)]
+    stall_timeout: Option<Duration>,
     /// After binding, write the actual listen address to this file (atomically).
     #[arg(long, env = "GRANARY_DATANODE_ADDR_FILE", value_name = "FILE")]
     addr_file: Option<PathBuf>,
 }
+
+/// Blocking threads of the main runtime beyond one per admitted transfer.
+const BLOCKING_THREADS_MARGIN: usize = 16;
 
 fn parse_size(raw: &str) -> Result<u64, String> {
     granary_client::size::parse_size(raw).map_err(|e| e.message)
@@ -123,8 +129,11 @@ impl Args {
         if let Some(factor) = self.task_slowdown {
             config.task_slowdown = factor;
         }
-        if let Some(stall) = self.shuffle_stall_timeout {
-            config.shuffle_stall_timeout = stall;
+        if let Some(n) = self.max_transfers {
+            config.max_transfers = n;
+        }
+        if let Some(timeout) = self.stall_timeout {
+            config.stall_timeout = timeout;
         }
         config.validate()?;
         Ok(config)
@@ -145,7 +154,14 @@ fn main() -> anyhow::Result<()> {
     for (name, actions) in granary_compute::failpoints::setup_from_env()? {
         tracing::warn!("failpoint {name} armed: {actions}");
     }
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // Every admitted transfer holds at most one blocking thread at a time; the margin covers the
+    // scanner, store maintenance and finalizing replicas. Task attempts run on a pool of
+    // their own (see `granary_compute::executor`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(config.max_transfers as usize + BLOCKING_THREADS_MARGIN)
+        .build()
+        .context("starting the async runtime")?;
     runtime
         .block_on(granary_datanode::run(
             config,

@@ -13,22 +13,22 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use granary_client::checksum::CHUNK_SIZE;
-use granary_client::framing::Frame;
+use granary_client::framing::{Frame, WriteFrameStream};
 use granary_client::protocol::{ReplicaReport, WriteBlockAck, WritePipeline, PIPELINE_HEADER};
 use granary_client::server::{ApiError, ApiPath};
 use granary_client::{BlockId, Error, ErrorKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::api::AppState;
 use crate::downstream::Downstream;
-use crate::frame_stream::FrameStream;
+use crate::state::AppState;
 use crate::store::{check_frame_order, BlockWriter, PreparedReplica};
 
 /// Frames queued for the disk writer before the receiver waits.
 const DISK_QUEUE_FRAMES: usize = 8;
-/// A writer that sends nothing for this long is gone; its partial replica is discarded.
-const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// A writer that sends nothing for this many stall timeouts is gone; its partial replica is
+/// discarded.
+const UPSTREAM_IDLE_FACTOR: u32 = 2;
 
 pub async fn put_block(
     State(state): State<Arc<AppState>>,
@@ -48,13 +48,15 @@ pub async fn put_block(
         )
         .into());
     }
-    let _transfer = state.transfers.start();
+    let _transfer = state.transfers.admit(&format!("writing {block}"))?;
     let mut disk = Some(DiskWriter::spawn(state.store.begin_write(block)?));
     let mut downstream = pipeline
         .downstream
         .split_first()
-        .map(|(next, rest)| Downstream::start(&state.http, block, next, rest));
-    if let Err(e) = receive(block, body, &mut disk, &mut downstream).await {
+        .map(|(next, rest)| Downstream::start(&state.http, block, next, rest, state.stall_timeout));
+    // Only cleanup hangs on this: a stalled upstream is blamed by the node above it.
+    let idle_timeout = state.stall_timeout * UPSTREAM_IDLE_FACTOR;
+    if let Err(e) = receive(block, body, &mut disk, &mut downstream, idle_timeout).await {
         // Dropping the downstream aborts its body; the writer is waited for so the temporary
         // file and the "being written" mark are gone before we answer.
         drop(downstream);
@@ -110,19 +112,20 @@ async fn receive(
     body: Body,
     disk: &mut Option<DiskWriter>,
     downstream: &mut Option<Downstream>,
+    idle_timeout: Duration,
 ) -> Result<(), Error> {
-    let mut frames = FrameStream::new(body.into_data_stream());
+    let mut frames = WriteFrameStream::new(body.into_data_stream());
     let mut saw_short_frame = false;
     let mut failure: Option<Error> = None;
     loop {
-        let frame = match tokio::time::timeout(UPSTREAM_IDLE_TIMEOUT, frames.next()).await {
+        let frame = match tokio::time::timeout(idle_timeout, frames.next()).await {
             Ok(Some(Ok(frame))) => frame,
             Ok(None) => break,
             Ok(Some(Err(e))) => return Err(failure.unwrap_or(e)),
             Err(_) => {
                 return Err(Error::new(
                     ErrorKind::Io,
-                    format!("no data from upstream for {UPSTREAM_IDLE_TIMEOUT:?}"),
+                    format!("no data from upstream for {idle_timeout:?}"),
                 ))
             }
         };

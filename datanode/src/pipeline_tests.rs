@@ -180,3 +180,48 @@ async fn a_client_dying_mid_block_leaves_nothing_anywhere() {
     .await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_stalled_downstream_fails_the_pipeline_naming_it() {
+    let a = start_node_configured(NO_NAMENODE, |config| {
+        config.stall_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    // A peer that accepts connections (the kernel does, into the backlog) and never reads or
+    // answers: a stopped process.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalled = granary_client::protocol::DatanodeInfo {
+        id: granary_client::DatanodeId("dn-stalled".into()),
+        addr: listener.local_addr().unwrap(),
+        rack: "/r".into(),
+    };
+    let started = std::time::Instant::now();
+    let response = put(&a.info, 8, &data(4 * CHUNK_SIZE, 4), &[stalled]).await;
+    let (status, error) = wire_error(response).await;
+    assert_eq!((status, error.kind), (502, ErrorKind::PipelineFailed));
+    assert_eq!(error.datanode.unwrap().0, "dn-stalled");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(!a.store.contains(BlockId(8)));
+    wait_until("the partial replica is gone", || tmp_is_empty(&a)).await;
+    drop(listener);
+}
+
+#[tokio::test]
+async fn a_busy_downstream_makes_the_pipeline_busy_naming_it() {
+    let a = start_node().await;
+    let b = start_node_configured(NO_NAMENODE, |config| config.max_transfers = 1).await;
+    assert_eq!(put(&b.info, 30, &data(100, 1), &[]).await.status(), 200);
+    let (held, _) = hold_only_slot(&b, 31, "/v1/blocks/30").await;
+    let response = put(
+        &a.info,
+        32,
+        &data(CHUNK_SIZE + 3, 5),
+        std::slice::from_ref(&b.info),
+    )
+    .await;
+    let (status, error) = wire_error(response).await;
+    assert_eq!((status, error.kind), (503, ErrorKind::Busy));
+    assert_eq!(error.datanode, Some(b.info.id.clone()));
+    assert!(!a.store.contains(BlockId(32)));
+    held.release().await;
+}

@@ -1,11 +1,16 @@
 //! `GET /v1/blocks/{id}?offset=&length=`: the framed chunks covering the range, each verified
-//! against its sidecar digest before it is sent. A blocking thread reads ahead a few chunks.
+//! against its sidecar digest before it is sent. A blocking thread reads ahead a few chunks;
+//! it holds the read's transfer slot, and gives both up when the reader takes nothing for
+//! [`READER_IDLE_FACTOR`] stall timeouts (a stopped client keeps its connection open, and a
+//! paused one, such as a pager, may resume: it then finds the stream cut and reads on from
+//! another replica).
 //!
 //! A corrupt first chunk is a `422 checksum_mismatch` answer; a corrupt later chunk ends the
 //! body with an error, so the client sees a broken stream, never bad bytes.
 
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -16,13 +21,17 @@ use granary_client::framing::Frame;
 use granary_client::protocol::ReadBlockQuery;
 use granary_client::server::{ApiError, ApiPath, ApiQuery};
 use granary_client::{BlockId, Error};
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::SendTimeoutError;
 
-use crate::api::{AppState, TransferGuard};
+use crate::state::{AppState, TransferGuard};
 use crate::store::ChunkReader;
 
 /// Chunks read ahead of the network.
 const READ_AHEAD_FRAMES: usize = 4;
+/// A reader that takes no chunk for this many stall timeouts (1 min by default) is given up.
+pub const READER_IDLE_FACTOR: u32 = 12;
 
 pub async fn get_block(
     State(state): State<Arc<AppState>>,
@@ -30,14 +39,14 @@ pub async fn get_block(
     ApiQuery(query): ApiQuery<ReadBlockQuery>,
 ) -> Result<Response, ApiError> {
     let block = BlockId(id);
-    let transfer = state.transfers.start();
+    let transfer = state.transfers.admit(&format!("reading {block}"))?;
     let store = Arc::clone(&state.store);
     let (offset, length) = (query.offset.unwrap_or(0), query.length.unwrap_or(u64::MAX));
     let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, offset, length))
         .await
         .map_err(|e| Error::internal(format!("opening {block}: {e}")))??;
     let wire_len = reader.remaining_wire_len();
-    let mut frames = read_ahead(reader);
+    let mut frames = read_ahead(reader, state.stall_timeout * READER_IDLE_FACTOR, transfer);
     let first = match frames.recv().await {
         Some(Err(e)) => {
             state.note_corruption(block, &e);
@@ -53,7 +62,6 @@ pub async fn get_block(
         failed: false,
         state: Arc::clone(&state),
         block,
-        _transfer: transfer,
     };
     let stream = futures_util::stream::unfold(body, BodyState::next_piece);
     Ok((
@@ -66,16 +74,29 @@ pub async fn get_block(
         .into_response())
 }
 
-/// Reads the chunks on a blocking thread, at most [`READ_AHEAD_FRAMES`] ahead of the consumer.
-/// The channel ends after the last chunk or right after the first error; it stops reading
-/// when the receiver is dropped.
-pub fn read_ahead(reader: ChunkReader) -> mpsc::Receiver<Result<Frame, Error>> {
+/// Reads the chunks on a blocking thread, at most [`READ_AHEAD_FRAMES`] ahead of the consumer,
+/// holding `transfer` until it stops. The channel ends after the last chunk or right after
+/// the first error; it stops reading when the receiver is dropped or takes nothing for
+/// `idle` (the channel then ends early: a truncated stream, never a complete-looking one).
+pub fn read_ahead(
+    reader: ChunkReader,
+    idle: Duration,
+    transfer: TransferGuard,
+) -> mpsc::Receiver<Result<Frame, Error>> {
     let (tx, rx) = mpsc::channel(READ_AHEAD_FRAMES);
+    let runtime = Handle::current();
     tokio::task::spawn_blocking(move || {
+        let _transfer = transfer;
+        let block = reader.block();
         for item in reader {
             let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                break;
+            match runtime.block_on(tx.send_timeout(item, idle)) {
+                Ok(()) if !failed => {}
+                Ok(()) | Err(SendTimeoutError::Closed(_)) => break,
+                Err(SendTimeoutError::Timeout(_)) => {
+                    tracing::warn!(%block, "the reader took nothing for {idle:?}; giving it up");
+                    break;
+                }
             }
         }
     });
@@ -90,7 +111,6 @@ struct BodyState {
     failed: bool,
     state: Arc<AppState>,
     block: BlockId,
-    _transfer: TransferGuard,
 }
 
 impl BodyState {

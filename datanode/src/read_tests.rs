@@ -109,3 +109,25 @@ async fn corrupt_later_chunk_breaks_the_stream() {
     }
     assert!(node.store.contains(BlockId(21)));
 }
+
+#[tokio::test]
+async fn a_node_at_its_transfer_limit_answers_busy_until_a_transfer_ends() {
+    let node = start_node_configured(NO_NAMENODE, |config| config.max_transfers = 1).await;
+    let bytes = data(CHUNK_SIZE + 10, 9);
+    assert_eq!(put(&node.info, 21, &bytes, &[]).await.status(), 200);
+    let (held, busy) = hold_only_slot(&node, 22, "/v1/blocks/21").await;
+    assert_eq!(
+        busy.headers().get("retry-after").unwrap(),
+        granary_client::server::BUSY_RETRY_AFTER_SECS
+    );
+    assert_eq!(wire_error(busy).await.1.kind, ErrorKind::Busy);
+    // Ending the held write (truncated: discarded) frees the slot.
+    held.release().await;
+    let response = get(&node.info, "/v1/blocks/21").await;
+    assert_eq!(response.status(), 200);
+    let read: Vec<u8> = decode(&response.bytes().await.unwrap())
+        .iter()
+        .flat_map(|f| f.data.to_vec())
+        .collect();
+    assert_eq!(read, bytes);
+}

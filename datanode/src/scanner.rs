@@ -17,8 +17,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::AppState;
 use crate::config::DatanodeConfig;
+use crate::state::AppState;
 use crate::store::ChunkReader;
 
 /// Most chunks read per trip to a blocking thread (1 MiB).

@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, AppState, TransferCounter};
+use crate::api;
 use crate::config::DatanodeConfig;
 use crate::heartbeat::{self, BadReplicaSignal, ReportQueue, ReportReceiver};
+use crate::state::{AppState, Transfers};
 use crate::store::{self, BlockStore};
 use crate::{compute, scanner};
 
@@ -63,8 +64,9 @@ impl Datanode {
             store: Arc::new(store),
             http: crate::downstream::transfer_client()?,
             reports: reports_queue,
-            transfers: TransferCounter::default(),
+            transfers: Transfers::new(config.max_transfers),
             bad_replicas: BadReplicaSignal::default(),
+            stall_timeout: config.stall_timeout,
         });
         Ok(Datanode {
             config,

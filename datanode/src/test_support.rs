@@ -12,9 +12,9 @@ use granary_client::{BlockId, DatanodeId, WireError};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::api::{AppState, TransferCounter};
 use crate::config::DatanodeConfig;
 use crate::heartbeat::{BadReplicaSignal, ReportQueue};
+use crate::state::{AppState, Transfers};
 use crate::store::BlockStore;
 use crate::Datanode;
 
@@ -78,8 +78,9 @@ pub fn test_state(dir: &tempfile::TempDir) -> Arc<AppState> {
         store: Arc::new(BlockStore::open(dir.path(), None).unwrap()),
         http: client(),
         reports: ReportQueue::new().0,
-        transfers: TransferCounter::default(),
+        transfers: Transfers::new(DatanodeConfig::default().max_transfers),
         bad_replicas: BadReplicaSignal::default(),
+        stall_timeout: DatanodeConfig::default().stall_timeout,
     })
 }
 
@@ -193,4 +194,58 @@ pub async fn wire_error(response: reqwest::Response) -> (u16, WireError) {
     let error =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a WireError ({e}): {text:?}"));
     (status, error)
+}
+
+/// A block write whose body never comes, holding one of a node's transfer slots.
+pub struct HeldWrite {
+    body: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    request: JoinHandle<reqwest::Result<reqwest::Response>>,
+}
+
+impl HeldWrite {
+    fn start(node: &DatanodeInfo, block: u64) -> Self {
+        let (body, mut rx) = tokio::sync::mpsc::channel(1);
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let request = client()
+            .put(format!(
+                "http://{}{}",
+                node.addr,
+                routes::block(BlockId(block))
+            ))
+            .body(reqwest::Body::wrap_stream(stream));
+        HeldWrite {
+            body,
+            request: tokio::spawn(request.send()),
+        }
+    }
+
+    /// Ends the body (a truncated block, discarded) and waits for the answer.
+    pub async fn release(self) {
+        drop(self.body);
+        let _ = self.request.await;
+    }
+}
+
+/// Takes the only transfer slot of a node started with `max_transfers = 1` by a write of
+/// `block` that never sends its body; returns it with the busy answer to a `GET probe`.
+pub async fn hold_only_slot(
+    node: &TestNode,
+    block: u64,
+    probe: &str,
+) -> (HeldWrite, reqwest::Response) {
+    let mut held = HeldWrite::start(&node.info, block);
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Refused busy itself if it came while a probe had the slot: hold again.
+        if held.request.is_finished() {
+            held = HeldWrite::start(&node.info, block);
+            continue;
+        }
+        let response = get(&node.info, probe).await;
+        if response.status() == 503 {
+            return (held, response);
+        }
+        response.bytes().await.unwrap();
+    }
+    panic!("the node never answered busy");
 }

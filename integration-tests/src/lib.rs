@@ -29,6 +29,9 @@ pub struct ClusterSpec {
     /// Environment for the daemons (they inherit it from `granary cluster up`), e.g.
     /// `GRANARY_SCAN_PERIOD` for a fast block scanner.
     pub env: Vec<(&'static str, &'static str)>,
+    /// The stall timeout of the datanodes, of `granary` commands and of [`TestCluster::client`]
+    /// (`GRANARY_STALL_TIMEOUT`); `None` keeps the default (5 s).
+    pub stall_timeout: Option<&'static str>,
 }
 
 impl Default for ClusterSpec {
@@ -41,6 +44,7 @@ impl Default for ClusterSpec {
             dead_after: "30s",
             racks: 0,
             env: Vec::new(),
+            stall_timeout: None,
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct TestCluster {
     pub dir: TempDir,
     pub url: String,
     env: Vec<(&'static str, &'static str)>,
+    stall_timeout: Option<Duration>,
 }
 
 /// What a CLI run printed and how it ended.
@@ -158,10 +163,15 @@ impl TestCluster {
             .prefix("granary-test-")
             .tempdir()
             .expect("temp dir");
+        let mut env = spec.env.clone();
+        env.extend(spec.stall_timeout.map(|d| ("GRANARY_STALL_TIMEOUT", d)));
         let mut cluster = TestCluster {
             dir,
             url: String::new(),
-            env: spec.env.clone(),
+            env,
+            stall_timeout: spec
+                .stall_timeout
+                .map(|d| humantime::parse_duration(d).expect("stall_timeout")),
         };
         cluster
             .cluster_cmd(&[
@@ -207,15 +217,22 @@ impl TestCluster {
         cmd.output().expect("run granary").into()
     }
 
-    /// Runs `granary --namenode <url> <args>`.
+    /// Runs `granary --namenode <url> <args>` (with the cluster's stall timeout, if set).
     pub fn granary(&self, args: &[&str]) -> CliOutput {
-        Command::new(granary_bin())
-            .arg("--namenode")
-            .arg(&self.url)
-            .args(args)
-            .output()
-            .expect("run granary")
-            .into()
+        self.granary_cmd(args).output().expect("run granary").into()
+    }
+
+    /// The command [`TestCluster::granary`] runs, for tests that spawn it themselves.
+    pub fn granary_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(granary_bin());
+        cmd.arg("--namenode").arg(&self.url).args(args);
+        if let Some(stall) = self.stall_timeout {
+            cmd.env(
+                "GRANARY_STALL_TIMEOUT",
+                humantime::format_duration(stall).to_string(),
+            );
+        }
+        cmd
     }
 
     /// Brings back whatever is not running (`granary cluster up` on the same directory).
@@ -229,14 +246,23 @@ impl TestCluster {
     }
 
     pub fn client(&self) -> Granary {
-        Granary::connect(&self.url).expect("client")
+        Granary::new(self.client_config()).expect("client")
     }
 
     /// A client whose connections come from `ip`, as a process running on that datanode's host.
     pub fn client_from(&self, ip: IpAddr) -> Granary {
-        let mut config = ClientConfig::new(&self.url);
+        let mut config = self.client_config();
         config.local_address = Some(ip);
         Granary::new(config).expect("client")
+    }
+
+    /// The configuration of [`TestCluster::client`]: the cluster's stall timeout, if set.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new(&self.url);
+        if let Some(stall) = self.stall_timeout {
+            config.stall_timeout = stall;
+        }
+        config
     }
 
     pub fn datanode(&self, index: u32) -> DatanodeStatus {
@@ -251,6 +277,15 @@ impl TestCluster {
     pub fn kill_datanode(&self, index: u32) {
         let dn = self.datanode(index);
         kill9(dn.pid.expect("datanode pid"), &dn.data_dir);
+    }
+
+    /// SIGSTOPs datanode `index`; it is continued (SIGCONT) when the guard drops, also when
+    /// the test fails.
+    pub fn stop_datanode(&self, index: u32) -> StoppedDatanode {
+        let dn = self.datanode(index);
+        let pid = dn.pid.expect("datanode pid");
+        daemons::signal_verified(pid, &dn.data_dir, libc::SIGSTOP);
+        StoppedDatanode { pid }
     }
 
     /// SIGKILLs the namenode and waits until it is gone.
@@ -354,6 +389,24 @@ impl TestCluster {
                 eprintln!("{line}");
             }
         }
+    }
+}
+
+/// A datanode stopped by [`TestCluster::stop_datanode`], continued when dropped.
+pub struct StoppedDatanode {
+    pid: u32,
+}
+
+impl StoppedDatanode {
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl Drop for StoppedDatanode {
+    fn drop(&mut self) {
+        // SAFETY: plain kill(2) of the pid `stop_datanode` verified and stopped.
+        unsafe { libc::kill(self.pid as i32, libc::SIGCONT) };
     }
 }
 

@@ -248,7 +248,7 @@ impl Drop for Stopped {
 async fn a_datanode_stopped_during_the_shuffle_fails_over_within_the_stall_timeout() {
     // A minute before the namenode or the tracker gives up on a silent datanode, and a 2 s
     // stall timeout: only the reducers' stall detection can finish the job within that minute.
-    let cluster = cluster(&[("GRANARY_SHUFFLE_STALL_TIMEOUT", "2s")], "60s");
+    let cluster = cluster(&[("GRANARY_STALL_TIMEOUT", "2s")], "60s");
     let fs = cluster.client();
     put_input(&fs, "/in/words").await;
     let reference = reference_output(&fs, "/in/words").await;

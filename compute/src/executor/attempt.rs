@@ -14,6 +14,7 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::slowdown::Slowdown;
@@ -30,8 +31,9 @@ pub(crate) struct AttemptContext {
     pub granary: Granary,
     /// Fetches map output from other datanodes' shuffle servers.
     pub shuffle: reqwest::Client,
-    /// A shuffle fetch that receives nothing for this long fails (`shuffle_stall_timeout`).
-    pub shuffle_stall_timeout: Duration,
+    /// A shuffle fetch that receives nothing for this long fails (the datanode's
+    /// `stall_timeout`).
+    pub stall_timeout: Duration,
     pub blocks: Arc<dyn LocalBlocks>,
     pub work_dir: PathBuf,
     /// `task_slowdown`: the factor every attempt is slowed by.

@@ -20,6 +20,7 @@ use granary_client::protocol::{
     TaskOutcome, TaskReport,
 };
 use granary_client::{ClientConfig, Error, Granary};
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,8 @@ pub(crate) struct Executor {
     poller: NamenodeClient,
     ctx: AttemptContext,
     running: Mutex<HashMap<AttemptId, Running>>,
+    /// Where attempts run: the task pool's runtime.
+    tasks: Handle,
     /// Wakes the poll loop when an attempt ends.
     finished: Notify,
     shutdown: CancellationToken,
@@ -56,11 +59,13 @@ impl Executor {
     pub fn new(
         config: ExecutorConfig,
         blocks: Arc<dyn LocalBlocks>,
+        tasks: Handle,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
         let ip = config.addr.ip();
         let client = ClientConfig {
             local_address: (!ip.is_unspecified()).then_some(ip),
+            stall_timeout: config.stall_timeout,
             ..ClientConfig::new(config.namenode.clone())
         };
         let poller = NamenodeClient::new(&ClientConfig {
@@ -81,7 +86,7 @@ impl Executor {
         let ctx = AttemptContext {
             granary: Granary::new(client)?,
             shuffle,
-            shuffle_stall_timeout: config.shuffle_stall_timeout,
+            stall_timeout: config.stall_timeout,
             blocks,
             work_dir: config.work_dir.clone(),
             slowdown: config.task_slowdown,
@@ -91,6 +96,7 @@ impl Executor {
             poller,
             ctx,
             running: Mutex::default(),
+            tasks,
             finished: Notify::new(),
             shutdown,
         })
@@ -182,7 +188,8 @@ impl Executor {
             };
             running.insert(assignment.attempt.clone(), entry);
         }
-        attempts.spawn(Arc::clone(self).run_attempt(Arc::new(assignment), control));
+        let attempt = Arc::clone(self).run_attempt(Arc::new(assignment), control);
+        attempts.spawn_on(attempt, &self.tasks);
     }
 
     async fn run_attempt(

@@ -111,7 +111,7 @@ async fn fetch(
         &source.attempt,
         partition,
         segment,
-        ctx.shuffle_stall_timeout,
+        ctx.stall_timeout,
     )
     .await
     .map_err(|e| match e {

@@ -60,8 +60,8 @@ impl TestExecutor {
             slots: 2,
             poll_interval: Duration::from_millis(20),
             work_dir: work_dir.to_path_buf(),
-            shuffle_stall_timeout: Duration::from_secs(10),
             task_slowdown: 1.0,
+            stall_timeout: Duration::from_secs(5),
         };
         let shutdown = CancellationToken::new();
         let task = spawn(config, blocks, shutdown.clone()).unwrap();

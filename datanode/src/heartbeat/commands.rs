@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::link::NamenodeLink;
 use super::replicate::replicate;
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// Replications that may wait for a slot before new ones are dropped.
 const REPLICATION_QUEUE: usize = 64;

@@ -35,8 +35,8 @@ pub use self::registration::{Registration, Session};
 pub use self::replicate::replicate;
 pub use self::reports::{send_incremental_reports, ReportQueue, ReportReceiver};
 use self::throttle::{Backoff, LogThrottle};
-use crate::api::AppState;
 use crate::config::DatanodeConfig;
+use crate::state::AppState;
 
 /// Warnings about an unreachable namenode are logged at most this often.
 const WARN_EVERY: Duration = Duration::from_secs(10);

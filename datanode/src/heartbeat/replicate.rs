@@ -9,9 +9,9 @@ use granary_client::protocol::{DatanodeInfo, WriteBlockAck};
 use granary_client::{BlockId, Error};
 use tokio::time::Instant;
 
-use crate::api::AppState;
 use crate::downstream::{check_ack, Downstream};
-use crate::read::read_ahead;
+use crate::read::{read_ahead, READER_IDLE_FACTOR};
+use crate::state::AppState;
 
 /// Copies the replica of `block` to `targets` and logs the outcome with the bytes sent. A
 /// replica marked corrupt is never sent; one found corrupt while reading is marked so.
@@ -44,15 +44,16 @@ async fn copy(
     let (first, rest) = targets
         .split_first()
         .ok_or_else(|| Error::invalid_argument("replication without targets"))?;
-    let _transfer = node.transfers.start();
+    let transfer = node.transfers.admit(&format!("copying {block}"))?;
     let store = Arc::clone(&node.store);
     let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, 0, u64::MAX))
         .await
         .map_err(|e| Error::internal(format!("opening {block}: {e}")))?
         .map_err(|e| local_failure(node, block, e))?;
     let (length, digest) = (reader.block_length(), reader.block_digest());
-    let mut frames = read_ahead(reader);
-    let mut downstream = Downstream::start(&node.http, block, first, rest);
+    // The consumer is our own forwarding, which gives up on a stalled target by itself.
+    let mut frames = read_ahead(reader, node.stall_timeout * READER_IDLE_FACTOR, transfer);
+    let mut downstream = Downstream::start(&node.http, block, first, rest, node.stall_timeout);
     while let Some(frame) = frames.recv().await {
         let frame = frame.map_err(|e| local_failure(node, block, e))?;
         downstream.send(&frame).await?;

@@ -9,6 +9,7 @@
 mod sample;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use granary_client::protocol::{
@@ -23,12 +24,20 @@ pub struct JobNamespace {
     namesystem: Arc<Namesystem>,
     /// Reads sample pieces from the datanodes.
     data: reqwest::Client,
+    /// A datanode that sends a sample read nothing for this long is given up for the next
+    /// replica (the client library's default).
+    stall: Duration,
 }
 
 impl JobNamespace {
     pub fn new(namesystem: Arc<Namesystem>) -> Result<Self, Error> {
-        let data = granary_client::transfer::data_client(&ClientConfig::default())?;
-        Ok(JobNamespace { namesystem, data })
+        let config = ClientConfig::default();
+        let data = granary_client::transfer::data_client(&config)?;
+        Ok(JobNamespace {
+            namesystem,
+            data,
+            stall: config.stall_timeout,
+        })
     }
 }
 
@@ -65,7 +74,7 @@ impl TrackerNamespace for JobNamespace {
     fn read_range<'a>(&'a self, path: &'a FsPath, offset: u64, len: u64) -> NsFuture<'a, Vec<u8>> {
         async move {
             let located = self.namesystem.locate(path, None)?;
-            sample::read_range(&self.data, &located, offset, len).await
+            sample::read_range(&self.data, &located, offset, len, self.stall).await
         }
         .boxed()
     }

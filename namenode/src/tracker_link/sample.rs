@@ -3,6 +3,8 @@
 //! The frames' CRCs are checked by the codec (the datanode verified each chunk's SHA-256
 //! before sending it). A replica found corrupt is marked by its datanode itself.
 
+use std::time::Duration;
+
 use futures_util::StreamExt;
 use granary_client::protocol::{LocatedBlock, LocatedFile};
 use granary_client::{Error, ErrorKind, CHUNK_SIZE};
@@ -13,6 +15,7 @@ pub async fn read_range(
     located: &LocatedFile,
     offset: u64,
     len: u64,
+    stall: Duration,
 ) -> Result<Vec<u8>, Error> {
     let end = offset.saturating_add(len).min(located.status.length);
     let mut bytes = Vec::with_capacity(end.saturating_sub(offset) as usize);
@@ -23,7 +26,7 @@ pub async fn read_range(
         }
         let from = offset.saturating_sub(block.offset);
         let to = end.min(block_end) - block.offset;
-        bytes.extend(read_block(http, located, block, from, to).await?);
+        bytes.extend(read_block(http, located, block, from, to, stall).await?);
     }
     Ok(bytes)
 }
@@ -35,10 +38,11 @@ async fn read_block(
     block: &LocatedBlock,
     from: u64,
     to: u64,
+    stall: Duration,
 ) -> Result<Vec<u8>, Error> {
     let mut failures = Vec::new();
     for replica in &block.locations {
-        match read_replica(http, block, replica, from, to).await {
+        match read_replica(http, block, replica, from, to, stall).await {
             Ok(bytes) => return Ok(bytes),
             Err(e) => failures.push(format!("{}: {}", replica.id, e.message)),
         }
@@ -60,9 +64,11 @@ async fn read_replica(
     replica: &granary_client::protocol::DatanodeInfo,
     from: u64,
     to: u64,
+    stall: Duration,
 ) -> Result<Vec<u8>, Error> {
     let mut frames =
-        granary_client::transfer::read_block(http, replica, block.id, from, to - from).await?;
+        granary_client::transfer::read_block(http, replica, block.id, from, to - from, stall)
+            .await?;
     // The first frame starts at the chunk boundary at or before `from`.
     let mut chunk_start = from - from % CHUNK_SIZE as u64;
     let mut bytes = Vec::with_capacity((to - from) as usize);

@@ -23,6 +23,11 @@ struct Cli {
     /// `granary cluster up` (in $GRANARY_CLUSTER_DIR or ~/.granary/cluster), else http://127.0.0.1:9870.
     #[arg(long, global = true, env = "GRANARY_NAMENODE")]
     namenode: Option<String>,
+    /// Give up on a datanode that makes no progress on a block transfer for this long (a read
+    /// goes on from the next replica, a write without it), e.g. 5s.
+    #[arg(long, global = true, env = "GRANARY_STALL_TIMEOUT", value_name = "DUR",
+          value_parser = humantime::parse_duration)]
+    stall_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,17 +96,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let (namenode, stall) = (cli.namenode, cli.stall_timeout);
     match cli.command {
-        Command::Fs(cmd) => fs::run(connect(cli.namenode)?, cmd).await,
-        Command::Admin(cmd) => admin::run(connect(cli.namenode)?, cmd).await,
+        Command::Fs(cmd) => fs::run(connect(namenode, stall)?, cmd).await,
+        Command::Admin(cmd) => admin::run(connect(namenode, stall)?, cmd).await,
         Command::Cluster(cmd) => cluster::run(cmd).await,
-        Command::Job(cmd) => job::run(connect(cli.namenode)?, cmd).await,
-        Command::Drill(args) => drill::run(connect(cli.namenode)?, args).await,
+        Command::Job(cmd) => job::run(connect(namenode, stall)?, cmd).await,
+        Command::Drill(args) => drill::run(connect(namenode, stall)?, args).await,
     }
 }
 
 /// A client of the namenode named by the flag, the environment, or the default local cluster.
-fn connect(flag: Option<String>) -> anyhow::Result<Granary> {
+fn connect(flag: Option<String>, stall: Option<std::time::Duration>) -> anyhow::Result<Granary> {
     let url = match flag {
         Some(url) => url,
         None => cluster::default_namenode_url(),
@@ -109,7 +115,14 @@ fn connect(flag: Option<String>) -> anyhow::Result<Granary> {
     if !url.starts_with("http://") {
         anyhow::bail!("invalid namenode URL {url:?} (expected http://HOST:PORT)");
     }
-    Ok(Granary::new(ClientConfig::new(url))?)
+    let mut config = ClientConfig::new(url);
+    if let Some(stall) = stall {
+        if stall.is_zero() {
+            anyhow::bail!("the stall timeout must be positive");
+        }
+        config.stall_timeout = stall;
+    }
+    Ok(Granary::new(config)?)
 }
 
 /// Errors are printed on one line whatever the server put in them.
