@@ -66,8 +66,7 @@ pub fn write_block(
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    let request = http
-        .put(format!("http://{}{}", first.addr, routes::block(block)))
+    let request = routes::request::<routes::WriteBlock>(http, first.addr, &block)
         .header(PIPELINE_HEADER, header)
         .body(reqwest::Body::wrap_stream(body));
     let ack = async move {
@@ -102,8 +101,7 @@ pub async fn read_block(
     offset: u64,
     length: u64,
 ) -> Result<impl Stream<Item = Result<Frame>> + Unpin + Send> {
-    let response = http
-        .get(format!("http://{}{}", datanode.addr, routes::block(block)))
+    let response = routes::request::<routes::ReadBlock>(http, datanode.addr, &block)
         .query(&ReadBlockQuery {
             offset: Some(offset),
             length: Some(length),

@@ -13,8 +13,8 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use granary_client::framing::Frame;
-use granary_client::protocol::ReadBlockQuery;
-use granary_client::server::{ApiError, ApiPath, ApiQuery};
+use granary_client::protocol::{routes, ReadBlockQuery};
+use granary_client::server::{ApiError, ApiQuery, Params};
 use granary_client::{BlockId, Error};
 use tokio::sync::mpsc;
 
@@ -26,10 +26,9 @@ const READ_AHEAD_FRAMES: usize = 4;
 
 pub async fn get_block(
     State(state): State<Arc<AppState>>,
-    ApiPath(id): ApiPath<u64>,
+    Params(block): Params<routes::ReadBlock>,
     ApiQuery(query): ApiQuery<ReadBlockQuery>,
 ) -> Result<Response, ApiError> {
-    let block = BlockId(id);
     let transfer = state.transfers.start();
     let store = Arc::clone(&state.store);
     let (offset, length) = (query.offset.unwrap_or(0), query.length.unwrap_or(u64::MAX));

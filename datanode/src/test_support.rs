@@ -156,12 +156,7 @@ pub async fn put_body(
         downstream: downstream.to_vec(),
     })
     .unwrap();
-    client()
-        .put(format!(
-            "http://{}{}",
-            node.addr,
-            routes::block(BlockId(block))
-        ))
+    routes::request::<routes::WriteBlock>(&client(), node.addr, &BlockId(block))
         .header(PIPELINE_HEADER, pipeline)
         .body(body)
         .send()

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use granary_client::namenode::transport_reason;
-use granary_client::protocol::{routes, AttemptId, JobId};
+use granary_client::protocol::routes::{self, Endpoint};
+use granary_client::protocol::{AttemptId, JobId};
 use granary_client::transfer::STALLED_READ;
 use granary_client::WireError;
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -64,10 +65,8 @@ pub async fn fetch_partition(
     partition: u32,
     dest: &Path,
 ) -> Result<u64, FetchError> {
-    let url = format!(
-        "http://{source}{}",
-        routes::shuffle(job, attempt, partition)
-    );
+    let params = (job.clone(), attempt.clone(), partition);
+    let url = format!("http://{source}{}", routes::ShufflePartition::path(&params));
     let mut delay = RETRY_DELAY;
     for _ in 1..FETCH_TRIES {
         match fetch_once(http, &url, dest).await {
@@ -83,10 +82,14 @@ pub async fn fetch_partition(
 }
 
 async fn fetch_once(http: &reqwest::Client, url: &str, dest: &Path) -> Result<u64, FetchError> {
-    let mut response = tokio::time::timeout(STALLED_READ, http.get(url).send())
-        .await
-        .map_err(|_| FetchError::Stalled(STALLED_READ))?
-        .map_err(|e| FetchError::Unreachable(transport_reason(&e)))?;
+    let mut response = tokio::time::timeout(
+        STALLED_READ,
+        http.request(routes::ShufflePartition::METHOD.into(), url)
+            .send(),
+    )
+    .await
+    .map_err(|_| FetchError::Stalled(STALLED_READ))?
+    .map_err(|e| FetchError::Unreachable(transport_reason(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {
