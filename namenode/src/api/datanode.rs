@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use crate::namesystem::Namesystem;
 use axum::body::Body;
 use axum::extract::State;
 use axum::Json;
 use granary_client::protocol::{routes, Ack, DatanodeQuery};
 use granary_client::server::{ApiQuery, ApiResult, Req, Resp};
+
+use crate::namesystem::Namesystem;
 
 type Nn = State<Arc<Namesystem>>;
 

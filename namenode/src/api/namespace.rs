@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::namesystem::Namesystem;
 use axum::extract::{ConnectInfo, State};
 use granary_client::protocol::{routes, Ack, ListResponse};
 use granary_client::server::{ApiResult, Req, Resp};
+
+use crate::namesystem::Namesystem;
 
 type Nn = State<Arc<Namesystem>>;
 
