@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result, WireError};
 use crate::path::FsPath;
+use crate::protocol::routes::{self, Route};
 use crate::protocol::*;
 
 #[derive(Clone, Debug)]
@@ -54,35 +54,35 @@ impl NamenodeClient {
     }
 
     pub async fn create(&self, req: &CreateRequest) -> Result<CreateResponse> {
-        self.post(routes::CREATE, req).await
+        self.call::<routes::Create>(req).await
     }
 
     pub async fn add_block(&self, req: &AddBlockRequest) -> Result<AddBlockResponse> {
-        self.post(routes::ADD_BLOCK, req).await
+        self.call::<routes::AddBlock>(req).await
     }
 
-    pub async fn abandon_block(&self, req: &AbandonBlockRequest) -> Result<serde_json::Value> {
-        self.post(routes::ABANDON_BLOCK, req).await
+    pub async fn abandon_block(&self, req: &AbandonBlockRequest) -> Result<Ack> {
+        self.call::<routes::AbandonBlock>(req).await
     }
 
     pub async fn complete(&self, req: &CompleteRequest) -> Result<CompleteResponse> {
-        self.post(routes::COMPLETE, req).await
+        self.call::<routes::Complete>(req).await
     }
 
     pub async fn mkdir(&self, req: &MkdirRequest) -> Result<FileStatus> {
-        self.post(routes::MKDIR, req).await
+        self.call::<routes::Mkdir>(req).await
     }
 
     pub async fn delete(&self, req: &DeleteRequest) -> Result<DeleteResponse> {
-        self.post(routes::DELETE, req).await
+        self.call::<routes::Delete>(req).await
     }
 
     pub async fn rename(&self, req: &RenameRequest) -> Result<RenameResponse> {
-        self.post(routes::RENAME, req).await
+        self.call::<routes::Rename>(req).await
     }
 
     pub async fn stat(&self, path: &FsPath) -> Result<FileStatus> {
-        self.get(routes::STAT, &PathQuery { path: path.clone() })
+        self.call::<routes::Stat>(&PathQuery { path: path.clone() })
             .await
     }
 
@@ -98,98 +98,95 @@ impl NamenodeClient {
             start_after: start_after.map(str::to_string),
             limit,
         };
-        self.get(routes::LIST, &query).await
+        self.call::<routes::List>(&query).await
     }
 
     pub async fn locate(&self, path: &FsPath) -> Result<LocatedFile> {
-        self.get(routes::LOCATE, &PathQuery { path: path.clone() })
+        self.call::<routes::Locate>(&PathQuery { path: path.clone() })
             .await
     }
 
-    pub async fn report_bad_replica(
-        &self,
-        req: &ReportBadReplicaRequest,
-    ) -> Result<serde_json::Value> {
-        self.post(routes::REPORT_BAD_REPLICA, req).await
+    pub async fn report_bad_replica(&self, req: &ReportBadReplicaRequest) -> Result<Ack> {
+        self.call::<routes::ReportBadReplica>(req).await
     }
 
     pub async fn report(&self) -> Result<ClusterReport> {
-        self.get(routes::ADMIN_REPORT, &()).await
+        self.call::<routes::AdminReport>(&()).await
     }
 
     /// A call that does no work: the cost of a round trip.
     pub async fn health(&self) -> Result<HealthResponse> {
-        self.get(routes::HEALTH, &()).await
+        self.call::<routes::Health>(&()).await
     }
 
     pub async fn set_replication(&self, req: &SetReplicationRequest) -> Result<FileStatus> {
-        self.post(routes::SET_REPLICATION, req).await
+        self.call::<routes::SetReplication>(req).await
     }
 
     pub async fn fsck(&self, path: &FsPath) -> Result<FsckReport> {
-        self.get(routes::ADMIN_FSCK, &FsckQuery { path: path.clone() })
+        self.call::<routes::Fsck>(&FsckQuery { path: path.clone() })
             .await
     }
 
     pub async fn safe_mode(&self, action: SafeModeAction) -> Result<SafeModeStatus> {
-        self.post(routes::ADMIN_SAFEMODE, &SafeModeRequest { action })
+        self.call::<routes::SafeMode>(&SafeModeRequest { action })
             .await
     }
 
     pub async fn decommission(&self, req: &DatanodeAdminRequest) -> Result<DatanodeReport> {
-        self.post(routes::ADMIN_DECOMMISSION, req).await
+        self.call::<routes::Decommission>(req).await
     }
 
     pub async fn recommission(&self, req: &DatanodeAdminRequest) -> Result<DatanodeReport> {
-        self.post(routes::ADMIN_RECOMMISSION, req).await
+        self.call::<routes::Recommission>(req).await
     }
 
     pub async fn maintenance(&self, req: &MaintenanceRequest) -> Result<DatanodeReport> {
-        self.post(routes::ADMIN_MAINTENANCE, req).await
+        self.call::<routes::Maintenance>(req).await
     }
 
     pub async fn submit_job(&self, req: &SubmitJobRequest) -> Result<JobStatus> {
-        self.post(routes::JOBS, req).await
+        self.call::<routes::SubmitJob>(req).await
     }
 
     pub async fn job_status(&self, id: &JobId) -> Result<JobStatus> {
-        self.get(&routes::job(id), &()).await
+        self.call_at::<routes::GetJob>(id, &()).await
     }
 
     pub async fn list_jobs(&self) -> Result<JobList> {
-        self.get(routes::JOBS, &()).await
+        self.call::<routes::ListJobs>(&()).await
     }
 
     pub async fn kill_job(&self, id: &JobId) -> Result<JobStatus> {
-        self.post(&routes::job_kill(id), &()).await
+        self.call_at::<routes::KillJob>(id, &()).await
     }
 
     pub async fn executor_poll(&self, poll: &ExecutorPoll) -> Result<ExecutorPollResponse> {
-        self.post(routes::EXECUTOR_POLL, poll).await
+        self.call::<routes::PollTasks>(poll).await
     }
 
-    pub async fn executor_report(&self, report: &TaskReport) -> Result<serde_json::Value> {
-        self.post(routes::EXECUTOR_REPORT, report).await
+    pub async fn executor_report(&self, report: &TaskReport) -> Result<Ack> {
+        self.call::<routes::ReportTask>(report).await
     }
 
-    async fn post<Req: Serialize, Resp: DeserializeOwned>(
+    /// Calls route `R`, which has no path parameters.
+    pub async fn call<R: Route<Params = ()>>(&self, req: &R::Request) -> Result<R::Response> {
+        self.call_at::<R>(&(), req).await
+    }
+
+    /// Calls route `R` at the path its `params` fill in: the request is the JSON body of a
+    /// `POST` or the query of a `GET`.
+    pub async fn call_at<R: Route>(
         &self,
-        route: &str,
-        req: &Req,
-    ) -> Result<Resp> {
-        let url = self.route_url(route);
-        self.with_retries(|| self.http.post(url.clone()).json(req).send())
-            .await
-    }
-
-    async fn get<Q: Serialize, Resp: DeserializeOwned>(
-        &self,
-        route: &str,
-        query: &Q,
-    ) -> Result<Resp> {
-        let url = self.route_url(route);
-        self.with_retries(|| self.http.get(url.clone()).query(query).send())
-            .await
+        params: &R::Params,
+        req: &R::Request,
+    ) -> Result<R::Response> {
+        let url = self.route_url(&R::path(params));
+        let method = reqwest::Method::from(R::METHOD);
+        self.with_retries(|| {
+            routes::with_request::<R>(self.http.request(method.clone(), url.clone()), req).send()
+        })
+        .await
     }
 
     fn route_url(&self, route: &str) -> reqwest::Url {

@@ -1,6 +1,12 @@
 //! Server-side helpers shared by the namenode and the datanode (feature `server`): errors become
 //! a status plus a JSON [`WireError`], and extractors whose rejections are JSON errors too, so a
-//! malformed request is always a 4xx with a body a client can parse, never a panic.
+//! malformed request is always a 4xx with a body a client can parse, never a panic. Handlers
+//! are registered by route type through [`RouterExt`] (see [`typed`]).
+
+pub mod typed;
+
+#[cfg(test)]
+mod tests;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -10,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, WireError};
+
+pub use typed::{Params, Req, Resp, RouterExt};
 
 /// The `Retry-After` of a `busy` answer, in seconds.
 pub const BUSY_RETRY_AFTER_SECS: &str = "1";

@@ -26,10 +26,6 @@ pub type BodySender = mpsc::Sender<std::io::Result<Bytes>>;
 /// write to a few chunks.
 pub const BODY_CHANNEL_FRAMES: usize = 16;
 
-/// A shuffle fetch that receives nothing for this long is abandoned (block reads use
-/// `ClientConfig::stall_timeout`).
-pub const STALLED_READ: Duration = Duration::from_secs(60);
-
 /// HTTP client for block traffic: no overall timeout, since a block takes as long as it takes.
 /// Stalls are caught per frame instead: by readers ([`read_block`]), and for writes by the
 /// writer's progress watch (`write::watch`) and each datanode's own. (reqwest's `read_timeout`
@@ -110,8 +106,7 @@ pub fn write_block(
         }
     });
     let (frame_wait, ack_wait) = pipeline_patience(stall, pipeline.len() - 1);
-    let request = http
-        .put(format!("http://{}{}", first.addr, routes::block(block)))
+    let request = routes::request::<routes::WriteBlock>(http, first.addr, &block)
         .header(PIPELINE_HEADER, header)
         .body(reqwest::Body::wrap_stream(body));
     let ack = async move {
@@ -190,8 +185,7 @@ pub async fn read_block(
             format!("datanode {} ({}): {reason}", datanode.id, datanode.addr),
         )
     };
-    let request = http
-        .get(format!("http://{}{}", datanode.addr, routes::block(block)))
+    let request = routes::request::<routes::ReadBlock>(http, datanode.addr, &block)
         .query(&ReadBlockQuery {
             offset: Some(offset),
             length: Some(length),

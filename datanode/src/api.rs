@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Router;
-use granary_client::protocol::routes;
-use granary_client::server::{method_not_allowed, not_found};
+use granary_client::protocol::{routes, HealthResponse};
+use granary_client::server::{method_not_allowed, not_found, Resp, RouterExt};
 
 use crate::state::AppState;
 use crate::{compute, pipeline, read};
@@ -15,16 +13,19 @@ use crate::{compute, pipeline, read};
 pub fn router(state: Arc<AppState>) -> Router {
     let shuffle = granary_compute::shuffle::router(compute::jobs_dir(state.store.data_dir()));
     Router::new()
-        .route(routes::BLOCK, get(read::get_block).put(pipeline::put_block))
-        .route(routes::HEALTH, get(health))
+        .endpoint(routes::ReadBlock, read::get_block)
+        .endpoint(routes::WriteBlock, pipeline::put_block)
+        .typed(routes::Health, health)
         .with_state(state)
         .merge(shuffle)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn health() -> StatusCode {
-    StatusCode::OK
+async fn health() -> Resp<routes::Health> {
+    Resp(HealthResponse {
+        status: "ok".into(),
+    })
 }
 
 #[cfg(test)]

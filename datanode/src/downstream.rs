@@ -65,8 +65,7 @@ impl Downstream {
             downstream: rest.to_vec(),
         };
         let header = serde_json::to_string(&pipeline).unwrap_or_default();
-        let request = http
-            .put(format!("http://{}{}", target.addr, routes::block(block)))
+        let request = routes::request::<routes::WriteBlock>(http, target.addr, &block)
             .header(PIPELINE_HEADER, header)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(reqwest::Body::wrap_stream(body_stream(rx, cancel.clone())));

@@ -11,11 +11,11 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use futures_util::StreamExt;
 use granary_client::protocol::*;
-use granary_client::{DatanodeId, ErrorKind, WireError};
+use granary_client::server::{ApiError, ApiResult, Req, Resp, RouterExt};
+use granary_client::{DatanodeId, Error, ErrorKind};
 use tokio::sync::{watch, Notify};
 
 /// How long a command poll is held open without commands.
@@ -63,13 +63,13 @@ impl FakeNamenode {
 pub async fn start_fake_namenode() -> (String, Arc<FakeNamenode>) {
     let nn = Arc::new(FakeNamenode::default());
     let app = Router::new()
-        .route(routes::REGISTER, post(register))
-        .route(routes::HEARTBEAT, post(heartbeat))
-        .route(routes::BLOCK_REPORT, post(block_report))
-        .route(routes::BLOCK_RECEIVED, post(block_received))
-        .route(routes::REPORT_BAD_REPLICA, post(report_bad_replica))
-        .route(routes::COMMANDS, get(commands))
-        .route(routes::LIFELINE, post(lifeline))
+        .typed(routes::Register, register)
+        .typed(routes::Heartbeat, heartbeat)
+        .typed(routes::BlockReport, block_report)
+        .typed(routes::BlockReceived, block_received)
+        .typed(routes::ReportBadReplica, report_bad_replica)
+        .typed(routes::Commands, commands)
+        .endpoint(routes::Lifeline, lifeline)
         .with_state(Arc::clone(&nn));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -86,51 +86,52 @@ fn take_one(counter: &AtomicUsize) -> bool {
         .is_ok()
 }
 
-fn unknown_datanode() -> Response {
-    let error = WireError {
-        kind: ErrorKind::UnknownDatanode,
-        message: "who?".into(),
-        datanode: None,
-    };
-    (StatusCode::PRECONDITION_FAILED, Json(error)).into_response()
+fn unknown_datanode() -> ApiError {
+    ApiError(Error::new(ErrorKind::UnknownDatanode, "who?"))
 }
 
-async fn register(State(nn): Nn, Json(_): Json<RegisterRequest>) -> Json<RegisterResponse> {
+async fn register(State(nn): Nn, Req(_): Req<routes::Register>) -> Resp<routes::Register> {
     nn.registers.fetch_add(1, Ordering::SeqCst);
-    Json(RegisterResponse {})
+    Resp(RegisterResponse {})
 }
 
-async fn heartbeat(State(nn): Nn, Json(_): Json<HeartbeatRequest>) -> Response {
+async fn heartbeat(
+    State(nn): Nn,
+    Req(_): Req<routes::Heartbeat>,
+) -> ApiResult<Resp<routes::Heartbeat>> {
     nn.heartbeats.fetch_add(1, Ordering::SeqCst);
     if take_one(&nn.forget_heartbeats) {
-        return unknown_datanode();
+        return Err(unknown_datanode());
     }
     let commands = std::mem::take(&mut *nn.heartbeat_commands.lock().unwrap());
-    Json(HeartbeatResponse { commands }).into_response()
+    Ok(Resp(HeartbeatResponse { commands }))
 }
 
 async fn block_report(
     State(nn): Nn,
-    Json(r): Json<BlockReportRequest>,
-) -> Json<BlockReportResponse> {
+    Req(r): Req<routes::BlockReport>,
+) -> Resp<routes::BlockReport> {
     nn.reports.lock().unwrap().push(r);
-    Json(BlockReportResponse::default())
+    Resp(BlockReportResponse::default())
 }
 
-async fn block_received(State(nn): Nn, Json(r): Json<BlockReceivedRequest>) -> StatusCode {
+async fn block_received(
+    State(nn): Nn,
+    Req(r): Req<routes::BlockReceived>,
+) -> Resp<routes::BlockReceived> {
     nn.incremental.lock().unwrap().push(r);
-    StatusCode::OK
+    Resp(Ack {})
 }
 
 async fn report_bad_replica(
     State(nn): Nn,
-    Json(r): Json<ReportBadReplicaRequest>,
-) -> Json<serde_json::Value> {
+    Req(r): Req<routes::ReportBadReplica>,
+) -> Resp<routes::ReportBadReplica> {
     nn.bad_replicas.lock().unwrap().push(r);
-    Json(serde_json::json!({}))
+    Resp(Ack {})
 }
 
-async fn commands(State(nn): Nn, Query(_): Query<DatanodeQuery>) -> Json<HeartbeatResponse> {
+async fn commands(State(nn): Nn, Req(_): Req<routes::Commands>) -> Resp<routes::Commands> {
     nn.polls.fetch_add(1, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + POLL_HOLD;
     loop {
@@ -139,11 +140,11 @@ async fn commands(State(nn): Nn, Query(_): Query<DatanodeQuery>) -> Json<Heartbe
         queued.as_mut().enable();
         let commands = std::mem::take(&mut *nn.poll_commands.lock().unwrap());
         if !commands.is_empty() {
-            return Json(HeartbeatResponse { commands });
+            return Resp(HeartbeatResponse { commands });
         }
         tokio::select! {
             () = queued => {}
-            () = tokio::time::sleep_until(deadline) => return Json(HeartbeatResponse::default()),
+            () = tokio::time::sleep_until(deadline) => return Resp(HeartbeatResponse::default()),
         }
     }
 }
@@ -151,7 +152,7 @@ async fn commands(State(nn): Nn, Query(_): Query<DatanodeQuery>) -> Json<Heartbe
 async fn lifeline(State(nn): Nn, Query(q): Query<DatanodeQuery>, body: Body) -> Response {
     nn.lifelines.lock().unwrap().push(q.id);
     if take_one(&nn.forget_lifelines) {
-        return unknown_datanode();
+        return unknown_datanode().into_response();
     }
     let mut kicks = nn.kicks.subscribe();
     let mut body = body.into_data_stream();

@@ -14,8 +14,10 @@ use axum::http::HeaderMap;
 use axum::Json;
 use granary_client::checksum::CHUNK_SIZE;
 use granary_client::framing::{Frame, WriteFrameStream};
-use granary_client::protocol::{ReplicaReport, WriteBlockAck, WritePipeline, PIPELINE_HEADER};
-use granary_client::server::{ApiError, ApiPath};
+use granary_client::protocol::{
+    routes, ReplicaReport, WriteBlockAck, WritePipeline, PIPELINE_HEADER,
+};
+use granary_client::server::{ApiError, Params};
 use granary_client::{BlockId, Error, ErrorKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -32,11 +34,10 @@ const UPSTREAM_IDLE_FACTOR: u32 = 2;
 
 pub async fn put_block(
     State(state): State<Arc<AppState>>,
-    ApiPath(id): ApiPath<u64>,
+    Params(block): Params<routes::WriteBlock>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<WriteBlockAck>, ApiError> {
-    let block = BlockId(id);
     let pipeline = parse_pipeline(&headers)?;
     if pipeline
         .downstream

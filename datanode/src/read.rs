@@ -18,8 +18,8 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use granary_client::framing::Frame;
-use granary_client::protocol::ReadBlockQuery;
-use granary_client::server::{ApiError, ApiPath, ApiQuery};
+use granary_client::protocol::{routes, ReadBlockQuery};
+use granary_client::server::{ApiError, ApiQuery, Params};
 use granary_client::{BlockId, Error};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -35,10 +35,9 @@ pub const READER_IDLE_FACTOR: u32 = 12;
 
 pub async fn get_block(
     State(state): State<Arc<AppState>>,
-    ApiPath(id): ApiPath<u64>,
+    Params(block): Params<routes::ReadBlock>,
     ApiQuery(query): ApiQuery<ReadBlockQuery>,
 ) -> Result<Response, ApiError> {
-    let block = BlockId(id);
     let transfer = state.transfers.admit(&format!("reading {block}"))?;
     let store = Arc::clone(&state.store);
     let (offset, length) = (query.offset.unwrap_or(0), query.length.unwrap_or(u64::MAX));

@@ -157,12 +157,7 @@ pub async fn put_body(
         downstream: downstream.to_vec(),
     })
     .unwrap();
-    client()
-        .put(format!(
-            "http://{}{}",
-            node.addr,
-            routes::block(BlockId(block))
-        ))
+    routes::request::<routes::WriteBlock>(&client(), node.addr, &BlockId(block))
         .header(PIPELINE_HEADER, pipeline)
         .body(body)
         .send()
@@ -206,12 +201,7 @@ impl HeldWrite {
     fn start(node: &DatanodeInfo, block: u64) -> Self {
         let (body, mut rx) = tokio::sync::mpsc::channel(1);
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let request = client()
-            .put(format!(
-                "http://{}{}",
-                node.addr,
-                routes::block(BlockId(block))
-            ))
+        let request = routes::request::<routes::WriteBlock>(&client(), node.addr, &BlockId(block))
             .body(reqwest::Body::wrap_stream(stream));
         HeldWrite {
             body,

@@ -49,16 +49,10 @@ impl HeldTransfer {
     fn start(addr: &str, block: u64) -> Self {
         let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
         let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
-        let url = format!(
-            "http://{addr}{}",
-            routes::block(granary_client::BlockId(block))
-        );
+        let request =
+            routes::request::<routes::WriteBlock>(&http(), addr, &granary_client::BlockId(block));
         let request = tokio::spawn(async move {
-            let _ = http()
-                .put(url)
-                .body(reqwest::Body::wrap_stream(body))
-                .send()
-                .await;
+            let _ = request.body(reqwest::Body::wrap_stream(body)).send().await;
         });
         HeldTransfer {
             body: Some(tx),
@@ -85,11 +79,11 @@ impl Drop for HeldTransfer {
 
 /// The status, `Retry-After` and error body of a block read on `addr`.
 async fn probe_read(addr: &str, block: u64) -> (u16, Option<String>, Option<WireError>) {
-    let url = format!(
-        "http://{addr}{}",
-        routes::block(granary_client::BlockId(block))
-    );
-    let response = http().get(url).send().await.unwrap();
+    let response =
+        routes::request::<routes::ReadBlock>(&http(), addr, &granary_client::BlockId(block))
+            .send()
+            .await
+            .unwrap();
     let status = response.status().as_u16();
     let retry_after = response
         .headers()

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 
+use crate::protocol::routes::{self, Endpoint};
 use crate::protocol::*;
 use crate::WireError;
 use crate::{ClientConfig, ErrorKind, FsPath, Granary, InodeId, PutOptions};
@@ -31,6 +32,10 @@ struct FakeNamenode {
 
 type Fake = State<Arc<FakeNamenode>>;
 
+const CREATE: &str = routes::Create::PATH;
+const COMPLETE: &str = routes::Complete::PATH;
+const DELETE: &str = routes::Delete::PATH;
+
 fn status(path: FsPath) -> FileStatus {
     FileStatus {
         path,
@@ -43,10 +48,7 @@ fn status(path: FsPath) -> FileStatus {
 }
 
 async fn create(State(fake): Fake, Json(req): Json<CreateRequest>) -> Json<CreateResponse> {
-    fake.calls
-        .lock()
-        .unwrap()
-        .push((routes::CREATE, req.complete));
+    fake.calls.lock().unwrap().push((CREATE, req.complete));
     let complete = req.complete && fake.version == Version::Current;
     Json(CreateResponse {
         file: InodeId(7),
@@ -60,7 +62,7 @@ async fn complete(
     State(fake): Fake,
     Json(req): Json<CompleteRequest>,
 ) -> Result<Json<CompleteResponse>, (axum::http::StatusCode, Json<WireError>)> {
-    fake.calls.lock().unwrap().push((routes::COMPLETE, false));
+    fake.calls.lock().unwrap().push((COMPLETE, false));
     if fake.version == Version::OldFailingComplete {
         let error = WireError {
             kind: ErrorKind::Io,
@@ -75,7 +77,7 @@ async fn complete(
 }
 
 async fn delete(State(fake): Fake, Json(_): Json<DeleteRequest>) -> Json<DeleteResponse> {
-    fake.calls.lock().unwrap().push((routes::DELETE, false));
+    fake.calls.lock().unwrap().push((DELETE, false));
     Json(DeleteResponse {
         files: 1,
         blocks: 0,
@@ -90,9 +92,9 @@ async fn put_empty_against(version: Version) -> (crate::Result<()>, Vec<(&'stati
         calls: Mutex::new(Vec::new()),
     });
     let app = Router::new()
-        .route(routes::CREATE, post(create))
-        .route(routes::COMPLETE, post(complete))
-        .route(routes::DELETE, post(delete))
+        .route(CREATE, post(create))
+        .route(COMPLETE, post(complete))
+        .route(DELETE, post(delete))
         .with_state(fake.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -112,24 +114,20 @@ async fn put_empty_against(version: Version) -> (crate::Result<()>, Vec<(&'stati
 async fn an_empty_put_is_one_create_asked_complete() {
     let (outcome, calls) = put_empty_against(Version::Current).await;
     outcome.unwrap();
-    assert_eq!(calls, [(routes::CREATE, true)]);
+    assert_eq!(calls, [(CREATE, true)]);
 }
 
 #[tokio::test]
 async fn an_empty_put_completes_what_an_old_namenode_left_open() {
     let (outcome, calls) = put_empty_against(Version::Old).await;
     outcome.unwrap();
-    assert_eq!(calls, [(routes::CREATE, true), (routes::COMPLETE, false)]);
+    assert_eq!(calls, [(CREATE, true), (COMPLETE, false)]);
 }
 
 #[tokio::test]
 async fn an_empty_put_whose_complete_fails_deletes_the_open_file() {
     let (outcome, calls) = put_empty_against(Version::OldFailingComplete).await;
     assert_eq!(outcome.unwrap_err().kind, ErrorKind::Io);
-    let expected = [
-        (routes::CREATE, true),
-        (routes::COMPLETE, false),
-        (routes::DELETE, false),
-    ];
+    let expected = [(CREATE, true), (COMPLETE, false), (DELETE, false)];
     assert_eq!(calls, expected);
 }

@@ -6,10 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use granary_client::protocol::*;
-use granary_client::server::{ApiError, ApiJson};
+use granary_client::server::{ApiResult, Req, Resp, RouterExt};
 use granary_client::{BlockId, Digest, Error, FsPath};
 
 pub const INPUT: &str = "/in/data.txt";
@@ -33,11 +32,11 @@ type Tracker = State<Arc<FakeTracker>>;
 
 async fn poll(
     State(tracker): Tracker,
-    Json(poll): Json<ExecutorPoll>,
-) -> Json<ExecutorPollResponse> {
+    Req(poll): Req<routes::PollTasks>,
+) -> Resp<routes::PollTasks> {
     let running = poll.running.into_iter().map(|p| p.attempt).collect();
     *tracker.last_poll.lock().unwrap() = Some(running);
-    Json(ExecutorPollResponse {
+    Resp(ExecutorPollResponse {
         launch: std::mem::take(&mut *tracker.launch.lock().unwrap()),
         kill: std::mem::take(&mut *tracker.kill.lock().unwrap()),
         active_jobs: tracker.active_jobs.lock().unwrap().clone(),
@@ -46,16 +45,16 @@ async fn poll(
 
 async fn report(
     State(tracker): Tracker,
-    Json(report): Json<TaskReport>,
-) -> Json<serde_json::Value> {
+    Req(report): Req<routes::ReportTask>,
+) -> Resp<routes::ReportTask> {
     tracker.reports.lock().unwrap().push(report);
-    Json(serde_json::json!({}))
+    Resp(Ack {})
 }
 
 async fn mkdir(
     State(tracker): Tracker,
-    ApiJson(req): ApiJson<MkdirRequest>,
-) -> Result<Json<FileStatus>, ApiError> {
+    Req(req): Req<routes::Mkdir>,
+) -> ApiResult<Resp<routes::Mkdir>> {
     let missing = Error::not_found(format!("parent directory of {} does not exist", req.path));
     tracker.mkdirs.lock().unwrap().push(req);
     Err(missing.into())
@@ -63,16 +62,16 @@ async fn mkdir(
 
 async fn create(
     State(tracker): Tracker,
-    ApiJson(req): ApiJson<CreateRequest>,
-) -> Result<Json<CreateResponse>, ApiError> {
+    Req(req): Req<routes::Create>,
+) -> ApiResult<Resp<routes::Create>> {
     let missing = Error::not_found(format!("parent directory of {} does not exist", req.path));
     tracker.creates.lock().unwrap().push(req.path);
     Err(missing.into())
 }
 
 /// [`INPUT_BYTES`] in one block with no live replica anywhere.
-async fn locate() -> Json<LocatedFile> {
-    Json(LocatedFile {
+async fn locate() -> Resp<routes::Locate> {
+    Resp(LocatedFile {
         status: FileStatus {
             path: FsPath::parse(INPUT).unwrap(),
             kind: FileKind::File,
@@ -94,11 +93,11 @@ async fn locate() -> Json<LocatedFile> {
 pub async fn start_tracker() -> (String, Arc<FakeTracker>) {
     let tracker = Arc::new(FakeTracker::default());
     let app = Router::new()
-        .route(routes::EXECUTOR_POLL, post(poll))
-        .route(routes::EXECUTOR_REPORT, post(report))
-        .route(routes::LOCATE, get(locate))
-        .route(routes::MKDIR, post(mkdir))
-        .route(routes::CREATE, post(create))
+        .typed(routes::PollTasks, poll)
+        .typed(routes::ReportTask, report)
+        .typed(routes::Locate, locate)
+        .typed(routes::Mkdir, mkdir)
+        .typed(routes::Create, create)
         .with_state(Arc::clone(&tracker));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

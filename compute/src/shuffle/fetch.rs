@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use granary_client::namenode::transport_reason;
-use granary_client::protocol::{routes, AttemptId, JobId, SEGMENT_CRC32C_HEADER};
+use granary_client::protocol::routes::{self, Endpoint};
+use granary_client::protocol::{AttemptId, JobId, SEGMENT_CRC32C_HEADER};
 use granary_client::WireError;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
@@ -89,10 +90,8 @@ pub async fn fetch_partition(
     dest: &Path,
     stall_timeout: Duration,
 ) -> Result<Fetched, FetchError> {
-    let url = format!(
-        "http://{source}{}",
-        routes::shuffle(job, attempt, partition)
-    );
+    let params = (job.clone(), attempt.clone(), partition);
+    let url = format!("http://{source}{}", routes::ShufflePartition::path(&params));
     let mut delay = RETRY_DELAY;
     for _ in 1..FETCH_TRIES {
         match fetch_once(http, &url, dest, stall_timeout).await {
@@ -113,10 +112,14 @@ async fn fetch_once(
     dest: &Path,
     stall: Duration,
 ) -> Result<Fetched, FetchError> {
-    let mut response = tokio::time::timeout(stall, http.get(url).send())
-        .await
-        .map_err(|_| FetchError::Stalled(stall))?
-        .map_err(|e| FetchError::Unreachable(transport_reason(&e)))?;
+    let mut response = tokio::time::timeout(
+        stall,
+        http.request(routes::ShufflePartition::METHOD.into(), url)
+            .send(),
+    )
+    .await
+    .map_err(|_| FetchError::Stalled(stall))?
+    .map_err(|e| FetchError::Unreachable(transport_reason(&e)))?;
     let status = response.status();
     if !status.is_success() {
         return Err(FetchError::Status {

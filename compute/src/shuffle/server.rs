@@ -11,10 +11,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
-use granary_client::protocol::{routes, AttemptId, JobId, SEGMENT_CRC32C_HEADER};
-use granary_client::server::{ApiError, ApiPath};
+use granary_client::protocol::{routes, SEGMENT_CRC32C_HEADER};
+use granary_client::server::{ApiError, Params, RouterExt};
 use granary_client::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
@@ -43,17 +42,16 @@ struct PartitionRange {
 /// The shuffle's route, serving the map output under `work_dir` (`<work_dir>/<job>/<attempt>/`).
 pub fn router(work_dir: PathBuf) -> Router {
     Router::new()
-        .route(routes::SHUFFLE, get(serve_partition))
+        .endpoint(routes::ShufflePartition, serve_partition)
         .with_state(Arc::new(Shuffle { work_dir }))
 }
 
 async fn serve_partition(
     State(shuffle): State<Arc<Shuffle>>,
-    ApiPath((job, attempt, partition)): ApiPath<(String, String, u32)>,
+    // Both ids become path components: `Params` has parsed them before they touch the
+    // filesystem.
+    Params((job, attempt, partition)): Params<routes::ShufflePartition>,
 ) -> Result<Response, ApiError> {
-    // Both ids become path components: parse them before they touch the filesystem.
-    let job = JobId::parse(&job).map_err(Error::invalid_argument)?;
-    let attempt = AttemptId::parse(&attempt).map_err(Error::invalid_argument)?;
     let dir = shuffle.work_dir.join(&job.0).join(&attempt.0);
     let range = tokio::task::spawn_blocking(move || locate(&dir, partition))
         .await

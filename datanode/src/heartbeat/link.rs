@@ -3,14 +3,14 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use granary_client::protocol::routes::{self, Endpoint, Route};
 use granary_client::protocol::{
-    routes, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery,
-    HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
-    ReplicationFailedRequest, ReportBadReplicaRequest,
+    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery, HeartbeatRequest,
+    HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
+    ReportBadReplicaRequest,
 };
 use granary_client::{DatanodeId, Error, ErrorKind, WireError};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::downstream::describe;
 
@@ -59,83 +59,80 @@ impl NamenodeLink {
     /// Sends the lifeline: `body` is expected never to end. Returns when the namenode answers
     /// (`Ok` for a 2xx) or the connection fails.
     pub async fn lifeline(&self, id: &DatanodeId, body: reqwest::Body) -> Result<(), Error> {
-        let request = self
-            .long_http
-            .post(self.url(routes::LIFELINE))
+        let request = routes::request::<routes::Lifeline>(&self.long_http, &self.base, &())
             .query(&DatanodeQuery { id: id.clone() })
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(body);
-        self.exchange(routes::LIFELINE, request).await.map(drop)
+        self.exchange(routes::Lifeline::PATH, request)
+            .await
+            .map(drop)
     }
 
     /// Long poll: the namenode answers when it has commands for us, or empty after a while.
     pub async fn poll_commands(&self, id: &DatanodeId) -> Result<HeartbeatResponse, Error> {
-        let request = self
-            .long_http
-            .get(self.url(routes::COMMANDS))
-            .query(&DatanodeQuery { id: id.clone() })
-            .timeout(POLL_TIMEOUT);
-        let body = self.exchange(routes::COMMANDS, request).await?;
-        decode(routes::COMMANDS, &body)
+        let query = DatanodeQuery { id: id.clone() };
+        self.call_on::<routes::Commands>(&self.long_http, &query, Some(POLL_TIMEOUT))
+            .await
     }
 
     pub async fn replication_failed(
         &self,
         request: &ReplicationFailedRequest,
     ) -> Result<(), Error> {
-        self.send(routes::REPLICATION_FAILED, request)
+        self.call::<routes::ReplicationFailed>(request)
             .await
             .map(drop)
     }
 
     pub async fn report_bad_replica(&self, request: &ReportBadReplicaRequest) -> Result<(), Error> {
-        self.send(routes::REPORT_BAD_REPLICA, request)
+        self.call::<routes::ReportBadReplica>(request)
             .await
             .map(drop)
     }
 
     pub async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse, Error> {
-        self.call(routes::REGISTER, request).await
+        self.call::<routes::Register>(request).await
     }
 
     /// Fails with `unknown_datanode` if the namenode does not know this node.
     pub async fn heartbeat(&self, request: &HeartbeatRequest) -> Result<HeartbeatResponse, Error> {
-        self.call(routes::HEARTBEAT, request).await
+        self.call::<routes::Heartbeat>(request).await
     }
 
     pub async fn block_report(
         &self,
         request: &BlockReportRequest,
     ) -> Result<BlockReportResponse, Error> {
-        self.call(routes::BLOCK_REPORT, request).await
+        self.call::<routes::BlockReport>(request).await
     }
 
     /// The incremental report; its answer carries nothing we use.
     pub async fn block_received(&self, request: &BlockReceivedRequest) -> Result<(), Error> {
-        self.send(routes::BLOCK_RECEIVED, request).await.map(drop)
+        self.call::<routes::BlockReceived>(request).await.map(drop)
     }
 
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+    /// Calls route `R` with the call timeout.
+    async fn call<R: Route<Params = ()>>(
         &self,
-        route: &str,
-        request: &Req,
-    ) -> Result<Resp, Error> {
-        let body = self.send(route, request).await?;
-        decode(route, &body)
+        request: &R::Request,
+    ) -> Result<R::Response, Error> {
+        self.call_on::<R>(&self.http, request, None).await
     }
 
-    fn url(&self, route: &str) -> String {
-        format!("{}{route}", self.base)
-    }
-
-    /// Posts `request` as JSON and returns the body of a 2xx answer.
-    async fn send<Req: Serialize>(
+    /// Calls route `R` on `http`, with `timeout` instead of the client's own if given.
+    async fn call_on<R: Route<Params = ()>>(
         &self,
-        route: &str,
-        request: &Req,
-    ) -> Result<bytes::Bytes, Error> {
-        let request = self.http.post(self.url(route)).json(request);
-        self.exchange(route, request).await
+        http: &reqwest::Client,
+        request: &R::Request,
+        timeout: Option<Duration>,
+    ) -> Result<R::Response, Error> {
+        let mut builder =
+            routes::with_request::<R>(routes::request::<R>(http, &self.base, &()), request);
+        if let Some(timeout) = timeout {
+            builder = builder.timeout(timeout);
+        }
+        let body = self.exchange(R::PATH, builder).await?;
+        decode(R::PATH, &body)
     }
 
     /// Sends `request` and returns the body of a 2xx answer; any other answer becomes the

@@ -7,13 +7,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::Json;
-use granary_client::protocol::{
-    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery, HeartbeatRequest,
-    HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
-};
-use granary_client::server::{ApiJson, ApiQuery, ApiResult};
+use granary_client::protocol::{routes, Ack, DatanodeQuery};
+use granary_client::server::{ApiQuery, ApiResult, Req, Resp};
 
-use super::Empty;
 use crate::namesystem::Namesystem;
 
 type Nn = State<Arc<Namesystem>>;
@@ -21,40 +17,40 @@ type Nn = State<Arc<Namesystem>>;
 pub async fn register(
     State(nn): Nn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ApiJson(req): ApiJson<RegisterRequest>,
-) -> ApiResult<Json<RegisterResponse>> {
-    Ok(Json(nn.register(req, peer.ip())?))
+    Req(req): Req<routes::Register>,
+) -> ApiResult<Resp<routes::Register>> {
+    Ok(Resp(nn.register(req, peer.ip())?))
 }
 
 pub async fn heartbeat(
     State(nn): Nn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ApiJson(req): ApiJson<HeartbeatRequest>,
-) -> ApiResult<Json<HeartbeatResponse>> {
-    Ok(Json(nn.heartbeat(req, peer.ip())?))
+    Req(req): Req<routes::Heartbeat>,
+) -> ApiResult<Resp<routes::Heartbeat>> {
+    Ok(Resp(nn.heartbeat(req, peer.ip())?))
 }
 
 pub async fn block_report(
     State(nn): Nn,
-    ApiJson(req): ApiJson<BlockReportRequest>,
-) -> ApiResult<Json<BlockReportResponse>> {
-    Ok(Json(nn.block_report(req)?))
+    Req(req): Req<routes::BlockReport>,
+) -> ApiResult<Resp<routes::BlockReport>> {
+    Ok(Resp(nn.block_report(req)?))
 }
 
 pub async fn block_received(
     State(nn): Nn,
-    ApiJson(req): ApiJson<BlockReceivedRequest>,
-) -> ApiResult<Json<Empty>> {
+    Req(req): Req<routes::BlockReceived>,
+) -> ApiResult<Resp<routes::BlockReceived>> {
     nn.block_received(req)?;
-    Ok(Json(Empty {}))
+    Ok(Resp(Ack {}))
 }
 
 pub async fn replication_failed(
     State(nn): Nn,
-    ApiJson(req): ApiJson<ReplicationFailedRequest>,
-) -> ApiResult<Json<Empty>> {
+    Req(req): Req<routes::ReplicationFailed>,
+) -> ApiResult<Resp<routes::ReplicationFailed>> {
     nn.replication_failed(req)?;
-    Ok(Json(Empty {}))
+    Ok(Resp(Ack {}))
 }
 
 /// Held open until the datanode's body ends (see `namesystem::liveness`).
@@ -62,14 +58,14 @@ pub async fn lifeline(
     State(nn): Nn,
     ApiQuery(query): ApiQuery<DatanodeQuery>,
     body: Body,
-) -> ApiResult<Json<Empty>> {
+) -> ApiResult<Json<Ack>> {
     nn.lifeline(&query.id, body).await?;
-    Ok(Json(Empty {}))
+    Ok(Json(Ack {}))
 }
 
 pub async fn commands(
     State(nn): Nn,
-    ApiQuery(query): ApiQuery<DatanodeQuery>,
-) -> ApiResult<Json<HeartbeatResponse>> {
-    Ok(Json(nn.poll_commands(&query.id).await?))
+    Req(query): Req<routes::Commands>,
+) -> ApiResult<Resp<routes::Commands>> {
+    Ok(Resp(nn.poll_commands(&query.id).await?))
 }

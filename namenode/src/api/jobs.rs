@@ -4,70 +4,64 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use granary_client::protocol::{
-    routes, ExecutorPoll, ExecutorPollResponse, JobId, JobList, JobStatus, SubmitJobRequest,
-    TaskReport,
-};
-use granary_client::server::{ApiJson, ApiPath, ApiResult};
-use granary_client::Error;
+use axum::Router;
+use granary_client::protocol::{routes, Ack};
+use granary_client::server::{ApiResult, Params, Req, Resp, RouterExt};
 use granary_compute::tracker::JobTracker;
-
-use super::Empty;
 
 type Tracker = State<Arc<JobTracker>>;
 
 /// The job routes, with the tracker as their state.
 pub fn router(tracker: Arc<JobTracker>) -> Router {
     Router::new()
-        .route(routes::JOBS, post(submit).get(list))
-        .route(routes::JOB, get(status))
-        .route(routes::JOB_KILL, post(kill))
-        .route(routes::EXECUTOR_POLL, post(poll))
-        .route(routes::EXECUTOR_REPORT, post(report))
+        .typed(routes::SubmitJob, submit)
+        .typed(routes::ListJobs, list)
+        .typed(routes::GetJob, status)
+        .typed(routes::KillJob, kill)
+        .typed(routes::PollTasks, poll)
+        .typed(routes::ReportTask, report)
         .with_state(tracker)
 }
 
 async fn submit(
     State(tracker): Tracker,
-    ApiJson(req): ApiJson<SubmitJobRequest>,
-) -> ApiResult<Json<JobStatus>> {
-    Ok(Json(tracker.submit(req).await?))
+    Req(req): Req<routes::SubmitJob>,
+) -> ApiResult<Resp<routes::SubmitJob>> {
+    Ok(Resp(tracker.submit(req).await?))
 }
 
-async fn list(State(tracker): Tracker) -> Json<JobList> {
-    Json(tracker.list())
+async fn list(State(tracker): Tracker) -> Resp<routes::ListJobs> {
+    Resp(tracker.list())
 }
 
+/// The job id is validated by `Params` (a malformed one is `invalid_argument`).
 async fn status(
     State(tracker): Tracker,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<JobStatus>> {
-    Ok(Json(tracker.status(&job_id(&id)?)?))
+    Params(id): Params<routes::GetJob>,
+) -> ApiResult<Resp<routes::GetJob>> {
+    Ok(Resp(tracker.status(&id)?))
 }
 
-async fn kill(State(tracker): Tracker, ApiPath(id): ApiPath<String>) -> ApiResult<Json<JobStatus>> {
-    Ok(Json(tracker.kill(&job_id(&id)?).await?))
+async fn kill(
+    State(tracker): Tracker,
+    Params(id): Params<routes::KillJob>,
+) -> ApiResult<Resp<routes::KillJob>> {
+    Ok(Resp(tracker.kill(&id).await?))
 }
 
 async fn poll(
     State(tracker): Tracker,
-    ApiJson(poll): ApiJson<ExecutorPoll>,
-) -> ApiResult<Json<ExecutorPollResponse>> {
-    Ok(Json(tracker.poll(poll).await?))
+    Req(poll): Req<routes::PollTasks>,
+) -> ApiResult<Resp<routes::PollTasks>> {
+    Ok(Resp(tracker.poll(poll).await?))
 }
 
 async fn report(
     State(tracker): Tracker,
-    ApiJson(report): ApiJson<TaskReport>,
-) -> ApiResult<Json<Empty>> {
+    Req(report): Req<routes::ReportTask>,
+) -> ApiResult<Resp<routes::ReportTask>> {
     tracker.report(report).await?;
-    Ok(Json(Empty {}))
-}
-
-fn job_id(raw: &str) -> Result<JobId, Error> {
-    JobId::parse(raw).map_err(Error::invalid_argument)
+    Ok(Resp(Ack {}))
 }
 
 #[cfg(test)]

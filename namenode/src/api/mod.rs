@@ -1,6 +1,7 @@
-//! The HTTP API: exactly the namenode routes of `granary_client::protocol::routes`. Every
-//! failure, including unknown routes, wrong methods and malformed bodies or queries, is a JSON
-//! `WireError` with a 4xx or 5xx status.
+//! The HTTP API: exactly the namenode routes of `granary_client::protocol::routes`, each
+//! handler registered by its route type (`RouterExt::typed`), which fixes its method, path,
+//! request and response. Every failure, including unknown routes, wrong methods and malformed
+//! bodies or queries, is a JSON `WireError` with a 4xx or 5xx status.
 
 mod admin;
 mod datanode;
@@ -9,10 +10,9 @@ mod namespace;
 
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
 use granary_client::protocol::routes;
+use granary_client::server::RouterExt;
 use granary_compute::tracker::JobTracker;
 
 use crate::namesystem::Namesystem;
@@ -23,47 +23,38 @@ const MAX_BLOCK_REPORT_BYTES: usize = 64 << 20;
 /// The namesystem's routes and the job tracker's, each with its own state.
 pub fn router(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) -> Router {
     Router::new()
-        .route(routes::HEALTH, get(admin::health))
-        .route(routes::CREATE, post(namespace::create))
-        .route(routes::ADD_BLOCK, post(namespace::add_block))
-        .route(routes::ABANDON_BLOCK, post(namespace::abandon_block))
-        .route(routes::COMPLETE, post(namespace::complete))
-        .route(routes::MKDIR, post(namespace::mkdir))
-        .route(routes::DELETE, post(namespace::delete))
-        .route(routes::RENAME, post(namespace::rename))
-        .route(routes::STAT, get(namespace::stat))
-        .route(routes::LIST, get(namespace::list))
-        .route(routes::LOCATE, get(namespace::locate))
-        .route(
-            routes::REPORT_BAD_REPLICA,
-            post(namespace::report_bad_replica),
+        .typed(routes::Health, admin::health)
+        .typed(routes::Create, namespace::create)
+        .typed(routes::AddBlock, namespace::add_block)
+        .typed(routes::AbandonBlock, namespace::abandon_block)
+        .typed(routes::Complete, namespace::complete)
+        .typed(routes::Mkdir, namespace::mkdir)
+        .typed(routes::Delete, namespace::delete)
+        .typed(routes::Rename, namespace::rename)
+        .typed(routes::Stat, namespace::stat)
+        .typed(routes::List, namespace::list)
+        .typed(routes::Locate, namespace::locate)
+        .typed(routes::ReportBadReplica, namespace::report_bad_replica)
+        .typed(routes::SetReplication, namespace::set_replication)
+        .typed(routes::AdminReport, admin::report)
+        .typed(routes::Fsck, admin::fsck)
+        .typed(routes::SafeMode, admin::safe_mode)
+        .typed(routes::Decommission, admin::decommission)
+        .typed(routes::Recommission, admin::recommission)
+        .typed(routes::Maintenance, admin::maintenance)
+        .typed(routes::Register, datanode::register)
+        .typed(routes::Heartbeat, datanode::heartbeat)
+        .typed_limited(
+            routes::BlockReport,
+            datanode::block_report,
+            MAX_BLOCK_REPORT_BYTES,
         )
-        .route(routes::SET_REPLICATION, post(namespace::set_replication))
-        .route(routes::ADMIN_REPORT, get(admin::report))
-        .route(routes::ADMIN_FSCK, get(admin::fsck))
-        .route(routes::ADMIN_SAFEMODE, post(admin::safe_mode))
-        .route(routes::ADMIN_DECOMMISSION, post(admin::decommission))
-        .route(routes::ADMIN_RECOMMISSION, post(admin::recommission))
-        .route(routes::ADMIN_MAINTENANCE, post(admin::maintenance))
-        .route(routes::REGISTER, post(datanode::register))
-        .route(routes::HEARTBEAT, post(datanode::heartbeat))
-        .route(
-            routes::BLOCK_REPORT,
-            post(datanode::block_report).layer(DefaultBodyLimit::max(MAX_BLOCK_REPORT_BYTES)),
-        )
-        .route(routes::BLOCK_RECEIVED, post(datanode::block_received))
-        .route(
-            routes::REPLICATION_FAILED,
-            post(datanode::replication_failed),
-        )
-        .route(routes::LIFELINE, post(datanode::lifeline))
-        .route(routes::COMMANDS, get(datanode::commands))
+        .typed(routes::BlockReceived, datanode::block_received)
+        .typed(routes::ReplicationFailed, datanode::replication_failed)
+        .endpoint(routes::Lifeline, datanode::lifeline)
+        .typed(routes::Commands, datanode::commands)
         .with_state(namesystem)
         .merge(jobs::router(tracker))
         .fallback(granary_client::server::not_found)
         .method_not_allowed_fallback(granary_client::server::method_not_allowed)
 }
-
-/// The body of calls that answer nothing but success.
-#[derive(serde::Serialize)]
-struct Empty {}

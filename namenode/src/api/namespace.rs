@@ -4,86 +4,70 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
-use axum::Json;
-use granary_client::protocol::{
-    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CompleteRequest, CompleteResponse,
-    CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, FileStatus, ListQuery,
-    ListResponse, LocatedFile, MkdirRequest, PathQuery, RenameRequest, RenameResponse,
-    ReportBadReplicaRequest, SetReplicationRequest,
-};
-use granary_client::server::{ApiJson, ApiQuery, ApiResult};
+use granary_client::protocol::{routes, Ack, ListResponse};
+use granary_client::server::{ApiResult, Req, Resp};
 
-use super::Empty;
 use crate::namesystem::Namesystem;
 
 type Nn = State<Arc<Namesystem>>;
 
 pub async fn create(
     State(nn): Nn,
-    ApiJson(req): ApiJson<CreateRequest>,
-) -> ApiResult<Json<CreateResponse>> {
-    Ok(Json(nn.create(req).await?))
+    Req(req): Req<routes::Create>,
+) -> ApiResult<Resp<routes::Create>> {
+    Ok(Resp(nn.create(req).await?))
 }
 
 pub async fn add_block(
     State(nn): Nn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ApiJson(req): ApiJson<AddBlockRequest>,
-) -> ApiResult<Json<AddBlockResponse>> {
-    Ok(Json(nn.add_block(req, Some(peer.ip())).await?))
+    Req(req): Req<routes::AddBlock>,
+) -> ApiResult<Resp<routes::AddBlock>> {
+    Ok(Resp(nn.add_block(req, Some(peer.ip())).await?))
 }
 
 pub async fn abandon_block(
     State(nn): Nn,
-    ApiJson(req): ApiJson<AbandonBlockRequest>,
-) -> ApiResult<Json<Empty>> {
+    Req(req): Req<routes::AbandonBlock>,
+) -> ApiResult<Resp<routes::AbandonBlock>> {
     nn.abandon_block(req).await?;
-    Ok(Json(Empty {}))
+    Ok(Resp(Ack {}))
 }
 
 pub async fn complete(
     State(nn): Nn,
-    ApiJson(req): ApiJson<CompleteRequest>,
-) -> ApiResult<Json<CompleteResponse>> {
+    Req(req): Req<routes::Complete>,
+) -> ApiResult<Resp<routes::Complete>> {
     let completed = nn.complete(req).await?;
     fail::fail_point!("complete::before_ack");
-    Ok(Json(completed))
+    Ok(Resp(completed))
 }
 
-pub async fn mkdir(
-    State(nn): Nn,
-    ApiJson(req): ApiJson<MkdirRequest>,
-) -> ApiResult<Json<FileStatus>> {
-    Ok(Json(nn.mkdir(req).await?))
+pub async fn mkdir(State(nn): Nn, Req(req): Req<routes::Mkdir>) -> ApiResult<Resp<routes::Mkdir>> {
+    Ok(Resp(nn.mkdir(req).await?))
 }
 
 pub async fn delete(
     State(nn): Nn,
-    ApiJson(req): ApiJson<DeleteRequest>,
-) -> ApiResult<Json<DeleteResponse>> {
-    Ok(Json(nn.delete(req).await?))
+    Req(req): Req<routes::Delete>,
+) -> ApiResult<Resp<routes::Delete>> {
+    Ok(Resp(nn.delete(req).await?))
 }
 
 pub async fn rename(
     State(nn): Nn,
-    ApiJson(req): ApiJson<RenameRequest>,
-) -> ApiResult<Json<RenameResponse>> {
-    Ok(Json(nn.rename(req).await?))
+    Req(req): Req<routes::Rename>,
+) -> ApiResult<Resp<routes::Rename>> {
+    Ok(Resp(nn.rename(req).await?))
 }
 
-pub async fn stat(
-    State(nn): Nn,
-    ApiQuery(query): ApiQuery<PathQuery>,
-) -> ApiResult<Json<FileStatus>> {
-    Ok(Json(nn.stat(&query.path)?))
+pub async fn stat(State(nn): Nn, Req(query): Req<routes::Stat>) -> ApiResult<Resp<routes::Stat>> {
+    Ok(Resp(nn.stat(&query.path)?))
 }
 
-pub async fn list(
-    State(nn): Nn,
-    ApiQuery(query): ApiQuery<ListQuery>,
-) -> ApiResult<Json<ListResponse>> {
+pub async fn list(State(nn): Nn, Req(query): Req<routes::List>) -> ApiResult<Resp<routes::List>> {
     let page = nn.list(&query.path, query.start_after.as_deref(), query.limit)?;
-    Ok(Json(ListResponse {
+    Ok(Resp(ListResponse {
         entries: page.entries,
         next_start_after: page.next_start_after,
     }))
@@ -92,22 +76,22 @@ pub async fn list(
 pub async fn locate(
     State(nn): Nn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ApiQuery(query): ApiQuery<PathQuery>,
-) -> ApiResult<Json<LocatedFile>> {
-    Ok(Json(nn.locate(&query.path, Some(peer.ip()))?))
+    Req(query): Req<routes::Locate>,
+) -> ApiResult<Resp<routes::Locate>> {
+    Ok(Resp(nn.locate(&query.path, Some(peer.ip()))?))
 }
 
 pub async fn report_bad_replica(
     State(nn): Nn,
-    ApiJson(req): ApiJson<ReportBadReplicaRequest>,
-) -> ApiResult<Json<Empty>> {
+    Req(req): Req<routes::ReportBadReplica>,
+) -> ApiResult<Resp<routes::ReportBadReplica>> {
     nn.report_bad_replica(req)?;
-    Ok(Json(Empty {}))
+    Ok(Resp(Ack {}))
 }
 
 pub async fn set_replication(
     State(nn): Nn,
-    ApiJson(req): ApiJson<SetReplicationRequest>,
-) -> ApiResult<Json<FileStatus>> {
-    Ok(Json(nn.set_replication(req).await?))
+    Req(req): Req<routes::SetReplication>,
+) -> ApiResult<Resp<routes::SetReplication>> {
+    Ok(Resp(nn.set_replication(req).await?))
 }

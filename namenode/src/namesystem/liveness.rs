@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use futures_util::StreamExt;
-use granary_client::protocol::{routes, HeartbeatResponse};
+use granary_client::protocol::routes::{self, Endpoint};
+use granary_client::protocol::HeartbeatResponse;
 use granary_client::{DatanodeId, Error};
 use tokio::net::TcpStream;
 
@@ -145,8 +146,9 @@ async fn health_check(addr: SocketAddr) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
-        routes::HEALTH
+        "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+        routes::Health::METHOD.as_str(),
+        routes::Health::PATH
     );
     stream
         .write_all(request.as_bytes())

@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::put;
 use axum::Router;
 use futures_util::StreamExt;
 use granary_client::protocol::{routes, DatanodeCommand, DatanodeInfo};
+use granary_client::server::RouterExt;
 use granary_client::{BlockId, DatanodeId};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ async fn held_target() -> HeldTarget {
     let release = Arc::new(Semaphore::new(0));
     let state = (Arc::clone(&requests), Arc::clone(&release));
     let app = Router::new()
-        .route(routes::BLOCK, put(hold))
+        .endpoint(routes::WriteBlock, hold)
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
