@@ -136,7 +136,7 @@ async fn typed_routes_round_trip_requests_answers_and_errors() {
     assert_eq!(wire(bad_path).await, (400, ErrorKind::InvalidPath));
     let bad_query = http
         .get(format!(
-            "{url}{}?path=/d&recursive=maybe",
+            "{url}{}?path=/d&limit=maybe",
             routes::List::PATH
         ))
         .send()
