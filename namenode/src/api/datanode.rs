@@ -19,7 +19,7 @@ pub async fn register(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Req(req): Req<routes::Register>,
 ) -> ApiResult<Resp<routes::Register>> {
-    Ok(Resp(nn.register(req, peer.ip())?))
+    Ok(Resp(nn.register_datanode(req, peer.ip()).await?))
 }
 
 pub async fn heartbeat(

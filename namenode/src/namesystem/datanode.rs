@@ -41,14 +41,8 @@ impl Namesystem {
         let outcome = state
             .datanodes
             .register(req.datanode, req.storage, Instant::now());
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                drop(state);
-                tracing::warn!(datanode = %id, addr = %info.addr, "registration refused: {e}");
-                return Err(e);
-            }
-        };
+        // A refusal is logged by `register_datanode`, which may still take the id over.
+        let outcome = outcome?;
         let State {
             blocks,
             datanodes,

@@ -8,18 +8,21 @@
 //!   and `dead_after` decide.
 //! * `dead_after` without a heartbeat still declares silent nodes dead (a hung process, a
 //!   partition that drops packets instead of closing sockets).
+//! * A registration for an id alive at another address probes that address: if nothing
+//!   answers there, the old process is gone (its lifeline may have ended while it still
+//!   answered, during a clean shutdown) and the new one takes the id over at once.
 //! * The command long-poll answers as soon as a command is queued for the node.
 //!
-//! Both death paths end in [`declare_lost`].
+//! Every death path ends in [`declare_lost`].
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use futures_util::StreamExt;
 use granary_client::protocol::routes::{self, Endpoint};
-use granary_client::protocol::HeartbeatResponse;
-use granary_client::{DatanodeId, Error};
+use granary_client::protocol::{HeartbeatResponse, RegisterRequest, RegisterResponse};
+use granary_client::{DatanodeId, Error, ErrorKind};
 use tokio::net::TcpStream;
 
 use super::{Namesystem, State};
@@ -63,6 +66,54 @@ impl Namesystem {
             self.wake_monitor();
         }
         Ok(())
+    }
+
+    /// Registers the datanode that sent `req` from `peer` (see [`Namesystem::register`]). An
+    /// id alive at another address is refused only while that address answers its health
+    /// check: a datanode restarted at a new port takes its id over as soon as the old
+    /// process is gone, instead of waiting out `dead_after` while copies and readers are sent
+    /// where nothing listens.
+    pub async fn register_datanode(
+        &self,
+        req: RegisterRequest,
+        peer: IpAddr,
+    ) -> Result<RegisterResponse, Error> {
+        let id = req.datanode.id.clone();
+        let conflict = match self.register(req.clone(), peer) {
+            Err(e) if e.kind == ErrorKind::DatanodeConflict => e,
+            other => return other,
+        };
+        let registered = {
+            let state = self.lock();
+            let node = state.datanodes.get(&id).filter(|n| n.is_alive());
+            node.map(|n| (n.info.addr, n.generation))
+        };
+        let Some((addr, generation)) = registered else {
+            // Declared dead meanwhile: nothing stands in the way any more.
+            return self.register(req, peer);
+        };
+        if let Err(why) = probe(addr, self.config.lifeline_probe_timeout).await {
+            let reason =
+                format!("it registered again from {peer} and connecting to {addr} failed ({why})");
+            let lost = {
+                let mut state = self.lock();
+                let same = state
+                    .datanodes
+                    .get(&id)
+                    .is_some_and(|n| n.generation == generation);
+                let lost = same && declare_lost(&mut state, &id, &reason, Instant::now());
+                self.publish_deaths(&mut state);
+                lost
+            };
+            if lost {
+                self.wake_monitor();
+            }
+            return self.register(req, peer).inspect_err(|e| {
+                tracing::warn!(datanode = %id, %peer, "registration refused: {e}");
+            });
+        }
+        tracing::warn!(datanode = %id, %peer, "registration refused: {conflict}");
+        Err(conflict)
     }
 
     /// Declares dead (or, in maintenance, away) every node silent for `dead_after`.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use super::{dn, heartbeat, p, put_one_block, register, Running};
 use crate::Namesystem;
 
-fn register_at(nn: &Namesystem, id: &str, addr: SocketAddr) {
+pub(super) fn register_at(nn: &Namesystem, id: &str, addr: SocketAddr) {
     let datanode = DatanodeInfo {
         id: dn(id),
         addr,
@@ -26,12 +26,12 @@ fn register_at(nn: &Namesystem, id: &str, addr: SocketAddr) {
 }
 
 /// An address where nothing listens: connecting is refused at once.
-fn closed_addr() -> SocketAddr {
+pub(super) fn closed_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }
 
-fn state_of(nn: &Namesystem, id: &str) -> DatanodeState {
+pub(super) fn state_of(nn: &Namesystem, id: &str) -> DatanodeState {
     let report = nn.cluster_report();
     let node = report.datanodes.iter().find(|d| d.info.id == dn(id));
     node.unwrap().state
@@ -131,7 +131,7 @@ async fn a_port_that_accepts_but_never_answers_is_a_dying_node() {
 }
 
 /// An address that answers `GET /v1/health` with 200, like a running datanode.
-async fn healthy_listener() -> std::net::SocketAddr {
+pub(super) async fn healthy_listener() -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

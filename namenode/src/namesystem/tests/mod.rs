@@ -402,3 +402,4 @@ mod complete;
 mod health;
 mod listing;
 mod liveness;
+mod registration;
