@@ -415,16 +415,26 @@ fn kill9(pid: u32, marker: &Path) {
     daemons::wait_gone(pid, Duration::from_secs(10));
 }
 
-/// True once `pid` has released everything it held: gone, or a zombie. (Its command line
-/// empties earlier, when its memory goes, while its sockets and file locks are still open.)
+/// True once `pid` has released everything it held: gone, or a zombie whose other threads are
+/// gone too. (Its command line empties earlier, when its memory goes, while its sockets and
+/// file locks are still open; and the main thread of a crashing process turns zombie while
+/// its other threads are still exiting, holding the shared file table, locks included.)
 fn exited(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state follows the parenthesised command name, which may itself contain spaces.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Ok(stat) => {
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']));
+            zombie && threads_left(pid) <= 1
+        }
         Err(_) => true,
     }
+}
+
+/// Threads of `pid` still listed (a thread leaves the list only after closing its files).
+fn threads_left(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |tasks| tasks.count())
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
