@@ -126,8 +126,23 @@ fn broken_error(reason: &str) -> Error {
     )
 }
 
+/// Breaks the history if the writer thread unwinds: its waiters would otherwise wait forever
+/// for a flush that never comes.
+struct BreakOnPanic<'a>(&'a Shared);
+
+impl Drop for BreakOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0
+                .state
+                .send_modify(|s| s.broken = Some("the history writer thread panicked".into()));
+        }
+    }
+}
+
 fn write_loop(shared: &Shared, mut store: Box<dyn HistoryStore>) {
     let _ = shared.writer.set(std::thread::current());
+    let _guard = BreakOnPanic(shared);
     loop {
         let (changes, through) = {
             let mut queue = granary_client::sync::lock(&shared.queue, "job history queue");
@@ -219,5 +234,28 @@ mod tests {
         writer.wait_durable(second).await.unwrap();
         drop(writer);
         assert!(rx.try_iter().next().is_none(), "nothing after the failure");
+    }
+
+    struct Panicking;
+
+    impl HistoryStore for Panicking {
+        fn write(&mut self, _: &[HistoryChange]) -> Result<(), Error> {
+            panic!("a bug in the store");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_writer_thread_that_panics_breaks_the_history_instead_of_hanging_waiters() {
+        let writer = HistoryWriter::start(Box::new(Panicking)).unwrap();
+        let ticket = writer.queue(vec![remove("job_1_0001")]);
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            writer.wait_durable(ticket),
+        )
+        .await
+        .expect("the waiter is answered");
+        let err = waited.unwrap_err();
+        assert!(err.message.contains("panicked"), "{}", err.message);
+        assert!(writer.broken().is_some());
     }
 }
