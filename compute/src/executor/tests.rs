@@ -17,6 +17,7 @@ use super::{spawn, ExecutorConfig, LocalBlocks};
 use crate::task::InputReader;
 
 mod checksum;
+mod pool;
 
 const JOB: &str = "job_1700000000000_0001";
 
