@@ -7,9 +7,10 @@ pub mod datagen;
 
 pub use daemons::Daemon;
 
+use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use granary_client::{ClientConfig, Granary};
@@ -222,6 +223,51 @@ impl TestCluster {
         self.granary_cmd(args).output().expect("run granary").into()
     }
 
+    /// Runs `granary --namenode <url> <args>` like [`TestCluster::granary`], but kills it and
+    /// panics if it has not ended within `timeout`: for commands that could hang, e.g. while a
+    /// datanode is stopped.
+    pub fn granary_within(&self, timeout: Duration, args: &[&str]) -> CliOutput {
+        let mut child = self
+            .granary_cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run granary");
+        // Read while it runs, so a full pipe cannot block it.
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let started = Instant::now();
+        let polls = timeout.as_millis() / CHILD_POLL.as_millis() + 1;
+        let mut status = None;
+        for _ in 0..polls {
+            match child.try_wait() {
+                Ok(Some(done)) => {
+                    status = Some(done);
+                    break;
+                }
+                Ok(None) if started.elapsed() < timeout => std::thread::sleep(CHILD_POLL),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "granary {args:?} still running after {:?}; killed (stderr: {})",
+                started.elapsed(),
+                String::from_utf8_lossy(&stderr)
+            );
+        };
+        Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        }
+        .into()
+    }
+
     /// The command [`TestCluster::granary`] runs, for tests that spawn it themselves.
     pub fn granary_cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(granary_bin());
@@ -393,6 +439,7 @@ impl TestCluster {
 }
 
 /// A datanode stopped by [`TestCluster::stop_datanode`], continued when dropped.
+#[must_use = "the datanode is continued as soon as the guard is dropped"]
 pub struct StoppedDatanode {
     pid: u32,
 }
@@ -408,6 +455,20 @@ impl Drop for StoppedDatanode {
         // SAFETY: plain kill(2) of the pid `stop_datanode` verified and stopped.
         unsafe { libc::kill(self.pid as i32, libc::SIGCONT) };
     }
+}
+
+/// How often [`TestCluster::granary_within`] looks whether its command has ended.
+const CHILD_POLL: Duration = Duration::from_millis(20);
+
+/// Reads `pipe` to its end on a thread of its own; the bytes read.
+fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 fn kill9(pid: u32, marker: &Path) {

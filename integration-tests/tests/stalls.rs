@@ -24,6 +24,11 @@ fn datanode_ip(cluster: &TestCluster, index: u32) -> IpAddr {
     addr.parse::<SocketAddr>().unwrap().ip()
 }
 
+/// The stall timeout of [`stall_spec`]'s cluster and clients.
+const STALL: Duration = Duration::from_secs(1);
+/// Longest a CLI command may run while a datanode is stopped before the test fails.
+const CLI_DEADLINE: Duration = Duration::from_secs(90);
+
 /// Stalls are caught within a second; the namenode would take a minute to declare a node dead,
 /// so nothing in these tests can be rescued by it.
 fn stall_spec() -> ClusterSpec {
@@ -118,7 +123,9 @@ async fn busy_datanodes_are_read_elsewhere_or_again_after_a_back_off() {
         let block_id = 1_000_000 + i as u64;
         let mut hold = HeldTransfer::start(addr, block_id);
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
+        let mut busy = false;
+        for _ in 0..200 {
+            assert!(Instant::now() < deadline, "{addr} never became busy");
             tokio::time::sleep(Duration::from_millis(100)).await;
             // A probe may have had the slot when the held write came: then it was refused.
             if hold.request.is_finished() {
@@ -129,11 +136,12 @@ async fn busy_datanodes_are_read_elsewhere_or_again_after_a_back_off() {
             if status == 503 {
                 assert_eq!(error.map(|e| e.kind.as_str()), Some("busy"));
                 assert!(retry_after.is_some(), "a busy answer says when to retry");
+                busy = true;
                 break;
             }
             assert_eq!(status, 200, "{addr}");
-            assert!(Instant::now() < deadline, "{addr} never became busy");
         }
+        assert!(busy, "{addr} never became busy");
         held.push(Some(hold));
     }
 
@@ -168,10 +176,17 @@ async fn busy_datanodes_are_read_elsewhere_or_again_after_a_back_off() {
     assert_eq!(fs.read_to_vec(&p("/f")).await.unwrap(), data);
 }
 
+/// Longest a read of the get test's file may take with one stall timeout in it: a few stall
+/// timeouts and the transfer itself, on a loaded machine.
+fn failover_bound() -> Duration {
+    3 * STALL + Duration::from_secs(4)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_fails_over_from_a_stopped_datanode_within_the_stall_timeout() {
     let cluster = TestCluster::start(stall_spec());
-    let data = test_bytes(8 * MIB + 3, 23);
+    // 17 blocks: a stall timeout per block would cost far more than the bound below.
+    let data = test_bytes(16 * MIB + 3, 23);
     cluster
         .client()
         .put_bytes(&data, &p("/f"), &PutOptions::default())
@@ -198,24 +213,36 @@ async fn a_get_fails_over_from_a_stopped_datanode_within_the_stall_timeout() {
     let elapsed = started.elapsed();
     assert_eq!(sha256_hex(&got), sha256_hex(&data));
     // One stall timeout, not one per block: later blocks try the stopped node last.
-    assert!(
-        elapsed < Duration::from_secs(20),
-        "failover took {elapsed:?}"
-    );
+    assert!(elapsed < failover_bound(), "failover took {elapsed:?}");
 
-    // `granary fs get` with the node stopped from the start.
-    let local = cluster.dir.path().join("f.out");
+    // A new reader on datanode 0's address with the node stopped from the start: offered the
+    // stopped replica first, it waits one stall timeout for it, and no more.
+    let reader = cluster.client_from(datanode_ip(&cluster, 0));
     let started = Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(40), reader.read_to_vec(&p("/f")))
+        .await
+        .expect("the read hung on the stopped datanode")
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
+    assert!(elapsed >= STALL, "the stopped datanode was not tried first");
+    assert!(elapsed < failover_bound(), "failover took {elapsed:?}");
+
+    // `granary fs get` too ends with the node stopped.
+    let local = cluster.dir.path().join("f.out");
     cluster
-        .granary(&["fs", "get", "/f", local.to_str().unwrap()])
+        .granary_within(CLI_DEADLINE, &["fs", "get", "/f", local.to_str().unwrap()])
         .ok();
-    assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(
         sha256_hex(&std::fs::read(&local).unwrap()),
         sha256_hex(&data)
     );
     drop(stopped);
 }
+
+/// What writing the put test's 25 MiB three times over may take on a loaded machine, apart
+/// from the stall.
+const PUT_TRANSFER: Duration = Duration::from_secs(6);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_whose_first_datanode_is_stopped_recovers_without_it() {
@@ -225,8 +252,9 @@ async fn a_put_whose_first_datanode_is_stopped_recovers_without_it() {
     let writer = cluster.client_from(datanode_ip(&cluster, 0));
     let stopped = cluster.stop_datanode(0);
     // Blocks larger than what the stopped node's socket buffers take in: the writer finds
-    // the node stalled while still sending, not only while waiting for its ack.
-    let data = test_bytes(10 * MIB + 7, 24);
+    // the node stalled while still sending, not only while waiting for its ack. Four of
+    // them: the node, excluded at the first, must stay out of the later ones.
+    let data = test_bytes(3 * 8 * MIB + MIB + 7, 24);
     let options = PutOptions {
         block_size: Some(8 * MIB as u64),
         ..Default::default()
@@ -239,11 +267,13 @@ async fn a_put_whose_first_datanode_is_stopped_recovers_without_it() {
     .await
     .expect("the put hung on the stopped datanode")
     .unwrap();
-    assert!(put.pipeline_recoveries >= 1);
+    let elapsed = started.elapsed();
+    assert_eq!(put.blocks, 4);
+    assert_eq!(put.pipeline_recoveries, 1, "{put:?}");
+    // One recovery costs about a stall timeout or two; one per block would cost four.
     assert!(
-        started.elapsed() < Duration::from_secs(40),
-        "recovery took {:?}",
-        started.elapsed()
+        elapsed < 2 * STALL + PUT_TRANSFER,
+        "recovery took {elapsed:?}"
     );
     let located = cluster.client().locate(&p("/w")).await.unwrap();
     for block in &located.blocks {
@@ -307,24 +337,27 @@ async fn remote_maps_fail_over_from_a_stopped_datanode_and_the_output_is_identic
     }
     let job = |output: &str| -> serde_json::Value {
         let out = cluster
-            .granary(&[
-                "job",
-                "run",
-                "--input",
-                "/in/words",
-                "--output",
-                output,
-                "--builtin",
-                "wordcount",
-                "--reducers",
-                "1",
-                "--replication",
-                "1",
-                "--locality-wait",
-                "0s",
-                "--no-speculation",
-                "--json",
-            ])
+            .granary_within(
+                CLI_DEADLINE,
+                &[
+                    "job",
+                    "run",
+                    "--input",
+                    "/in/words",
+                    "--output",
+                    output,
+                    "--builtin",
+                    "wordcount",
+                    "--reducers",
+                    "1",
+                    "--replication",
+                    "1",
+                    "--locality-wait",
+                    "0s",
+                    "--no-speculation",
+                    "--json",
+                ],
+            )
             .ok();
         let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("job JSON");
         assert_eq!(status["state"], "succeeded", "{status:#}");
