@@ -25,14 +25,13 @@ fn p(s: &str) -> FsPath {
 }
 
 /// Three datanodes with one task slot each, and every block on every datanode.
-fn cluster(env: &[(&'static str, &'static str)], dead_after: &'static str) -> TestCluster {
-    let mut all = vec![("GRANARY_TASK_SLOTS", "1")];
-    all.extend_from_slice(env);
+fn cluster(dead_after: &'static str, stall_timeout: Option<&'static str>) -> TestCluster {
     TestCluster::start(ClusterSpec {
         datanodes: 3,
         replication: 3,
         dead_after,
-        env: all,
+        env: vec![("GRANARY_TASK_SLOTS", "1")],
+        stall_timeout,
         ..ClusterSpec::default()
     })
 }
@@ -168,7 +167,7 @@ fn finished_map_outputs(cluster: &TestCluster, job: &JobId) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_map_output_damaged_on_disk_reruns_its_map_and_the_output_is_unchanged() {
-    let cluster = cluster(&[], "30s");
+    let cluster = cluster("30s", None);
     let fs = cluster.client();
     put_input(&fs, "/in/words").await;
     let reference = reference_output(&fs, "/in/words").await;
@@ -220,35 +219,22 @@ async fn a_map_output_damaged_on_disk_reruns_its_map_and_the_output_is_unchanged
     assert!(runs.count() >= 2, "{map} did not run again: {attempts:?}");
 }
 
-/// Sends SIGCONT to a process the test stopped, when dropped: a failing test leaves no
-/// stopped datanode behind (the cluster then stops it as usual).
-struct Stopped(i32);
-
-impl Stopped {
-    fn stop(pid: u32) -> Stopped {
-        let pid = i32::try_from(pid).expect("pid");
-        // SAFETY: plain kill(2) of a datanode this test's cluster started.
-        assert_eq!(
-            unsafe { libc::kill(pid, libc::SIGSTOP) },
-            0,
-            "SIGSTOP {pid}"
-        );
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: as above; the process is this cluster's, stopped by this test.
-        unsafe { libc::kill(self.0, libc::SIGCONT) };
-    }
+/// The index of the cluster's datanode whose process is `pid`.
+fn datanode_with_pid(cluster: &TestCluster, pid: u32) -> u32 {
+    let status = cluster.status();
+    status
+        .datanodes
+        .iter()
+        .find(|d| d.pid == Some(pid))
+        .map(|d| d.index)
+        .unwrap_or_else(|| panic!("pid {pid} is none of the cluster's datanodes: {status:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_datanode_stopped_during_the_shuffle_fails_over_within_the_stall_timeout() {
     // A minute before the namenode or the tracker gives up on a silent datanode, and a 2 s
     // stall timeout: only the reducers' stall detection can finish the job within that minute.
-    let cluster = cluster(&[("GRANARY_STALL_TIMEOUT", "2s")], "60s");
+    let cluster = cluster("60s", Some("2s"));
     let fs = cluster.client();
     put_input(&fs, "/in/words").await;
     let reference = reference_output(&fs, "/in/words").await;
@@ -281,7 +267,7 @@ async fn a_datanode_stopped_during_the_shuffle_fails_over_within_the_stall_timeo
         .into_iter()
         .max_by_key(|&(pid, n)| (n, pid))
         .expect("a map ran beside the straggler");
-    let stopped = Stopped::stop(victim);
+    let stopped = cluster.stop_datanode(datanode_with_pid(&cluster, victim));
     let stopped_at = Instant::now();
     let at_stop = fs.job_status(&job.id).await.unwrap();
     assert_eq!(
