@@ -1,6 +1,7 @@
 //! What the crash tests share: writing files until a daemon crashes, and checking afterwards
 //! that every acknowledged file is there with its exact bytes and nothing half-done is visible.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -139,6 +140,46 @@ pub fn data_files_without_sidecar(data_dir: &Path) -> Vec<String> {
         }
     }
     orphans
+}
+
+/// The blocks a datanode's `current/` holds a replica (data file and sidecar) of.
+pub fn replica_ids(data_dir: &Path) -> BTreeSet<u64> {
+    let mut ids = BTreeSet::new();
+    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
+        return ids;
+    };
+    for bucket in buckets.flatten() {
+        for entry in std::fs::read_dir(bucket.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let id = name
+                .strip_suffix(".meta")
+                .and_then(|stem| stem.strip_prefix("blk_"))
+                .and_then(|id| id.parse().ok());
+            if let Some(id) = id {
+                if bucket.path().join(format!("blk_{id}")).is_file() {
+                    ids.insert(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Every block of the files `written` holds (the unacknowledged ones if present), as the
+/// namenode locates them.
+pub async fn known_blocks(fs: &Granary, written: &Written) -> BTreeSet<u64> {
+    let mut ids = BTreeSet::new();
+    for (path, _) in written.acked.iter().chain(&written.unacked) {
+        if fs.try_stat(path).await.unwrap().is_some() {
+            let located = fs.locate(path).await.unwrap();
+            ids.extend(located.blocks.iter().map(|b| b.id.0));
+        }
+    }
+    ids
 }
 
 /// Entries in a datanode's `tmp/`.
