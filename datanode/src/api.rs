@@ -1,10 +1,13 @@
 //! The datanode's HTTP router.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use axum::extract::State;
 use axum::Router;
 use granary_client::protocol::{routes, HealthResponse};
-use granary_client::server::{method_not_allowed, not_found, Resp, RouterExt};
+use granary_client::server::{method_not_allowed, not_found, ApiResult, Resp, RouterExt};
+use granary_client::{Error, ErrorKind};
 
 use crate::state::AppState;
 use crate::{compute, pipeline, read};
@@ -22,10 +25,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn health() -> Resp<routes::Health> {
-    Resp(HealthResponse {
+/// `ok` while serving; `unavailable` once shutdown has begun (see `AppState::stopping`).
+async fn health(State(state): State<Arc<AppState>>) -> ApiResult<Resp<routes::Health>> {
+    if state.stopping.load(Ordering::SeqCst) {
+        return Err(Error::new(ErrorKind::Unavailable, "the datanode is shutting down").into());
+    }
+    Ok(Resp(HealthResponse {
         status: "ok".into(),
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -56,5 +63,24 @@ mod tests {
             .unwrap();
         assert_eq!(wire_error(response).await.0, 405);
         assert_eq!(get(&node.info, "/v1/health").await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn health_answers_unavailable_once_shutdown_begins() {
+        use std::sync::atomic::Ordering;
+
+        let dir = tempfile::tempdir().unwrap();
+        let state = test_state(&dir);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = super::router(state.clone());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = format!("http://{addr}/v1/health");
+        assert_eq!(client().get(&url).send().await.unwrap().status(), 200);
+        // The namenode probes health when our lifeline ends: it must not find us serving.
+        state.stopping.store(true, Ordering::SeqCst);
+        let (status, error) = wire_error(client().get(&url).send().await.unwrap()).await;
+        assert_eq!((status, error.kind), (503, ErrorKind::Unavailable));
+        server.abort();
     }
 }

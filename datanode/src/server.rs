@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,7 @@ impl Datanode {
             transfers: Transfers::new(config.max_transfers),
             bad_replicas: BadReplicaSignal::default(),
             stall_timeout: config.stall_timeout,
+            stopping: AtomicBool::new(false),
         });
         Ok(Datanode {
             config,
@@ -128,6 +130,7 @@ impl Datanode {
         tasks.push(executor);
         tracing::info!(id = %info.id, addr = %info.addr, namenode = %self.config.namenode, "datanode serving");
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let state = Arc::clone(&self.state);
         let app = api::router(self.state);
         let mut server = tokio::spawn(async move {
             axum::serve(self.listener, app)
@@ -146,6 +149,7 @@ impl Datanode {
             Some(finished) => finished,
             None => {
                 tracing::info!("shutting down");
+                state.stopping.store(true, Ordering::SeqCst);
                 background.cancel();
                 let _ = stop_tx.send(());
                 match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {

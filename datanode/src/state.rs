@@ -1,7 +1,7 @@
 //! What the handlers, the heartbeat link, the scanner and the compute glue share: the block
 //! store, the transfer client, the report queues, and the admission limit on block transfers.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,10 @@ pub struct AppState {
     /// `stall_timeout`: a peer of a block transfer that makes no progress for this long is
     /// given up.
     pub stall_timeout: Duration,
+    /// Set as shutdown begins, before the lifeline ends: health then answers `unavailable`,
+    /// so the namenode's probe after the lifeline ends declares this node dead at once
+    /// instead of finding it still serving its last requests.
+    pub stopping: AtomicBool,
 }
 
 impl AppState {

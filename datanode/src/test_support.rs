@@ -1,6 +1,7 @@
 //! Helpers for the in-process tests: datanodes on 127.0.0.1:0 with their own temporary data
 //! directories, and framed bodies.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,6 +82,7 @@ pub fn test_state(dir: &tempfile::TempDir) -> Arc<AppState> {
         transfers: Transfers::new(DatanodeConfig::default().max_transfers),
         bad_replicas: BadReplicaSignal::default(),
         stall_timeout: DatanodeConfig::default().stall_timeout,
+        stopping: AtomicBool::new(false),
     })
 }
 
