@@ -154,6 +154,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             None => {}
         }
         let listen = SocketAddr::new(slot.ip, 0);
+        // The new process writes its address afresh; until it has, it is not up (an entry at
+        // the previous process's address may still look live to the namenode).
+        let _ = std::fs::remove_file(addr_file(&dir, index));
         let child = process::spawn(
             &datanode_bin,
             [
@@ -252,7 +255,8 @@ fn addr_file(dir: &Path, index: u32) -> PathBuf {
 }
 
 /// Waits until every running datanode of the cluster is live at the namenode. `started` are the
-/// datanodes this command started, watched for an early exit.
+/// datanodes this command started, watched for an early exit; each of them counts only once
+/// live at the address it wrote, not at its previous process's.
 async fn wait_until_registered(
     dir: &Path,
     state: &ClusterState,
@@ -262,21 +266,43 @@ async fn wait_until_registered(
     let fs = Granary::connect(url)?;
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {
-        let ids: Vec<Option<String>> = state
+        let ids: Vec<(u32, Option<String>)> = state
             .datanodes
             .iter()
-            .map(|d| state::datanode_id(&d.data_dir))
+            .map(|d| (d.index, state::datanode_id(&d.data_dir)))
             .collect();
-        if let (true, Ok(report)) = (ids.iter().all(Option::is_some), fs.report().await) {
+        if let (true, Ok(report)) = (ids.iter().all(|(_, id)| id.is_some()), fs.report().await) {
             // Registered and not dead: a decommissioned or in-maintenance node keeps that
             // state when it comes back, and is up all the same.
-            let registered = |id: &str| {
-                report
-                    .datanodes
+            let registered = |index: u32, id: &String| {
+                let fresh = started
                     .iter()
-                    .any(|d| d.info.id.0 == id && d.state != DatanodeState::Dead)
+                    .any(|(started, _)| *started == index)
+                    .then(|| std::fs::read_to_string(addr_file(dir, index)));
+                let wanted_addr = match fresh {
+                    None => None,
+                    Some(Ok(addr)) => match addr.trim().parse::<SocketAddr>() {
+                        Ok(addr) => Some(addr),
+                        Err(_) => return false,
+                    },
+                    Some(Err(_)) => return false,
+                };
+                // The namenode records the host a registration came from: only a bound host
+                // (not a wildcard) can be compared.
+                let at_wanted = |got: SocketAddr| {
+                    wanted_addr.is_none_or(|want| {
+                        got.port() == want.port()
+                            && (want.ip().is_unspecified() || got.ip() == want.ip())
+                    })
+                };
+                report.datanodes.iter().any(|d| {
+                    d.info.id.0 == *id && d.state != DatanodeState::Dead && at_wanted(d.info.addr)
+                })
             };
-            if ids.iter().flatten().all(|id| registered(id)) {
+            let all_up = ids
+                .iter()
+                .all(|(index, id)| id.as_ref().is_some_and(|id| registered(*index, id)));
+            if all_up {
                 return Ok(());
             }
         }
