@@ -332,6 +332,8 @@ async fn a_daemon_refuses_to_start_with_malformed_failpoints() {
     let cluster = TestCluster::start(ClusterSpec {
         datanodes: 1,
         replication: 1,
+        // The stopped datanode is declared dead soon even if its lifeline missed the stop.
+        dead_after: "3s",
         ..ClusterSpec::default()
     });
     cluster.stop(Daemon::Namenode);
