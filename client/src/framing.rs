@@ -102,7 +102,9 @@ pub fn check_payload_len(declared: u32) -> Result<usize, Error> {
     Ok(len)
 }
 
-/// Encodes write [`Frame`]s (datanodes decode them with [`WriteFrameStream`]).
+/// Encodes write [`Frame`]s into one buffer, for tests and tools that build a whole body
+/// (datanodes decode them with [`WriteFrameStream`]). The header is [`Frame::write_header`],
+/// what writers stream, so the format has one encoder.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WriteFrameCodec;
 
@@ -161,8 +163,7 @@ impl Encoder<Frame> for WriteFrameCodec {
 
     fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), Error> {
         dst.reserve(WRITE_FRAME_HEADER_LEN + frame.data.len());
-        dst.put_u32(frame.data.len() as u32);
-        dst.put_slice(&frame.digest.0);
+        dst.put_slice(&frame.write_header());
         dst.put_slice(&frame.data);
         Ok(())
     }

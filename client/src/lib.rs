@@ -1,6 +1,7 @@
 //! Granary's client side: the wire protocol every process shares, and the client library that
 //! the `granary` CLI, the compute engine and the tests use to talk to a cluster.
 
+pub mod backoff;
 pub mod checksum;
 pub mod config;
 pub mod error;

@@ -11,8 +11,8 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+use crate::backoff::Backoff;
 use crate::checksum::{BlockDigester, CHUNK_SIZE};
-use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::Granary;
 use crate::ids::DatanodeId;
@@ -149,7 +149,7 @@ impl FileReader {
             digester: (from == 0 && to == block.length).then(BlockDigester::new),
         };
         let mut failures = Vec::new();
-        let mut backoff = BUSY_BACKOFF_FIRST;
+        let mut backoff = Backoff::busy();
         let mut replicas: Vec<&DatanodeInfo> = block.locations.iter().collect();
         // Stable: the namenode's order among the healthy and among the failed.
         replicas.sort_by_key(|replica| failed_nodes.contains(&replica.id));
@@ -182,9 +182,12 @@ impl FileReader {
             }
             // The replicas left are at their transfer limit: one frees a slot when a transfer
             // ends. The others failed for good.
+            // Nobody is left to read for: the consumer dropped the stream.
+            if tx.is_closed() {
+                return Ok(false);
+            }
             replicas = busy;
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
+            backoff.wait().await;
         }
         if cursor.pos < cursor.to {
             return Err(Error::new(

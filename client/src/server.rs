@@ -36,7 +36,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.kind.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
+        // A busy refusal is routine under load (the client backs off and retries).
+        if self.0.kind == ErrorKind::Busy {
+            tracing::debug!(kind = %self.0.kind, "{}", self.0.message);
+        } else if status.is_server_error() {
             tracing::warn!(kind = %self.0.kind, "{}", self.0.message);
         }
         let mut response = (status, axum::Json(self.0.to_wire())).into_response();

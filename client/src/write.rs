@@ -11,8 +11,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
-use crate::config::BUSY_BACKOFF_FIRST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Frame;
 use crate::fs::Granary;
@@ -258,14 +258,17 @@ impl<'a> Writer<'a> {
     }
 
     /// Writes one block, rebuilding the pipeline without the failed node until it succeeds or
-    /// `pipeline_attempts` pipelines have failed. A node that answered `busy` is avoided too,
-    /// but only while others remain: once none is left the busy ones are tried again after a
-    /// back-off.
+    /// `pipeline_attempts` pipelines have failed. A node that answered `busy` is no failure:
+    /// it is avoided while others remain, and once none is left the busy ones are tried again
+    /// after a back-off, for up to `busy_retries` rounds (as a read retries busy replicas).
     async fn write_block(&mut self, source: BlockSource) -> Result<()> {
         let mut busy: Vec<DatanodeId> = Vec::new();
-        let mut backoff = BUSY_BACKOFF_FIRST;
+        let mut busy_backoff = Backoff::busy();
+        let mut busy_rounds = 0;
+        let mut failures = 0;
         let mut last_error = None;
-        for _ in 0..self.fs.config.pipeline_attempts {
+        let mut last_busy = None;
+        while failures < self.fs.config.pipeline_attempts {
             let avoided: Vec<DatanodeId> = self.excluded.iter().chain(&busy).cloned().collect();
             let allocation = match self.allocate(&avoided).await {
                 Ok(a) => a,
@@ -280,9 +283,12 @@ impl<'a> Writer<'a> {
                     continue;
                 }
                 Err(e) if e.kind == ErrorKind::NoDatanodes && !busy.is_empty() => {
+                    if busy_rounds == self.fs.config.busy_retries {
+                        break;
+                    }
+                    busy_rounds += 1;
                     busy.clear();
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    busy_backoff.wait().await;
                     continue;
                 }
                 Err(e) if e.kind == ErrorKind::NoDatanodes && last_error.is_some() => break,
@@ -304,18 +310,35 @@ impl<'a> Writer<'a> {
                         .datanode
                         .clone()
                         .unwrap_or_else(|| allocation.pipeline[0].id.clone());
+                    self.abandon(allocation.block).await;
+                    if e.kind == ErrorKind::Busy {
+                        tracing::debug!(
+                            "block {} of {}: {culprit} is busy; trying without it",
+                            allocation.block,
+                            self.path
+                        );
+                        if busy.contains(&culprit) {
+                            // Offered again although avoided: the round is over all the same.
+                            if busy_rounds == self.fs.config.busy_retries {
+                                last_busy = Some(e);
+                                break;
+                            }
+                            busy_rounds += 1;
+                            busy.clear();
+                            busy_backoff.wait().await;
+                        }
+                        busy.push(culprit);
+                        last_busy = Some(e);
+                        continue;
+                    }
                     tracing::warn!(
                         "block {} of {}: pipeline failed at {culprit}: {e}; retrying without it",
                         allocation.block,
                         self.path
                     );
-                    self.abandon(allocation.block).await;
                     self.recoveries += 1;
-                    if e.kind == ErrorKind::Busy {
-                        busy.push(culprit);
-                    } else {
-                        self.excluded.push(culprit);
-                    }
+                    failures += 1;
+                    self.excluded.push(culprit);
                     last_error = Some(e);
                 }
                 Err(e) => {
@@ -324,7 +347,7 @@ impl<'a> Writer<'a> {
                 }
             }
         }
-        let e = last_error.unwrap_or_else(|| {
+        let e = last_error.or(last_busy).unwrap_or_else(|| {
             Error::new(ErrorKind::NoDatanodes, "no datanode accepted the block")
         });
         Err(Error::new(
@@ -415,14 +438,13 @@ impl<'a> Writer<'a> {
             blocks: self.committed.clone(),
             request_id: RequestId::new(),
         };
-        let mut delay = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
         let mut attempt = 1;
         let response = loop {
             match self.fs.nn.complete(&request).await {
                 Err(e) if e.kind == ErrorKind::NotReplicatedYet && attempt < COMPLETE_RETRIES => {
                     tracing::debug!("complete {}: {e}; retry {attempt}", self.path);
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    backoff.wait().await;
                     attempt += 1;
                 }
                 result => break result?,
