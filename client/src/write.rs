@@ -45,7 +45,8 @@ pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 pub struct PutSummary {
     pub status: FileStatus,
     pub blocks: usize,
-    /// The fewest replicas any block was acknowledged on (the replication when there are no blocks).
+    /// The fewest replicas any block was acknowledged on (the replication when there are no
+    /// blocks).
     pub min_replicas: usize,
     /// Blocks that had to be re-sent on a new pipeline.
     pub pipeline_recoveries: u32,

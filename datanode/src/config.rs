@@ -61,15 +61,18 @@ pub struct DatanodeConfig {
     /// Block transfers (client reads and writes, pipeline stages, replica copies) this node
     /// runs at once, as HDFS's xceiver limit. Each holds a blocking thread while it runs; past
     /// the limit a new one is refused with `busy` (HTTP 503), and the client tries another
-    /// replica or retries after a back-off. Default `64`.
+    /// replica or retries after a back-off. The runtime's blocking pool is this plus a fixed
+    /// margin: 16 threads for the scanner, store maintenance and replica finalization, and
+    /// one per shuffle serve (at most `granary_compute::shuffle::MAX_CONCURRENT_SERVES`, 16,
+    /// at once; more wait their turn). Default `64`.
     pub max_transfers: u32,
     /// A peer of a block transfer that makes no progress for this long is given up: a pipeline
     /// stage whose next node takes no frames fails naming it (so the writer retries without
     /// it), the executor's remote map input continues on the next replica, an upstream that
     /// sends nothing for two stall timeouts has its partial replica discarded, and a reader
-    /// that takes nothing for twelve has its read ended (freeing its transfer slot). Nodes further up a pipeline wait
-    /// a little longer per node below them, so the stage nearest the stall reports it.
-    /// Default `5s`.
+    /// that takes nothing for twelve has its read ended with an error (freeing its transfer
+    /// slot). Nodes further up a pipeline wait a little longer per node below them, so the
+    /// stage nearest the stall reports it. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub stall_timeout: Duration,
 }

@@ -102,6 +102,11 @@ impl Downstream {
             Ok(false) => {}
             Err(_) => {
                 self.frames = None;
+                // The next node may have answered meanwhile (say, `busy`): its answer is the
+                // reason, and a busy node must not be reported as failed.
+                if self.response.as_ref().is_some_and(JoinHandle::is_finished) {
+                    self.outcome().await?;
+                }
                 return Err(self.failed(format!(
                     "{} took no data of {} for {:?}",
                     self.target, self.block, self.frame_wait

@@ -74,8 +74,10 @@ struct Args {
     addr_file: Option<PathBuf>,
 }
 
-/// Blocking threads of the main runtime beyond one per admitted transfer.
-const BLOCKING_THREADS_MARGIN: usize = 16;
+/// Blocking threads of the main runtime beyond one per admitted transfer: 16 for the scanner,
+/// store maintenance and finalizing replicas, and one per shuffle serve the compute server
+/// allows at once (each has at most one blocking read in flight).
+const BLOCKING_THREADS_MARGIN: usize = 16 + granary_compute::shuffle::MAX_CONCURRENT_SERVES;
 
 fn parse_size(raw: &str) -> Result<u64, String> {
     granary_client::size::parse_size(raw).map_err(|e| e.message)
@@ -155,8 +157,8 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("failpoint {name} armed: {actions}");
     }
     // Every admitted transfer holds at most one blocking thread at a time; the margin covers the
-    // scanner, store maintenance and finalizing replicas. Task attempts run on a pool of
-    // their own (see `granary_compute::executor`).
+    // scanner, store maintenance, finalizing replicas and the shuffle's serves. Task attempts
+    // run on a pool of their own (see `granary_compute::executor`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(config.max_transfers as usize + BLOCKING_THREADS_MARGIN)

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use granary_client::framing::Frame;
 use granary_client::protocol::{routes, ReadBlockQuery};
 use granary_client::server::{ApiError, ApiQuery, Params};
-use granary_client::{BlockId, Error};
+use granary_client::{BlockId, Error, ErrorKind};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendTimeoutError;
@@ -75,18 +75,23 @@ pub async fn get_block(
 
 /// Reads the chunks on a blocking thread, at most [`READ_AHEAD_FRAMES`] ahead of the consumer,
 /// holding `transfer` until it stops. The channel ends after the last chunk or right after
-/// the first error; it stops reading when the receiver is dropped or takes nothing for
-/// `idle` (the channel then ends early: a truncated stream, never a complete-looking one).
+/// the first error; it stops reading when the receiver is dropped, or takes nothing for
+/// `idle` (the channel then ends with an `unavailable` error after the frames queued, so the
+/// stream breaks rather than looks complete).
 pub fn read_ahead(
     reader: ChunkReader,
     idle: Duration,
     transfer: TransferGuard,
 ) -> mpsc::Receiver<Result<Frame, Error>> {
-    let (tx, rx) = mpsc::channel(READ_AHEAD_FRAMES);
+    // One slot more than the read-ahead, kept for the error that ends a given-up read.
+    let (tx, rx) = mpsc::channel(READ_AHEAD_FRAMES + 1);
     let runtime = Handle::current();
     tokio::task::spawn_blocking(move || {
         let _transfer = transfer;
         let block = reader.block();
+        let Ok(give_up) = tx.clone().try_reserve_owned() else {
+            return;
+        };
         for item in reader {
             let failed = item.is_err();
             match runtime.block_on(tx.send_timeout(item, idle)) {
@@ -94,6 +99,10 @@ pub fn read_ahead(
                 Ok(()) | Err(SendTimeoutError::Closed(_)) => break,
                 Err(SendTimeoutError::Timeout(_)) => {
                     tracing::warn!(%block, "the reader took nothing for {idle:?}; giving it up");
+                    give_up.send(Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("read of {block} given up: the reader took nothing for {idle:?}"),
+                    )));
                     break;
                 }
             }

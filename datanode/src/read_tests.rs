@@ -131,3 +131,37 @@ async fn a_node_at_its_transfer_limit_answers_busy_until_a_transfer_ends() {
         .collect();
     assert_eq!(read, bytes);
 }
+
+#[tokio::test]
+async fn a_reader_given_up_on_gets_an_error_after_the_frames_read_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = test_state(&dir);
+    let bytes = data(8 * CHUNK_SIZE, 3);
+    write_replica(&state.store, 31, &bytes);
+    let reader = state.store.open_chunks(BlockId(31), 0, u64::MAX).unwrap();
+    let transfer = state.transfers.admit("reading 31").unwrap();
+    let idle = std::time::Duration::from_millis(50);
+    let mut frames = crate::read::read_ahead(reader, idle, transfer);
+    // Take nothing for many idle periods, then drain.
+    tokio::time::sleep(idle * 10).await;
+    let mut good = 0;
+    let ended_with = loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), frames.recv());
+        match next.await.expect("the channel neither ended nor sent") {
+            Some(Ok(frame)) => {
+                assert_eq!(
+                    &frame.data[..],
+                    &bytes[good * CHUNK_SIZE..(good + 1) * CHUNK_SIZE]
+                );
+                good += 1;
+            }
+            other => break other,
+        }
+    };
+    assert!(good < 8, "the whole block was read ahead");
+    assert_eq!(
+        ended_with.unwrap().unwrap_err().kind,
+        ErrorKind::Unavailable
+    );
+    assert!(frames.recv().await.is_none());
+}

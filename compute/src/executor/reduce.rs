@@ -46,9 +46,10 @@ pub(super) async fn run(
 }
 
 /// Fetches every map's partition, [`PARALLEL_FETCHES`] at a time. Returns the segment files in
-/// map order, with the CRC32C each was checked against, and the bytes fetched; stops at the first map whose output cannot be had. A
-/// slowed reducer fetches one segment at a time and pauses between them: a fetch left unpolled
-/// in flight through a pause longer than the stall timeout would count as stalled.
+/// map order, with the CRC32C each was checked against, and the bytes fetched; stops at the
+/// first map whose output cannot be had. A slowed reducer fetches one segment at a time and
+/// pauses between them: a fetch left unpolled in flight through a pause longer than the stall
+/// timeout would count as stalled.
 async fn fetch_all(
     ctx: &AttemptContext,
     assignment: &TaskAssignment,

@@ -11,7 +11,7 @@ mod fetch;
 mod server;
 
 pub use fetch::{fetch_partition, FetchError, Fetched};
-pub use server::router;
+pub use server::{router, MAX_CONCURRENT_SERVES};
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,9 @@
 //! output, streamed from disk with its exact `Content-Length`, a buffer at a time, and the
 //! CRC32C its index recorded in [`SEGMENT_CRC32C_HEADER`]. The server does not check the bytes
 //! itself: the reducer does, as they arrive, so the check spans disk, server and network.
+//!
+//! At most [`MAX_CONCURRENT_SERVES`] partitions are served at once (more wait their turn):
+//! each reads through the runtime's blocking pool, which a datanode sizes for them.
 
 use std::io::{self, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -12,10 +15,12 @@ use axum::extract::State;
 use axum::http::header::{HeaderName, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use futures_util::StreamExt;
 use granary_client::protocol::{routes, SEGMENT_CRC32C_HEADER};
 use granary_client::server::{ApiError, Params, RouterExt};
 use granary_client::{Error, ErrorKind};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::Semaphore;
 use tokio_util::io::ReaderStream;
 
 use crate::task::{MapOutputIndex, Segment, MAP_INDEX_FILE, MAP_OUTPUT_FILE};
@@ -26,8 +31,13 @@ const CRC32C_HEADER: HeaderName = HeaderName::from_static(SEGMENT_CRC32C_HEADER)
 /// Bytes read from disk per body chunk.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// Partitions served at once. A serve has at most one blocking-pool read in flight
+/// (`tokio::fs`), so this bounds the blocking threads the shuffle takes.
+pub const MAX_CONCURRENT_SERVES: usize = 16;
+
 struct Shuffle {
     work_dir: PathBuf,
+    serves: Arc<Semaphore>,
 }
 
 /// Where one partition lies in an attempt's output file.
@@ -43,7 +53,10 @@ struct PartitionRange {
 pub fn router(work_dir: PathBuf) -> Router {
     Router::new()
         .endpoint(routes::ShufflePartition, serve_partition)
-        .with_state(Arc::new(Shuffle { work_dir }))
+        .with_state(Arc::new(Shuffle {
+            work_dir,
+            serves: Arc::new(Semaphore::new(MAX_CONCURRENT_SERVES)),
+        }))
 }
 
 async fn serve_partition(
@@ -52,6 +65,11 @@ async fn serve_partition(
     // filesystem.
     Params((job, attempt, partition)): Params<routes::ShufflePartition>,
 ) -> Result<Response, ApiError> {
+    // Held until the body is sent or dropped.
+    let serve = Arc::clone(&shuffle.serves)
+        .acquire_owned()
+        .await
+        .map_err(|e| Error::internal(format!("shuffle serves: {e}")))?;
     let dir = shuffle.work_dir.join(&job.0).join(&attempt.0);
     let range = tokio::task::spawn_blocking(move || locate(&dir, partition))
         .await
@@ -61,7 +79,11 @@ async fn serve_partition(
         .await
         .map_err(|e| Error::io(format!("reading the output of {attempt}"), e))?;
     tracing::debug!(%attempt, partition, bytes = range.length, "serving a map output partition");
-    let body = ReaderStream::with_capacity(file.take(range.length), READ_BUFFER);
+    let body =
+        ReaderStream::with_capacity(file.take(range.length), READ_BUFFER).map(move |chunk| {
+            let _serve = &serve;
+            chunk
+        });
     Ok((
         [
             (CONTENT_TYPE, "application/octet-stream".to_string()),
