@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use granary_client::protocol::{routes, HealthResponse};
 use granary_client::server::{ApiResult, Req, Resp};
+use granary_client::Error;
 
 use crate::namesystem::Namesystem;
 
@@ -21,8 +22,12 @@ pub async fn report(State(nn): Nn) -> Resp<routes::AdminReport> {
     Resp(nn.cluster_report())
 }
 
+/// fsck walks a whole subtree: on a blocking thread, so it holds no runtime worker.
 pub async fn fsck(State(nn): Nn, Req(query): Req<routes::Fsck>) -> ApiResult<Resp<routes::Fsck>> {
-    Ok(Resp(nn.fsck(&query.path)?))
+    let report = tokio::task::spawn_blocking(move || nn.fsck(&query.path))
+        .await
+        .map_err(|e| Error::internal(format!("fsck failed: {e}")))??;
+    Ok(Resp(report))
 }
 
 pub async fn safe_mode(State(nn): Nn, Req(req): Req<routes::SafeMode>) -> Resp<routes::SafeMode> {

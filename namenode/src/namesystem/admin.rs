@@ -10,7 +10,7 @@ use granary_client::protocol::{
 use granary_client::{DatanodeId, Error, FsPath};
 
 use super::liveness::declare_lost;
-use super::{Namesystem, State};
+use super::{leave_safe_mode, Namesystem, State};
 use crate::datanodes::{admin_state, AdminState, Liveness};
 use crate::namespace::store::store_error;
 use crate::now_ms;
@@ -68,10 +68,13 @@ impl Namesystem {
     }
 
     /// Checks every block at or below `path`, in steps of about `ls_limit` entries, each
-    /// under its own short hold of the lock.
+    /// under its own short hold of the lock. Blocking (run it off the async runtime); it
+    /// yields between steps, so calls waiting for the lock get it before the next step.
     pub fn fsck(&self, path: &FsPath) -> Result<FsckReport, Error> {
         let mut fsck = crate::fsck::Fsck::new(path);
-        while !fsck.step(&self.lock(), self.config.ls_limit)? {}
+        while !fsck.step(&self.lock(), self.config.ls_limit)? {
+            std::thread::yield_now();
+        }
         Ok(fsck.finish())
     }
 
@@ -79,15 +82,17 @@ impl Namesystem {
         let mut state = self.lock();
         match action {
             SafeModeAction::Get => {}
-            SafeModeAction::Enter => state.safemode.enter(),
+            SafeModeAction::Enter => {
+                state.safemode.enter();
+                state.datanodes.set_hold_deletes(true);
+            }
             SafeModeAction::Leave => {
                 if state.safemode.leave() {
-                    self.publish_safe_mode_left();
+                    leave_safe_mode(&mut state);
                 }
             }
         }
         let on = state.safemode.is_on();
-        state.datanodes.set_hold_deletes(on);
         let (reported, total) = state.blocks.safe_counts();
         let status = state.safemode.status(reported, total);
         drop(state);

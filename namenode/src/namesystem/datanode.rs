@@ -11,7 +11,7 @@ use granary_client::protocol::{
 };
 use granary_client::{BlockId, DatanodeId, Digest, Error};
 
-use super::{Namesystem, State};
+use super::{update_safe_mode, Namesystem, State};
 use crate::blocks::{BlockMap, ReplicaVerdict, Reported};
 use crate::datanodes::{admin_state, AdminState, Liveness, Registration};
 use crate::namespace::Namespace;
@@ -133,10 +133,7 @@ impl Namesystem {
         for &block in &to_delete {
             state.datanodes.queue_delete(&req.id, block);
         }
-        let left_safe_mode = Self::update_safe_mode(&mut state);
-        if left_safe_mode {
-            self.publish_safe_mode_left();
-        }
+        let left_safe_mode = update_safe_mode(&mut state);
         let commands = state.datanodes.take_commands(&req.id)?;
         drop(state);
         if left_safe_mode {
@@ -190,10 +187,7 @@ impl Namesystem {
         for &block in &req.deleted {
             blocks.remove_replica(block, &req.id);
         }
-        let left_safe_mode = Self::update_safe_mode(&mut state);
-        if left_safe_mode {
-            self.publish_safe_mode_left();
-        }
+        let left_safe_mode = update_safe_mode(&mut state);
         drop(state);
         if under_construction {
             self.reports_arrived();

@@ -16,14 +16,13 @@ pub(crate) mod liveness;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use granary_client::{BlockId, Error, ErrorKind, RequestId};
-use granary_compute::tracker::NamespaceEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::blocks::BlockMap;
 use crate::config::NamenodeConfig;
@@ -35,6 +34,7 @@ use crate::now_ms;
 use crate::replication::{self, ReplicationState, Settings};
 use crate::retry_cache::{self, Op, RetryKey};
 use crate::safemode::SafeMode;
+pub(crate) use events::{leave_safe_mode, update_safe_mode, TrackerEvents};
 
 /// Everything the one lock protects.
 pub(crate) struct State {
@@ -43,6 +43,8 @@ pub(crate) struct State {
     pub datanodes: DatanodeManager,
     pub replication: ReplicationState,
     pub safemode: SafeMode,
+    /// The job tracker's events, once it subscribed.
+    pub events: TrackerEvents,
 }
 
 pub struct Namesystem {
@@ -55,8 +57,6 @@ pub struct Namesystem {
     monitor_wake: Notify,
     /// Set when the process shuts down, so held-open requests (lifelines, long-polls) end.
     shutdown: watch::Sender<bool>,
-    /// The job tracker's events, once it subscribed (`events`).
-    tracker_events: OnceLock<mpsc::UnboundedSender<NamespaceEvent>>,
     /// Bumped by every incremental report that recorded a replica of a block under
     /// construction: what a `complete` waiting for its reports waits on.
     reports_seen: watch::Sender<u64>,
@@ -111,6 +111,7 @@ impl Namesystem {
                 datanodes,
                 replication: ReplicationState::default(),
                 safemode,
+                events: TrackerEvents::default(),
             }),
             commit: GroupCommit::new(store.clone()),
             store,
@@ -118,7 +119,6 @@ impl Namesystem {
             config,
             monitor_wake: Notify::new(),
             shutdown: watch::Sender::new(false),
-            tracker_events: OnceLock::new(),
             reports_seen: watch::Sender::new(0),
         }))
     }
@@ -188,16 +188,6 @@ impl Namesystem {
     pub(crate) async fn shutting_down(&self) {
         let mut rx = self.shutdown.subscribe();
         let _ = rx.wait_for(|stopping| *stopping).await;
-    }
-
-    /// Leaves start-up safe mode if enough blocks are now reported.
-    fn update_safe_mode(state: &mut State) -> bool {
-        let (reported, total) = state.blocks.safe_counts();
-        let left = state.safemode.update(reported, total);
-        if left {
-            state.datanodes.set_hold_deletes(false);
-        }
-        left
     }
 
     /// Commits everything staged (unless a commit failed before) and checkpoints; for

@@ -17,7 +17,7 @@ use super::queue::NOTHING_TO_COPY;
 use super::Settings;
 use crate::datanodes::{AdminState, Liveness};
 use crate::namesystem::liveness::declare_lost;
-use crate::namesystem::State;
+use crate::namesystem::{update_safe_mode, State};
 
 /// Changed blocks examined per pass, so one pass after a huge node dies stays short.
 const MAX_DIRTY_PER_PASS: usize = 100_000;
@@ -43,11 +43,7 @@ pub struct Pass {
 pub(crate) fn run_pass(state: &mut State, settings: &Settings, now: Instant, now_ms: u64) -> Pass {
     let mut pass = Pass::default();
     end_maintenance(state, now, now_ms, &mut pass);
-    let (reported, total) = state.blocks.safe_counts();
-    if state.safemode.update(reported, total) {
-        state.datanodes.set_hold_deletes(false);
-        pass.left_safe_mode = true;
-    }
+    pass.left_safe_mode = update_safe_mode(state);
     for out in state.replication.pending.expire(now, settings.avoid_for) {
         tracing::warn!(
             block = %out.block, source = %out.source, targets = ?out.targets,

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use granary_client::BlockId;
+use granary_compute::tracker::NamespaceEvent;
 
 use super::{dn, Fixture, LEN, TIMEOUT};
 use crate::replication::queue::NOTHING_TO_COPY;
@@ -242,9 +243,14 @@ fn nothing_is_copied_or_deleted_in_safe_mode() {
     assert!(!pass.left_safe_mode);
     assert_eq!(f.commands(), (Vec::new(), Vec::new()));
 
+    let mut events = f.state.events.subscribe().unwrap();
     f.state.blocks.add_replica(unreported, &dn("c"));
     let pass = f.pass();
     assert!(pass.left_safe_mode);
+    assert!(
+        matches!(events.try_recv(), Ok(NamespaceEvent::SafeModeLeft)),
+        "the tracker is told the pass left safe mode"
+    );
     assert_eq!((pass.copies_ordered, pass.replicas_trimmed), (2, 1));
     let (copies, deletes) = f.commands();
     assert_eq!(copies[0].1, under);

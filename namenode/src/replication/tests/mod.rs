@@ -15,7 +15,7 @@ use crate::blocks::BlockMap;
 use crate::datanodes::DatanodeManager;
 use crate::namespace::Namespace;
 use crate::namesystem::liveness::declare_lost;
-use crate::namesystem::State;
+use crate::namesystem::{State, TrackerEvents};
 use crate::safemode::SafeMode;
 
 const LEN: u64 = 1000;
@@ -61,6 +61,7 @@ impl Fixture {
                 datanodes,
                 replication: ReplicationState::default(),
                 safemode: SafeMode::at_startup(0.0, 0, 0),
+                events: TrackerEvents::default(),
             },
             settings: Settings {
                 max_streams,
