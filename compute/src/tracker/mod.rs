@@ -150,8 +150,17 @@ impl JobTracker {
     }
 
     /// An executor's poll: progress in, attempts to launch and to kill out, answered once the
-    /// changes it made are durable.
-    pub async fn poll(&self, poll: ExecutorPoll) -> Result<ExecutorPollResponse, Error> {
+    /// changes it made are durable. Its map outputs are fetched at the address its datanode
+    /// registered with, whatever the poll says; an executor whose datanode is not alive is
+    /// offered no work.
+    pub async fn poll(&self, mut poll: ExecutorPoll) -> Result<ExecutorPollResponse, Error> {
+        match self.ns.datanode_addr(&poll.datanode) {
+            Some(addr) => poll.addr = addr,
+            None => {
+                tracing::debug!(executor = %poll.datanode, "poll from an unregistered datanode");
+                poll.slots = 0;
+            }
+        }
         let (answer, ticket) = self.locked(|s| s.poll(poll, Instant::now()));
         self.history.wait_durable(ticket).await?;
         Ok(answer)

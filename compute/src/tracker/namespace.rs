@@ -9,6 +9,8 @@
 //! by polling: a datanode declared dead (its executor is gone with it) and the namespace
 //! leaving safe mode (output work refused meanwhile can be retried now).
 
+use std::net::SocketAddr;
+
 use futures_util::future::BoxFuture;
 use granary_client::protocol::{FileStatus, LocatedFile};
 use granary_client::{DatanodeId, Error, FsPath};
@@ -60,6 +62,11 @@ pub trait TrackerNamespace: Send + Sync + 'static {
 
     /// Creates an empty, complete file at `path`, replacing a file already there.
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()>;
+
+    /// Where a live registered datanode serves (and so its executor's shuffle server), as the
+    /// namespace learned it at registration; `None` if no such datanode is alive. An
+    /// executor's poll is not trusted with its own address.
+    fn datanode_addr(&self, datanode: &DatanodeId) -> Option<SocketAddr>;
 }
 
 /// A fact of the namespace the tracker acts on at once.

@@ -21,6 +21,13 @@ use crate::namespace::Namespace;
 const FAILED_COPY_AVOIDANCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Namesystem {
+    /// Where a live datanode serves: the address its registration came from.
+    pub fn datanode_addr(&self, id: &DatanodeId) -> Option<SocketAddr> {
+        let state = self.lock();
+        let node = state.datanodes.get(id).filter(|n| n.is_alive())?;
+        Some(node.info.addr)
+    }
+
     /// Registers the datanode that sent `req` from `peer`. Its address is `peer` with the
     /// port it advertises: the host it really talks from, never one it merely claims.
     pub fn register(

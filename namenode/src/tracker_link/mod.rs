@@ -8,6 +8,7 @@
 
 mod sample;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use futures_util::FutureExt;
 use granary_client::protocol::{
     CreateRequest, DeleteRequest, FileStatus, LocatedFile, MkdirRequest, RenameRequest,
 };
-use granary_client::{ClientConfig, Error, ErrorKind, FsPath, RequestId};
+use granary_client::{ClientConfig, DatanodeId, Error, ErrorKind, FsPath, RequestId};
 use granary_compute::tracker::{JobTracker, ListPage, NsFuture, TrackerNamespace};
 
 use crate::namesystem::Namesystem;
@@ -117,6 +118,10 @@ impl TrackerNamespace for JobNamespace {
             request_id: RequestId::new(),
         };
         self.namesystem.create(req).map(|r| r.map(drop)).boxed()
+    }
+
+    fn datanode_addr(&self, datanode: &DatanodeId) -> Option<SocketAddr> {
+        self.namesystem.datanode_addr(datanode)
     }
 }
 

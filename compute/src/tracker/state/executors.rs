@@ -1,5 +1,6 @@
 //! The executors the tracker knows: their racks and slots, when each last polled, and the
-//! attempts the tracker believes each runs. (Addresses come with every poll and are used there.)
+//! attempts the tracker believes each runs. (Addresses come with every poll, set from the
+//! datanode's registration by `JobTracker::poll`, and are used there.)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! namenode. Listings are cut into pages of at most `page_cap` entries, so callers must page.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -18,6 +19,10 @@ pub struct FakeNamespace {
     /// Refuses every change, as a namenode in safe mode does.
     safe_mode: AtomicBool,
 }
+
+/// The one datanode the fake knows, and where it registered.
+pub const DATANODE: &str = "dn-1";
+pub const DATANODE_ADDR: &str = "127.0.0.1:1";
 
 impl FakeNamespace {
     pub fn new(page_cap: usize) -> Self {
@@ -141,8 +146,8 @@ impl TrackerNamespace for FakeNamespace {
             length: data.len() as u64,
             sha256: Digest::of(data),
             locations: vec![DatanodeInfo {
-                id: DatanodeId("dn-1".into()),
-                addr: "127.0.0.1:1".parse().unwrap(),
+                id: DatanodeId(DATANODE.into()),
+                addr: DATANODE_ADDR.parse().unwrap(),
                 rack: "/default-rack".into(),
             }],
         };
@@ -248,5 +253,9 @@ impl TrackerNamespace for FakeNamespace {
         self.lock()
             .insert(path.clone(), (FileKind::File, Vec::new()));
         ready(Ok(()))
+    }
+
+    fn datanode_addr(&self, datanode: &DatanodeId) -> Option<SocketAddr> {
+        (datanode.0 == DATANODE).then(|| DATANODE_ADDR.parse().unwrap())
     }
 }

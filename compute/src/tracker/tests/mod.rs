@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use granary_client::protocol::{
     AttemptId, Builtin, ExecutorPoll, ExecutorPollResponse, JobId, JobPhase, JobProgram, JobSpec,
-    JobState, SubmitJobRequest, TaskCounters, TaskOutcome, TaskReport,
+    JobState, SubmitJobRequest, TaskCounters, TaskOutcome, TaskReport, TaskWork,
 };
 use granary_client::{DatanodeId, Error, ErrorKind, FsPath, RequestId};
 
 use super::history::{History, HistoryChange, HistoryStore, JobRecord};
 use super::{JobTracker, TrackerConfig};
-use fake_namespace::FakeNamespace;
+use fake_namespace::{FakeNamespace, DATANODE, DATANODE_ADDR};
 
 /// Keeps what was written in memory; fails every write while `fail` is set.
 struct MemoryHistory {
@@ -110,9 +110,19 @@ impl Fixture {
     }
 
     async fn poll(&self, slots: u32) -> Result<ExecutorPollResponse, Error> {
+        self.poll_as(DATANODE, "127.0.0.1:1", slots).await
+    }
+
+    /// A poll from `datanode` claiming to serve at `addr`.
+    async fn poll_as(
+        &self,
+        datanode: &str,
+        addr: &str,
+        slots: u32,
+    ) -> Result<ExecutorPollResponse, Error> {
         let poll = ExecutorPoll {
-            datanode: DatanodeId("dn-1".into()),
-            addr: "127.0.0.1:1".parse().unwrap(),
+            datanode: DatanodeId(datanode.into()),
+            addr: addr.parse().unwrap(),
             rack: "/default-rack".into(),
             slots,
             running: Vec::new(),
@@ -122,7 +132,7 @@ impl Fixture {
 
     async fn succeed(&self, job: &JobId, attempt: &AttemptId) -> Result<(), Error> {
         let report = TaskReport {
-            datanode: DatanodeId("dn-1".into()),
+            datanode: DatanodeId(DATANODE.into()),
             job: job.clone(),
             attempt: attempt.clone(),
             outcome: TaskOutcome::Succeeded {
@@ -179,4 +189,31 @@ async fn a_job_runs_through_the_namespace_trait_with_paged_listings() {
             .filter(|p| p.starts_with("/out"))
             .collect();
     assert_eq!(output, ["/out", "/out/_SUCCESS", "/out/part-r-00000"]);
+}
+
+#[tokio::test]
+async fn shuffle_addresses_come_from_the_registration_not_the_poll() {
+    let f = Fixture::new(2);
+    let job = f.submit("/out", 1).await.unwrap();
+    let stranger = f.poll_as("dn-unknown", "10.9.9.9:5", 5).await.unwrap();
+    assert!(
+        stranger.launch.is_empty(),
+        "an unregistered datanode gets no work"
+    );
+
+    let maps = f.poll_as(DATANODE, "10.9.9.9:5", 5).await.unwrap();
+    assert_eq!(maps.launch.len(), 2);
+    for map in &maps.launch {
+        f.succeed(&job.id, &map.attempt).await.unwrap();
+    }
+    let reduce = f.poll(1).await.unwrap();
+    let [reduce] = &reduce.launch[..] else {
+        panic!("expected the reduce: {reduce:?}");
+    };
+    let TaskWork::Reduce { map_outputs } = &reduce.work else {
+        panic!("expected reduce work: {reduce:?}");
+    };
+    let registered: std::net::SocketAddr = DATANODE_ADDR.parse().unwrap();
+    assert_eq!(map_outputs.len(), 2);
+    assert!(map_outputs.iter().all(|m| m.addr == registered));
 }
