@@ -67,8 +67,8 @@ async fn report(
 #[cfg(test)]
 mod tests {
     use granary_client::protocol::{
-        Builtin, ExecutorPoll, JobPhase, JobProgram, JobSpec, JobState, SubmitJobRequest,
-        TaskCounters, TaskOutcome, TaskReport,
+        routes, Builtin, DatanodeInfo, ExecutorPoll, JobPhase, JobProgram, JobSpec, JobState,
+        RegisterRequest, StorageReport, SubmitJobRequest, TaskCounters, TaskOutcome, TaskReport,
     };
     use granary_client::{DatanodeId, ErrorKind, FsPath, Granary, PutOptions, RequestId};
 
@@ -187,7 +187,17 @@ mod tests {
             "output deleted"
         );
 
-        // An executor runs the reducer of this one: the report commits its part file.
+        // An executor runs the reducer of this one: the report commits its part file. Its
+        // datanode registers first: the tracker gives work only to registered datanodes.
+        let register = RegisterRequest {
+            datanode: DatanodeInfo {
+                id: DatanodeId("dn-1".into()),
+                addr: "127.0.0.1:1".parse().unwrap(),
+                rack: "/default-rack".into(),
+            },
+            storage: StorageReport::default(),
+        };
+        nn.call::<routes::Register>(&register).await.unwrap();
         let reduced = submit(spec(&["/in"], "/out3", 1)).await.unwrap();
         let poll = ExecutorPoll {
             datanode: DatanodeId("dn-1".into()),
