@@ -32,40 +32,45 @@ pub async fn heartbeat(
 
 pub async fn block_report(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Req(req): Req<routes::BlockReport>,
 ) -> ApiResult<Resp<routes::BlockReport>> {
-    Ok(Resp(nn.block_report(req)?))
+    Ok(Resp(nn.block_report(req, peer.ip())?))
 }
 
 pub async fn block_received(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Req(req): Req<routes::BlockReceived>,
 ) -> ApiResult<Resp<routes::BlockReceived>> {
-    nn.block_received(req)?;
+    nn.block_received(req, peer.ip())?;
     Ok(Resp(Ack {}))
 }
 
 pub async fn replication_failed(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Req(req): Req<routes::ReplicationFailed>,
 ) -> ApiResult<Resp<routes::ReplicationFailed>> {
-    nn.replication_failed(req)?;
+    nn.replication_failed(req, peer.ip())?;
     Ok(Resp(Ack {}))
 }
 
 /// Held open until the datanode's body ends (see `namesystem::liveness`).
 pub async fn lifeline(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiQuery(query): ApiQuery<DatanodeQuery>,
     body: Body,
 ) -> ApiResult<Json<Ack>> {
-    nn.lifeline(&query.id, body).await?;
+    nn.lifeline(&query.id, peer.ip(), body).await?;
     Ok(Json(Ack {}))
 }
 
 pub async fn commands(
     State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Req(query): Req<routes::Commands>,
 ) -> ApiResult<Resp<routes::Commands>> {
-    Ok(Resp(nn.poll_commands(&query.id).await?))
+    Ok(Resp(nn.poll_commands(&query.id, peer.ip()).await?))
 }

@@ -68,6 +68,28 @@ impl DatanodeManager {
         })
     }
 
+    /// The node, if registered, not declared dead, and `from` is the host it registered
+    /// from; `UnknownDatanode` otherwise. Every call a datanode makes under its id goes
+    /// through this, so no other host can report, heartbeat or take commands in its name.
+    pub fn reporting_from(
+        &mut self,
+        id: &DatanodeId,
+        from: IpAddr,
+    ) -> Result<&mut Datanode, Error> {
+        let from = from.to_canonical();
+        let node = self.reporting_mut(id)?;
+        if node.info.addr.ip() != from {
+            return Err(Error::new(
+                ErrorKind::UnknownDatanode,
+                format!(
+                    "datanode {id} is registered at {}, not at {from}; register again",
+                    node.info.addr
+                ),
+            ));
+        }
+        Ok(node)
+    }
+
     /// Records a heartbeat sent from `from` and hands back the node's pending commands. A
     /// node away in maintenance is alive again. A node the namenode does not know, or
     /// declared dead (its replicas left the block map), must register again and send a full
@@ -82,16 +104,7 @@ impl DatanodeManager {
         now: Instant,
     ) -> Result<Vec<DatanodeCommand>, Error> {
         let hold = self.hold_deletes;
-        let node = self.reporting_mut(id)?;
-        if node.info.addr.ip() != from {
-            return Err(Error::new(
-                ErrorKind::UnknownDatanode,
-                format!(
-                    "datanode {id} is registered at {}, not at {from}; register again",
-                    node.info.addr
-                ),
-            ));
-        }
+        let node = self.reporting_from(id, from)?;
         node.storage = storage;
         node.active_transfers = active_transfers;
         node.last_heartbeat = now;

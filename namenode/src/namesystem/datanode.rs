@@ -1,5 +1,7 @@
 //! Calls from datanodes (registration, heartbeats, block reports) and bad-replica reports from
-//! readers and datanodes.
+//! readers and datanodes. Every call a datanode makes under its id, after registering, counts
+//! only from the host it registered from (`DatanodeManager::reporting_from`): from anywhere
+//! else it is `unknown_datanode` and changes nothing.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -126,9 +128,13 @@ impl Namesystem {
     /// A full report replaces the datanode's replicas in the block map. Replicas of blocks no
     /// file has, of the wrong length, or ordered deleted earlier are deleted (not while in
     /// safe mode: the namespace may not be complete yet).
-    pub fn block_report(&self, req: BlockReportRequest) -> Result<BlockReportResponse, Error> {
+    pub fn block_report(
+        &self,
+        req: BlockReportRequest,
+        peer: IpAddr,
+    ) -> Result<BlockReportResponse, Error> {
         let mut state = self.lock();
-        state.datanodes.reporting_mut(&req.id)?;
+        state.datanodes.reporting_from(&req.id, peer)?;
         let reported: Vec<_> = req.replicas.iter().map(|r| (r.block, r.length)).collect();
         let to_delete = state.blocks.apply_full_report(&req.id, &reported);
         tracing::info!(
@@ -151,7 +157,7 @@ impl Namesystem {
 
     /// An incremental report: replicas finalized or deleted since the last one. A replica
     /// that completes a copy the monitor ordered wakes it, so the next copy starts at once.
-    pub fn block_received(&self, req: BlockReceivedRequest) -> Result<(), Error> {
+    pub fn block_received(&self, req: BlockReceivedRequest, peer: IpAddr) -> Result<(), Error> {
         let mut state = self.lock();
         let State {
             ns,
@@ -160,7 +166,7 @@ impl Namesystem {
             replication,
             ..
         } = &mut *state;
-        datanodes.reporting_mut(&req.id)?;
+        datanodes.reporting_from(&req.id, peer)?;
         let mut landed = false;
         let mut under_construction = false;
         for replica in &req.received {
@@ -207,9 +213,13 @@ impl Namesystem {
 
     /// A copy the monitor ordered failed at its source: it is dropped and ordered again at
     /// once (its targets briefly avoided), instead of after `replication_timeout`.
-    pub fn replication_failed(&self, req: ReplicationFailedRequest) -> Result<(), Error> {
+    pub fn replication_failed(
+        &self,
+        req: ReplicationFailedRequest,
+        peer: IpAddr,
+    ) -> Result<(), Error> {
         let mut state = self.lock();
-        state.datanodes.reporting_mut(&req.id)?;
+        state.datanodes.reporting_from(&req.id, peer)?;
         let dropped = state.replication.pending.failed(
             req.block,
             &req.id,

@@ -30,9 +30,10 @@ use crate::datanodes::Liveness;
 
 impl Namesystem {
     /// Serves one lifeline until its body ends, then probes the node if it is still the same
-    /// registration. `UnknownDatanode` for a node that is not registered or was declared dead.
-    pub async fn lifeline(&self, id: &DatanodeId, body: Body) -> Result<(), Error> {
-        let generation = self.lock().datanodes.reporting_mut(id)?.generation;
+    /// registration. `UnknownDatanode` for a node that is not registered, was declared dead,
+    /// or registered from another host than `peer`.
+    pub async fn lifeline(&self, id: &DatanodeId, peer: IpAddr, body: Body) -> Result<(), Error> {
+        let generation = self.lock().datanodes.reporting_from(id, peer)?.generation;
         let ended = tokio::select! {
             ended = read_to_end(body) => ended,
             () = self.shutting_down() => return Ok(()),
@@ -140,12 +141,18 @@ impl Namesystem {
     }
 
     /// The command long-poll: the node's pending commands at once if it has some, otherwise
-    /// the first ones queued within `command_poll_timeout`, otherwise none.
-    pub async fn poll_commands(&self, id: &DatanodeId) -> Result<HeartbeatResponse, Error> {
+    /// the first ones queued within `command_poll_timeout`, otherwise none. Only from the
+    /// host the node registered from.
+    pub async fn poll_commands(
+        &self,
+        id: &DatanodeId,
+        peer: IpAddr,
+    ) -> Result<HeartbeatResponse, Error> {
         let deadline = tokio::time::Instant::now() + self.config.command_poll_timeout;
         loop {
             let wake = {
                 let mut state = self.lock();
+                state.datanodes.reporting_from(id, peer)?;
                 let commands = state.datanodes.take_commands(id)?;
                 if !commands.is_empty() {
                     return Ok(HeartbeatResponse { commands });

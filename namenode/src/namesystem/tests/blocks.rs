@@ -7,6 +7,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, DatanodeId, Digest, ErrorKind};
 use tempfile::TempDir;
 
+use super::{block_received, block_report};
 use super::{create_req, dn, heartbeat, p, put_one_block, register, rid, Running};
 
 #[tokio::test]
@@ -49,11 +50,9 @@ async fn blocks_are_placed_reported_located_and_deleted() {
         deleted: Vec::new(),
     };
     for holder in &allocated.pipeline {
-        nn.block_received(received(&holder.id.0, allocated.block, 100))
-            .unwrap();
+        block_received(&nn, received(&holder.id.0, allocated.block, 100)).unwrap();
     }
-    nn.block_received(received("dn-c", BlockId(9999), 1))
-        .unwrap();
+    block_received(&nn, received("dn-c", BlockId(9999), 1)).unwrap();
     let commands = heartbeat(
         nn,
         HeartbeatRequest {
@@ -106,7 +105,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
             },
         ],
     };
-    let answer = nn.block_report(report).unwrap();
+    let answer = block_report(&nn, report).unwrap();
     assert_eq!(
         answer.commands,
         vec![DatanodeCommand::Delete {
@@ -190,7 +189,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
         }],
         deleted: Vec::new(),
     };
-    nn.block_received(reported).unwrap();
+    block_received(&nn, reported).unwrap();
     assert_eq!(nn.cluster_report().corrupt_blocks, 1);
 
     nn.expire_datanodes(Instant::now() + Duration::from_secs(60));
@@ -243,10 +242,64 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
             sha256: None,
         }],
     };
-    assert!(running.nn.block_report(report).unwrap().commands.is_empty());
+    assert!(block_report(&running.nn, report)
+        .unwrap()
+        .commands
+        .is_empty());
     assert_eq!(
         running.nn.stat(&p("/uc")).unwrap_err().kind,
         ErrorKind::NotFound
     );
     running.close().await;
+}
+
+#[tokio::test]
+async fn reports_under_a_live_id_from_another_host_are_refused_and_change_nothing() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    register(nn, "dn-a", 1);
+    let (block, holders) = put_one_block(nn, "/f", None).await;
+    assert_eq!(holders, [dn("dn-a")]);
+    let elsewhere = IpAddr::from([10, 0, 0, 99]);
+
+    let forged = BlockReceivedRequest {
+        id: dn("dn-a"),
+        received: vec![ReplicaReport {
+            block: BlockId(4242),
+            length: 7,
+            sha256: Some(Digest::of(b"forged")),
+        }],
+        deleted: vec![block],
+    };
+    let err = nn.block_received(forged, elsewhere).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownDatanode);
+    let wipe = BlockReportRequest {
+        id: dn("dn-a"),
+        replicas: Vec::new(),
+    };
+    let err = nn.block_report(wipe, elsewhere).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownDatanode);
+    let failed = ReplicationFailedRequest {
+        id: dn("dn-a"),
+        block,
+        targets: Vec::new(),
+        reason: "forged".into(),
+    };
+    let err = nn.replication_failed(failed, elsewhere).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownDatanode);
+    let err = nn.poll_commands(&dn("dn-a"), elsewhere).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownDatanode);
+
+    let located = nn.locate(&p("/f"), None).unwrap();
+    assert_eq!(
+        located.blocks[0].locations.len(),
+        1,
+        "its replica is still known"
+    );
+    assert_eq!(located.blocks[0].locations[0].id, dn("dn-a"));
+    assert!(
+        nn.lock().blocks.get(BlockId(4242)).is_none(),
+        "nothing forged recorded"
+    );
 }

@@ -6,6 +6,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, Digest, ErrorKind, InodeId, RequestId};
 use tempfile::TempDir;
 
+use super::block_received;
 use super::{create_req, dn, p, register, report_written, Running, WRITTEN};
 
 /// A file under construction with one allocated block on a pipeline of two.
@@ -181,7 +182,7 @@ async fn a_late_report_contradicting_the_committed_digest_is_deleted() {
         }],
         deleted: Vec::new(),
     };
-    nn.block_received(late).unwrap();
+    block_received(&nn, late).unwrap();
     let located = nn.locate(&p("/f"), None).unwrap();
     assert!(located.blocks[0].locations.iter().all(|d| d.id != outsider));
     let commands = nn.lock().datanodes.take_commands(&outsider).unwrap();

@@ -12,6 +12,7 @@ use tempfile::TempDir;
 use tokio::sync::mpsc;
 
 use super::{dn, heartbeat, p, put_one_block, register, Running};
+use super::{poll_commands, serve_lifeline};
 use crate::Namesystem;
 
 pub(super) fn register_at(nn: &Namesystem, id: &str, addr: SocketAddr) {
@@ -58,7 +59,9 @@ async fn a_lifeline_ending_with_a_failed_probe_kills_the_node_at_once() {
     assert!(holders.contains(&dn("dn-a")));
 
     let started = Instant::now();
-    nn.lifeline(&dn("dn-a"), Body::empty()).await.unwrap();
+    serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+        .await
+        .unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(state_of(nn, "dn-a"), DatanodeState::Dead);
     let located = nn.locate(&p("/f"), None).unwrap();
@@ -78,9 +81,13 @@ async fn a_lifeline_ending_with_a_failed_probe_kills_the_node_at_once() {
         heartbeat(nn, beat).unwrap_err().kind,
         ErrorKind::UnknownDatanode
     );
-    let err = nn.lifeline(&dn("dn-a"), Body::empty()).await.unwrap_err();
+    let err = serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownDatanode, "dead: register first");
-    let err = nn.lifeline(&dn("dn-zz"), Body::empty()).await.unwrap_err();
+    let err = serve_lifeline(&nn, &dn("dn-zz"), Body::empty())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownDatanode);
     running.close().await;
 }
@@ -95,7 +102,7 @@ async fn an_old_lifeline_or_a_reachable_node_changes_nothing() {
     let (tx, body) = held_body();
     let lifeline = tokio::spawn({
         let nn = nn.clone();
-        async move { nn.lifeline(&dn("dn-a"), body).await }
+        async move { serve_lifeline(&nn, &dn("dn-a"), body).await }
     });
     // The second send returns once the first was read: the lifeline is being served.
     tx.send(Bytes::from_static(b"\n")).await.unwrap();
@@ -109,7 +116,9 @@ async fn an_old_lifeline_or_a_reachable_node_changes_nothing() {
     // A lifeline that ends while the node still answers its health check: heartbeats decide.
     let healthy = healthy_listener().await;
     register_at(&nn, "dn-b", healthy);
-    nn.lifeline(&dn("dn-b"), Body::empty()).await.unwrap();
+    serve_lifeline(&nn, &dn("dn-b"), Body::empty())
+        .await
+        .unwrap();
     assert_eq!(state_of(&nn, "dn-b"), DatanodeState::Live);
     drop(nn);
     running.close().await;
@@ -124,7 +133,9 @@ async fn a_port_that_accepts_but_never_answers_is_a_dying_node() {
     let nn = running.nn.clone();
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     register_at(&nn, "dn-c", silent.local_addr().unwrap());
-    nn.lifeline(&dn("dn-c"), Body::empty()).await.unwrap();
+    serve_lifeline(&nn, &dn("dn-c"), Body::empty())
+        .await
+        .unwrap();
     assert_eq!(state_of(&nn, "dn-c"), DatanodeState::Dead);
     drop(nn);
     running.close().await;
@@ -163,7 +174,9 @@ async fn a_node_in_maintenance_whose_lifeline_ends_is_away_not_dead() {
         duration_ms: Some(60_000),
     };
     nn.maintenance(&request).await.unwrap();
-    nn.lifeline(&dn("dn-a"), Body::empty()).await.unwrap();
+    serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+        .await
+        .unwrap();
     assert_eq!(state_of(nn, "dn-a"), DatanodeState::Maintenance);
     let report = nn.cluster_report();
     assert_eq!(
@@ -195,13 +208,13 @@ async fn the_command_poll_answers_at_once_or_as_soon_as_a_command_is_queued() {
     };
 
     let started = Instant::now();
-    assert!(nn.poll_commands(&a).await.unwrap().commands.is_empty());
+    assert!(poll_commands(&nn, &a).await.unwrap().commands.is_empty());
     assert!(started.elapsed() >= Duration::from_millis(250));
 
     nn.lock().datanodes.queue_delete(&a, BlockId(5));
     let started = Instant::now();
     assert_eq!(
-        nn.poll_commands(&a).await.unwrap().commands,
+        poll_commands(&nn, &a).await.unwrap().commands,
         vec![delete(5)]
     );
     assert!(started.elapsed() < Duration::from_millis(100));
@@ -209,7 +222,7 @@ async fn the_command_poll_answers_at_once_or_as_soon_as_a_command_is_queued() {
     let poll = tokio::spawn({
         let nn = nn.clone();
         let a = a.clone();
-        async move { (nn.poll_commands(&a).await, Instant::now()) }
+        async move { (poll_commands(&nn, &a).await, Instant::now()) }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     nn.lock().datanodes.queue_delete(&a, BlockId(6));
@@ -226,19 +239,19 @@ async fn the_command_poll_answers_at_once_or_as_soon_as_a_command_is_queued() {
         active_transfers: 0,
     };
     assert_eq!(heartbeat(&nn, beat).unwrap().commands, vec![delete(7)]);
-    assert!(nn.poll_commands(&a).await.unwrap().commands.is_empty());
+    assert!(poll_commands(&nn, &a).await.unwrap().commands.is_empty());
 
     // A node declared dead while polling learns it at once.
     let poll = tokio::spawn({
         let nn = nn.clone();
         let a = a.clone();
-        async move { nn.poll_commands(&a).await }
+        async move { poll_commands(&nn, &a).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     nn.expire_datanodes(Instant::now() + Duration::from_secs(60));
     let err = poll.await.unwrap().unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownDatanode);
-    let unknown = nn.poll_commands(&dn("dn-zz")).await.unwrap_err();
+    let unknown = poll_commands(&nn, &dn("dn-zz")).await.unwrap_err();
     assert_eq!(unknown.kind, ErrorKind::UnknownDatanode);
     drop(nn);
     running.close().await;
@@ -256,7 +269,9 @@ async fn deaths_and_the_end_of_safe_mode_reach_the_tracker_as_events() {
     register_at(nn, "dn-a", closed_addr());
     register(nn, "dn-b", 2);
 
-    nn.lifeline(&dn("dn-a"), Body::empty()).await.unwrap();
+    serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+        .await
+        .unwrap();
     assert_eq!(
         events.try_recv().unwrap(),
         NamespaceEvent::DatanodeDead(dn("dn-a"))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use granary_client::protocol::*;
-use granary_client::{BlockId, DatanodeId, Digest, ErrorKind, FsPath, InodeId, RequestId};
+use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind, FsPath, InodeId, RequestId};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
@@ -116,6 +116,36 @@ fn heartbeat(
     nn.heartbeat(req, registered.unwrap_or(IpAddr::from([10, 0, 0, 1])))
 }
 
+/// The host `id` registered from (10.0.0.1 for a node never registered): where its calls
+/// come from in these tests.
+fn peer_of(nn: &Namesystem, id: &DatanodeId) -> IpAddr {
+    let state = nn.lock();
+    let node = state.datanodes.get(id);
+    node.map_or(IpAddr::from([10, 0, 0, 1]), |n| n.info.addr.ip())
+}
+
+fn block_received(nn: &Namesystem, req: BlockReceivedRequest) -> Result<(), Error> {
+    let peer = peer_of(nn, &req.id);
+    nn.block_received(req, peer)
+}
+
+fn block_report(nn: &Namesystem, req: BlockReportRequest) -> Result<BlockReportResponse, Error> {
+    let peer = peer_of(nn, &req.id);
+    nn.block_report(req, peer)
+}
+
+async fn serve_lifeline(
+    nn: &Namesystem,
+    id: &DatanodeId,
+    body: axum::body::Body,
+) -> Result<(), Error> {
+    nn.lifeline(id, peer_of(nn, id), body).await
+}
+
+async fn poll_commands(nn: &Namesystem, id: &DatanodeId) -> Result<HeartbeatResponse, Error> {
+    nn.poll_commands(id, peer_of(nn, id)).await
+}
+
 async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
     let file = nn
         .create(create_req(path, RequestId::new()))
@@ -143,7 +173,7 @@ fn report_written(nn: &Namesystem, id: &DatanodeId, block: BlockId, length: u64)
         }],
         deleted: Vec::new(),
     };
-    nn.block_received(report).unwrap();
+    block_received(&nn, report).unwrap();
 }
 
 /// What the tests' one-block files hold, as far as digests go.
