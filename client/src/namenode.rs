@@ -199,7 +199,11 @@ impl NamenodeClient {
     }
 
     /// Sends, retrying transport failures with back-off. Safe for every call: reads are
-    /// idempotent and every mutation carries a request id the namenode deduplicates.
+    /// idempotent, namespace mutations and job submissions carry a request id the namenode
+    /// deduplicates, and the calls without one may be repeated: datanode registrations and
+    /// reports restate what the node holds, a repeated kill finds the job killed, a repeated
+    /// task report finds its attempt no longer running and is ignored, and the launches of a
+    /// poll whose answer was lost are re-queued once the next poll does not list them.
     async fn with_retries<F, Fut, Resp>(&self, send: F) -> Result<Resp>
     where
         F: Fn() -> Fut,

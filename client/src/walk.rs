@@ -24,7 +24,6 @@ pub struct Walk {
     /// The path to start from, until the first call.
     start: Option<FsPath>,
     levels: Vec<Level>,
-    page_size: Option<usize>,
     /// Into subdirectories (`false`: the starting directory's children only).
     descend: bool,
 }
@@ -35,7 +34,6 @@ impl Walk {
             fs,
             start: Some(path),
             levels: Vec::new(),
-            page_size: None,
             descend: true,
         }
     }
@@ -43,12 +41,6 @@ impl Walk {
     /// Only the starting directory's children, not what is below them.
     pub fn children_only(mut self) -> Self {
         self.descend = false;
-        self
-    }
-
-    /// Pages of at most `entries` (the namenode's `ls_limit` by default).
-    pub fn with_page_size(mut self, entries: usize) -> Self {
-        self.page_size = Some(entries);
         self
     }
 
@@ -76,10 +68,7 @@ impl Walk {
                 self.levels.pop();
                 continue;
             };
-            let page = self
-                .fs
-                .list_page(&level.dir, cursor.as_deref(), self.page_size)
-                .await;
+            let page = self.fs.list_page(&level.dir, cursor.as_deref(), None).await;
             let page = match page {
                 Ok(page) => page,
                 // Deleted while we walked: nothing left in it to visit.

@@ -156,8 +156,11 @@ pub struct PathQuery {
 }
 
 /// Query string of `list`: one page of a directory's children. Recursive listings are walks
-/// the caller makes, one directory page at a time (as HDFS's `getListing`).
+/// the caller makes, one directory page at a time (as HDFS's `getListing`). Unknown keys
+/// are refused, so a client still asking for the removed `recursive` learns it at once
+/// instead of silently getting one level.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub path: FsPath,
     /// Start after the child of this name (the previous page's `next_start_after`).

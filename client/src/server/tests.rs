@@ -135,14 +135,23 @@ async fn typed_routes_round_trip_requests_answers_and_errors() {
         .unwrap();
     assert_eq!(wire(bad_path).await, (400, ErrorKind::InvalidPath));
     let bad_query = http
+        .get(format!("{url}{}?path=/d&limit=maybe", routes::List::PATH))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wire(bad_query).await, (400, ErrorKind::InvalidArgument));
+    let removed_key = http
         .get(format!(
-            "{url}{}?path=/d&limit=maybe",
+            "{url}{}?path=/d&recursive=true",
             routes::List::PATH
         ))
         .send()
         .await
         .unwrap();
-    assert_eq!(wire(bad_query).await, (400, ErrorKind::InvalidArgument));
+    let status = removed_key.status().as_u16();
+    let error = removed_key.json::<crate::WireError>().await.unwrap();
+    assert_eq!((status, error.kind), (400, ErrorKind::InvalidArgument));
+    assert!(error.message.contains("recursive"), "{}", error.message);
     let wrong_method = http
         .get(format!("{url}{}", routes::Mkdir::PATH))
         .send()

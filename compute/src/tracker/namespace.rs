@@ -36,7 +36,7 @@ pub trait TrackerNamespace: Send + Sync + 'static {
     fn try_stat<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, Option<FileStatus>>;
 
     /// Up to `limit` entries of directory `dir` (not recursive) whose names sort after
-    /// `start_after` (from the start when `None`).
+    /// `start_after` (from the start when `None`). A file is `NotADirectory`.
     fn list_page<'a>(
         &'a self,
         dir: &'a FsPath,

@@ -10,10 +10,10 @@ pub mod durability;
 pub mod inode;
 pub mod journal;
 mod ops;
+mod replication;
 pub mod store;
 #[cfg(test)]
 mod tests;
-mod walk;
 mod write;
 
 use std::collections::{BTreeMap, HashMap};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use granary_client::protocol::{
-    CreateRequest, DeleteRequest, FileStatus, LocatedFile, MkdirRequest, RenameRequest,
+    CreateRequest, DeleteRequest, FileKind, FileStatus, LocatedFile, MkdirRequest, RenameRequest,
 };
 use granary_client::{ClientConfig, DatanodeId, Error, ErrorKind, FsPath, RequestId};
 use granary_compute::tracker::{JobTracker, ListPage, NsFuture, TrackerNamespace};
@@ -61,9 +61,21 @@ impl TrackerNamespace for JobNamespace {
         let page = self
             .namesystem
             .list(dir, start_after, Some(limit))
-            .map(|page| ListPage {
-                entries: page.entries,
-                next_start_after: page.next_start_after,
+            .and_then(|page| {
+                // The namesystem lists a file as itself; the tracker's listings are of
+                // directories only.
+                if page
+                    .entries
+                    .iter()
+                    .any(|e| e.path == *dir && e.kind == FileKind::File)
+                {
+                    let message = format!("{dir} is a file, not a directory");
+                    return Err(Error::new(ErrorKind::NotADirectory, message));
+                }
+                Ok(ListPage {
+                    entries: page.entries,
+                    next_start_after: page.next_start_after,
+                })
             });
         std::future::ready(page).boxed()
     }

@@ -112,6 +112,10 @@ impl TrackerNamespace for FakeNamespace {
         limit: usize,
     ) -> NsFuture<'a, ListPage> {
         if !self.is_dir(dir) {
+            if self.stat_now(dir).is_some() {
+                let message = format!("{dir} is a file, not a directory");
+                return ready(Err(Error::new(ErrorKind::NotADirectory, message)));
+            }
             return ready(Err(Self::not_found(dir)));
         }
         let entries = self.lock();

@@ -2,9 +2,9 @@
 
 use tempfile::TempDir;
 
-use granary_client::FsPath;
+use granary_client::{ErrorKind, FsPath};
 
-use super::{p, Running, BS};
+use super::{p, put_empty, Running, BS};
 
 #[tokio::test]
 async fn a_directory_of_100_000_entries_is_listed_in_pages_of_ls_limit() {
@@ -54,5 +54,25 @@ async fn a_directory_of_100_000_entries_is_listed_in_pages_of_ls_limit() {
     let small = nn.list(&p("/big"), None, Some(3)).unwrap();
     assert_eq!(small.entries.len(), 3);
     assert_eq!(small.next_start_after.as_deref(), Some("f000002"));
+    running.close().await;
+}
+
+#[tokio::test]
+async fn the_trackers_listing_of_a_file_is_not_a_directory() {
+    use granary_compute::tracker::TrackerNamespace;
+
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    put_empty(&running.nn, "/d/f").await;
+    let tracker_ns = crate::tracker_link::JobNamespace::new(running.nn.clone()).unwrap();
+    let err = tracker_ns
+        .list_page(&p("/d/f"), None, 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotADirectory, "{err}");
+    let page = tracker_ns.list_page(&p("/d"), None, 10).await.unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].path, p("/d/f"));
+    drop(tracker_ns);
     running.close().await;
 }
