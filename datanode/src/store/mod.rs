@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 
 use granary_client::protocol::{ReplicaReport, StorageReport};
-use granary_client::{BlockId, DatanodeId, Error, ErrorKind};
+use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind};
 
 pub use self::reader::{ChunkReader, VerifiedRead};
 use self::startup::{clear_dir, load_or_create_id, lock_data_dir};
@@ -40,10 +40,18 @@ pub struct BlockStore {
     _lock: fs::File,
 }
 
+/// A finalized replica's length and block digest (from its sidecar), what block reports
+/// carry.
+#[derive(Clone, Copy, Debug)]
+struct Stored {
+    length: u64,
+    digest: Digest,
+}
+
 #[derive(Debug, Default)]
 struct Index {
-    /// Finalized replicas and their lengths.
-    replicas: HashMap<BlockId, u64>,
+    /// Finalized replicas, as their sidecars describe them.
+    replicas: HashMap<BlockId, Stored>,
     /// Blocks with a write in progress, so two writers never race for one id.
     writing: HashSet<BlockId>,
     /// Finalized replicas found damaged, and why. Still listed in block reports (the namenode
@@ -105,10 +113,10 @@ impl BlockStore {
             .lock()
             .replicas
             .iter()
-            .map(|(&block, &length)| ReplicaReport {
+            .map(|(&block, stored)| ReplicaReport {
                 block,
-                length,
-                sha256: None,
+                length: stored.length,
+                sha256: Some(stored.digest),
             })
             .collect();
         out.sort_by_key(|r| r.block);
@@ -121,7 +129,7 @@ impl BlockStore {
 
     /// Length of a finalized replica.
     pub fn length(&self, block: BlockId) -> Option<u64> {
-        self.lock().replicas.get(&block).copied()
+        self.lock().replicas.get(&block).map(|stored| stored.length)
     }
 
     /// Removes a finalized replica. `Ok(false)` if there was none. The sidecar goes first: a
@@ -129,7 +137,7 @@ impl BlockStore {
     pub fn delete(&self, block: BlockId) -> Result<bool, Error> {
         {
             let mut index = self.lock();
-            let Some(length) = index.replicas.remove(&block) else {
+            let Some(Stored { length, .. }) = index.replicas.remove(&block) else {
                 return Ok(false);
             };
             index.corrupt.remove(&block);

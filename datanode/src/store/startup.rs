@@ -8,7 +8,7 @@ use std::path::Path;
 use granary_client::{BlockId, DatanodeId, Error, ErrorKind};
 
 use super::meta::BlockMeta;
-use super::{ignore_not_found, write_atomically, BlockStore, Index, ID_FILE};
+use super::{ignore_not_found, write_atomically, BlockStore, Index, Stored, ID_FILE};
 
 impl BlockStore {
     pub(super) fn scan_bucket(&self, dir: &Path, bucket: u64, index: &mut Index) -> io::Result<()> {
@@ -39,9 +39,9 @@ impl BlockStore {
                 continue;
             }
             match self.check_replica(block, entry.metadata()?.len()) {
-                Ok(length) => {
-                    index.replicas.insert(block, length);
-                    index.used += length;
+                Ok(stored) => {
+                    index.used += stored.length;
+                    index.replicas.insert(block, stored);
                 }
                 Err(reason) => {
                     tracing::warn!(%block, "removing unfinished or damaged replica: {reason}");
@@ -54,7 +54,7 @@ impl BlockStore {
     }
 
     /// The replica's length if its sidecar is present, valid, and matches the data file's size.
-    fn check_replica(&self, block: BlockId, file_len: u64) -> Result<u64, String> {
+    fn check_replica(&self, block: BlockId, file_len: u64) -> Result<Stored, String> {
         let bytes = fs::read(self.meta_path(block)).map_err(|e| format!("sidecar: {e}"))?;
         let meta = BlockMeta::decode(&bytes).map_err(|e| e.to_string())?;
         if meta.length != file_len {
@@ -63,7 +63,10 @@ impl BlockStore {
                 meta.length
             ));
         }
-        Ok(meta.length)
+        Ok(Stored {
+            length: meta.length,
+            digest: meta.block_digest,
+        })
     }
 }
 

@@ -54,18 +54,19 @@ fn finalized_replicas_survive_a_restart_and_the_id_is_stable() {
 
     let store = open(&dir);
     assert_eq!(store.id(), &id);
+    // Full reports carry each replica's block digest, read back from its sidecar.
     assert_eq!(
         store.replicas(),
         vec![
             ReplicaReport {
                 block: BlockId(7),
                 length: 0,
-                sha256: None
+                sha256: Some(block_digest_of(&[]))
             },
             ReplicaReport {
                 block: BlockId(300),
                 length: bytes.len() as u64,
-                sha256: None
+                sha256: Some(block_digest_of(&bytes))
             }
         ]
     );

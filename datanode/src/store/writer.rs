@@ -13,7 +13,7 @@ use granary_client::framing::Frame;
 use granary_client::{BlockId, Error, ErrorKind};
 
 use super::meta::BlockMeta;
-use super::{sync_dir, BlockStore};
+use super::{sync_dir, BlockStore, Stored};
 
 /// Bytes written between two writeback steps (see [`writeback`]).
 const WRITEBACK_STEP: u64 = 8 << 20;
@@ -105,7 +105,11 @@ impl BlockStore {
         }
         let mut index = self.lock();
         index.writing.remove(&block);
-        index.replicas.insert(block, prepared.meta.length);
+        let stored = Stored {
+            length: prepared.meta.length,
+            digest: prepared.meta.block_digest,
+        };
+        index.replicas.insert(block, stored);
         index.used += prepared.meta.length;
         prepared.temp.committed = true;
         Ok(())

@@ -27,8 +27,8 @@ impl BlockMap {
     }
 
     /// The file completed with this block at `length` and `sha256`: replicas reported with
-    /// anything else leave the map and are returned, to be deleted. Replicas known only
-    /// from a full report (which carries no digest) stay, held to `length` by later reports.
+    /// anything else leave the map and are returned, to be deleted. Replicas reported
+    /// without a digest (by an older datanode) stay, held to `length` by later reports.
     pub fn commit(&mut self, block: BlockId, length: u64, sha256: Digest) -> Vec<DatanodeId> {
         let committed = Reported { length, sha256 };
         let wrong = self

@@ -127,7 +127,9 @@ impl Namesystem {
 
     /// A full report replaces the datanode's replicas in the block map. Replicas of blocks no
     /// file has, of the wrong length, or ordered deleted earlier are deleted (not while in
-    /// safe mode: the namespace may not be complete yet).
+    /// safe mode: the namespace may not be complete yet). The length and digest of a replica
+    /// of a block under construction are recorded as an incremental report's are, so a
+    /// `complete` after a namenode restart (which lost the incremental reports) can succeed.
     pub fn block_report(
         &self,
         req: BlockReportRequest,
@@ -146,9 +148,32 @@ impl Namesystem {
         for &block in &to_delete {
             state.datanodes.queue_delete(&req.id, block);
         }
+        let mut under_construction = false;
+        for replica in &req.replicas {
+            let Some(sha256) = replica.sha256 else {
+                continue;
+            };
+            let held = state
+                .blocks
+                .get(replica.block)
+                .is_some_and(|info| !info.is_complete() && info.replicas.contains(&req.id));
+            if held {
+                let reported = Reported {
+                    length: replica.length,
+                    sha256,
+                };
+                state
+                    .blocks
+                    .record_reported(replica.block, &req.id, reported);
+                under_construction = true;
+            }
+        }
         let left_safe_mode = update_safe_mode(&mut state);
         let commands = state.datanodes.take_commands(&req.id)?;
         drop(state);
+        if under_construction {
+            self.reports_arrived();
+        }
         if left_safe_mode {
             self.wake_monitor();
         }

@@ -6,7 +6,7 @@ use granary_client::protocol::*;
 use granary_client::{BlockId, Digest, ErrorKind, InodeId, RequestId};
 use tempfile::TempDir;
 
-use super::block_received;
+use super::{block_received, block_report};
 use super::{create_req, dn, p, register, report_written, Running, WRITTEN};
 
 /// A file under construction with one allocated block on a pipeline of two.
@@ -191,6 +191,61 @@ async fn a_late_report_contradicting_the_committed_digest_is_deleted() {
         vec![DatanodeCommand::Delete {
             blocks: vec![block]
         }]
+    );
+    running.close().await;
+}
+
+#[tokio::test]
+async fn after_a_restart_the_full_reports_digests_let_the_file_complete() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    register(&running.nn, "dn-a", 1);
+    register(&running.nn, "dn-b", 2);
+    let (file, allocated) = open_with_block(&running.nn, "/f").await;
+    for holder in &allocated.pipeline {
+        report_written(&running.nn, &holder.id, allocated.block, 100);
+    }
+    // The namenode restarts before the writer's complete: the incremental reports are lost.
+    running.close().await;
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    register(nn, "dn-a", 1);
+    register(nn, "dn-b", 2);
+    let claimed = claim(allocated.block, Digest::of(WRITTEN), &allocated);
+    let req = complete_req("/f", file, claimed);
+    let err = nn.complete(req.clone()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotReplicatedYet, "{err}");
+
+    let full_report = |id: &str, sha256: Digest| BlockReportRequest {
+        id: dn(id),
+        replicas: vec![ReplicaReport {
+            block: allocated.block,
+            length: 100,
+            sha256: Some(sha256),
+        }],
+    };
+    block_report(nn, full_report("dn-a", Digest::of(b"other bytes"))).unwrap();
+    let err = nn.complete(req.clone()).await.unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::BlockMismatch,
+        "the full report's digest counts"
+    );
+
+    block_report(nn, full_report("dn-b", Digest::of(WRITTEN))).unwrap();
+    // A new request: the refusal is the stored answer of the first.
+    let retried = CompleteRequest {
+        request_id: RequestId::new(),
+        ..req
+    };
+    nn.complete(retried).await.unwrap();
+    let located = nn.locate(&p("/f"), None).unwrap();
+    assert_eq!(located.blocks[0].sha256, Digest::of(WRITTEN));
+    let holders: Vec<_> = located.blocks[0].locations.iter().map(|d| &d.id).collect();
+    assert_eq!(
+        holders,
+        vec![&dn("dn-b")],
+        "the replica of other bytes is dropped"
     );
     running.close().await;
 }
