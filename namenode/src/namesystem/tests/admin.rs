@@ -101,11 +101,11 @@ async fn safe_mode_refuses_changes_until_enough_blocks_are_reported() {
 
     // Deletions of unknown replicas wait for the end of safe mode.
     register(nn, "dn-b", 2);
-    let answer = block_report(&nn, report("dn-b", &[f, BlockId(999)])).unwrap();
+    let answer = block_report(nn, report("dn-b", &[f, BlockId(999)])).unwrap();
     assert!(answer.commands.is_empty());
     assert!(nn.safe_mode(SafeModeAction::Get).on, "1 of 2 reported");
     register(nn, "dn-a", 1);
-    block_report(&nn, report("dn-a", &[f, g])).unwrap();
+    block_report(nn, report("dn-a", &[f, g])).unwrap();
     assert!(!nn.safe_mode(SafeModeAction::Get).on);
     let beat = HeartbeatRequest {
         id: dn("dn-b"),

@@ -50,9 +50,9 @@ async fn blocks_are_placed_reported_located_and_deleted() {
         deleted: Vec::new(),
     };
     for holder in &allocated.pipeline {
-        block_received(&nn, received(&holder.id.0, allocated.block, 100)).unwrap();
+        block_received(nn, received(&holder.id.0, allocated.block, 100)).unwrap();
     }
-    block_received(&nn, received("dn-c", BlockId(9999), 1)).unwrap();
+    block_received(nn, received("dn-c", BlockId(9999), 1)).unwrap();
     let commands = heartbeat(
         nn,
         HeartbeatRequest {
@@ -105,7 +105,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
             },
         ],
     };
-    let answer = block_report(&nn, report).unwrap();
+    let answer = block_report(nn, report).unwrap();
     assert_eq!(
         answer.commands,
         vec![DatanodeCommand::Delete {
@@ -189,7 +189,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
         }],
         deleted: Vec::new(),
     };
-    block_received(&nn, reported).unwrap();
+    block_received(nn, reported).unwrap();
     assert_eq!(nn.cluster_report().corrupt_blocks, 1);
 
     nn.expire_datanodes(Instant::now() + Duration::from_secs(60));

@@ -182,7 +182,7 @@ async fn a_late_report_contradicting_the_committed_digest_is_deleted() {
         }],
         deleted: Vec::new(),
     };
-    block_received(&nn, late).unwrap();
+    block_received(nn, late).unwrap();
     let located = nn.locate(&p("/f"), None).unwrap();
     assert!(located.blocks[0].locations.iter().all(|d| d.id != outsider));
     let commands = nn.lock().datanodes.take_commands(&outsider).unwrap();

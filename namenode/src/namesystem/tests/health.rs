@@ -40,7 +40,7 @@ async fn fsck_classifies_every_block_below_a_path() {
         }],
         deleted: Vec::new(),
     };
-    block_received(&nn, extra).unwrap();
+    block_received(nn, extra).unwrap();
     let (corrupt, holders) = put_one_block(nn, "/d/bad", None).await;
     for holder in &holders {
         nn.report_bad_replica(bad(corrupt, holder)).unwrap();
@@ -53,7 +53,7 @@ async fn fsck_classifies_every_block_below_a_path() {
             received: Vec::new(),
             deleted: vec![missing],
         };
-        block_received(&nn, gone).unwrap();
+        block_received(nn, gone).unwrap();
     }
 
     let all = nn.fsck(&p("/")).unwrap();
@@ -163,7 +163,7 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
         }],
         deleted: Vec::new(),
     };
-    block_received(&nn, received).unwrap();
+    block_received(nn, received).unwrap();
     let report = nn.cluster_report();
     assert_eq!(
         (report.re_replicated_bytes, report.pending_replications),
@@ -205,7 +205,7 @@ async fn fsck_walks_a_large_tree_in_small_steps() {
         received: Vec::new(),
         deleted: vec![lonely],
     };
-    block_received(&nn, gone).unwrap();
+    block_received(nn, gone).unwrap();
 
     let mut steps = 0;
     let mut fsck = crate::fsck::Fsck::new(&p("/t"));

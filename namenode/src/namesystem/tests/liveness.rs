@@ -59,7 +59,7 @@ async fn a_lifeline_ending_with_a_failed_probe_kills_the_node_at_once() {
     assert!(holders.contains(&dn("dn-a")));
 
     let started = Instant::now();
-    serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+    serve_lifeline(nn, &dn("dn-a"), Body::empty())
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -81,11 +81,11 @@ async fn a_lifeline_ending_with_a_failed_probe_kills_the_node_at_once() {
         heartbeat(nn, beat).unwrap_err().kind,
         ErrorKind::UnknownDatanode
     );
-    let err = serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+    let err = serve_lifeline(nn, &dn("dn-a"), Body::empty())
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownDatanode, "dead: register first");
-    let err = serve_lifeline(&nn, &dn("dn-zz"), Body::empty())
+    let err = serve_lifeline(nn, &dn("dn-zz"), Body::empty())
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::UnknownDatanode);
@@ -174,7 +174,7 @@ async fn a_node_in_maintenance_whose_lifeline_ends_is_away_not_dead() {
         duration_ms: Some(60_000),
     };
     nn.maintenance(&request).await.unwrap();
-    serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+    serve_lifeline(nn, &dn("dn-a"), Body::empty())
         .await
         .unwrap();
     assert_eq!(state_of(nn, "dn-a"), DatanodeState::Maintenance);
@@ -269,7 +269,7 @@ async fn deaths_and_the_end_of_safe_mode_reach_the_tracker_as_events() {
     register_at(nn, "dn-a", closed_addr());
     register(nn, "dn-b", 2);
 
-    serve_lifeline(&nn, &dn("dn-a"), Body::empty())
+    serve_lifeline(nn, &dn("dn-a"), Body::empty())
         .await
         .unwrap();
     assert_eq!(

@@ -173,7 +173,7 @@ fn report_written(nn: &Namesystem, id: &DatanodeId, block: BlockId, length: u64)
         }],
         deleted: Vec::new(),
     };
-    block_received(&nn, report).unwrap();
+    block_received(nn, report).unwrap();
 }
 
 /// What the tests' one-block files hold, as far as digests go.
