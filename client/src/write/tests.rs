@@ -4,7 +4,6 @@
 //! waits for them.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -156,14 +155,18 @@ async fn serve(app: Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()
 #[derive(Clone)]
 struct FakeDatanode {
     id: DatanodeId,
-    free_at: Instant,
+    /// The nodes together answer `busy` to this many writes before they take one.
+    busy_writes: u32,
     refusals: Arc<Mutex<u32>>,
 }
 
 async fn write_block(State(node): State<FakeDatanode>, body: Body) -> ApiResult<WriteBlockAck> {
-    if Instant::now() < node.free_at {
-        *node.refusals.lock().unwrap() += 1;
-        return Err(refusal(ErrorKind::Busy, "at the transfer limit"));
+    {
+        let mut refusals = node.refusals.lock().unwrap();
+        if *refusals < node.busy_writes {
+            *refusals += 1;
+            return Err(refusal(ErrorKind::Busy, "at the transfer limit"));
+        }
     }
     let mut frames = crate::framing::WriteFrameStream::new(body.into_data_stream());
     let (mut digester, mut length) = (crate::checksum::BlockDigester::new(), 0u64);
@@ -182,14 +185,16 @@ async fn write_block(State(node): State<FakeDatanode>, body: Body) -> ApiResult<
 
 #[tokio::test]
 async fn a_put_waits_for_datanodes_that_are_all_busy_for_a_while() {
-    let free_at = Instant::now() + Duration::from_secs(1);
+    // Two full rounds of refusals: more than the pipeline's attempts, so a writer that spent
+    // an attempt per busy answer would give up; one that backs off gets through.
+    let busy_writes = 6;
     let mut datanodes = Vec::new();
     let mut servers = Vec::new();
     let refusals = Arc::new(Mutex::new(0));
     for i in 0..3 {
         let node = FakeDatanode {
             id: DatanodeId(format!("dn{i}")),
-            free_at,
+            busy_writes,
             refusals: refusals.clone(),
         };
         let app = Router::new()
@@ -221,8 +226,8 @@ async fn a_put_waits_for_datanodes_that_are_all_busy_for_a_while() {
     assert_eq!(summary.blocks, 1);
     // Busy refusals are no pipeline failures.
     assert_eq!(summary.pipeline_recoveries, 0);
-    // Every node refused at least once before the put got through.
-    assert!(*refusals.lock().unwrap() >= 3);
+    // Every refusal was answered by waiting, none by giving up.
+    assert_eq!(*refusals.lock().unwrap(), busy_writes);
     let calls = fake.calls.lock().unwrap().clone();
     assert!(!calls.contains(&(DELETE, false)), "{calls:?}");
 }
