@@ -53,6 +53,18 @@ pub enum ErrorKind {
     /// one: try another replica, or the same one again after a back-off (HTTP 503 with
     /// `Retry-After`).
     Busy,
+    /// Another live writer holds the file's lease; the message names the holder.
+    LeaseHeld,
+    /// The caller's lease on the file is gone (recovered by another writer or by the namenode
+    /// after the hard limit), or the caller never held it.
+    LeaseExpired,
+    /// The file's last block is being recovered (after its writer's lease expired, or a
+    /// truncate); retry shortly, the file closes by itself (HDFS's
+    /// RecoveryInProgressException).
+    RecoveryInProgress,
+    /// A replica at an older generation than the one asked for: it missed an append, a
+    /// recovery or a truncate, and is never served.
+    StaleReplica,
     /// A bug or an unexpected state on the server.
     Internal,
 }
@@ -80,6 +92,10 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Io => "io",
             ErrorKind::Busy => "busy",
+            ErrorKind::LeaseHeld => "lease_held",
+            ErrorKind::LeaseExpired => "lease_expired",
+            ErrorKind::RecoveryInProgress => "recovery_in_progress",
+            ErrorKind::StaleReplica => "stale_replica",
             ErrorKind::Internal => "internal",
         }
     }
@@ -94,7 +110,10 @@ impl ErrorKind {
             | ErrorKind::IsADirectory
             | ErrorKind::DirectoryNotEmpty
             | ErrorKind::UnderConstruction
-            | ErrorKind::DatanodeConflict => 409,
+            | ErrorKind::DatanodeConflict
+            | ErrorKind::LeaseHeld
+            | ErrorKind::LeaseExpired
+            | ErrorKind::StaleReplica => 409,
             ErrorKind::UnknownDatanode => 412,
             ErrorKind::ChecksumMismatch | ErrorKind::BlockMismatch => 422,
             ErrorKind::PipelineFailed => 502,
@@ -102,6 +121,7 @@ impl ErrorKind {
             | ErrorKind::NoDatanodes
             | ErrorKind::Unavailable
             | ErrorKind::NotReplicatedYet
+            | ErrorKind::RecoveryInProgress
             | ErrorKind::Busy => 503,
             ErrorKind::Io | ErrorKind::Internal => 500,
         }
@@ -115,6 +135,7 @@ impl ErrorKind {
                 | ErrorKind::PipelineFailed
                 | ErrorKind::Io
                 | ErrorKind::NotReplicatedYet
+                | ErrorKind::RecoveryInProgress
                 | ErrorKind::Busy
         )
     }

@@ -7,7 +7,7 @@ use tokio::io::AsyncRead;
 
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::{DatanodeId, RequestId};
+use crate::ids::{DatanodeId, LeaseHolder, RequestId};
 use crate::namenode::NamenodeClient;
 use crate::path::FsPath;
 use crate::protocol::*;
@@ -23,6 +23,8 @@ pub struct Granary {
     /// Client for block traffic to datanodes.
     pub(crate) data: reqwest::Client,
     pub(crate) config: ClientConfig,
+    /// This client's lease holder name, the same for every file it writes.
+    pub(crate) holder: LeaseHolder,
 }
 
 impl Granary {
@@ -31,6 +33,7 @@ impl Granary {
             nn: NamenodeClient::new(&config)?,
             data: transfer::data_client(&config)?,
             config,
+            holder: LeaseHolder::generate(),
         })
     }
 

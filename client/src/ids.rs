@@ -29,6 +29,88 @@ pub struct DatanodeId(pub String);
 #[serde(transparent)]
 pub struct RequestId(pub String);
 
+/// A block's generation: bumped by the namenode each time the block's bytes may change after
+/// they were first written (an append reopens it, a writer's segment after an hflush, a
+/// pipeline recovery, a lease recovery, a truncate), so a replica left at an older state is
+/// recognised as stale, never served and never counted (HDFS's generation stamp).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Generation(pub u64);
+
+impl Generation {
+    pub fn next(self) -> Self {
+        Generation(self.0 + 1)
+    }
+}
+
+impl fmt::Display for Generation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "gen {}", self.0)
+    }
+}
+
+/// The writer holding a file's lease: one per client process (`granary fs put` makes one
+/// per invocation), as HDFS's client name. 1 to 128 printable ASCII characters without
+/// spaces; parsed strictly because it is shown in listings and fsck.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LeaseHolder(String);
+
+impl LeaseHolder {
+    /// A fresh holder name for this process: `granary-<host>-<pid>-<random>`.
+    pub fn generate() -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty() && h.len() <= 64 && h.chars().all(|c| c.is_ascii_graphic()))
+            .unwrap_or_else(|| "localhost".to_string());
+        LeaseHolder(format!(
+            "granary-{host}-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LeaseHolder {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        if s.is_empty() || s.len() > 128 || !s.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(format!(
+                "bad lease holder {s:?}: 1 to 128 printable ASCII characters without spaces"
+            ));
+        }
+        Ok(LeaseHolder(s))
+    }
+}
+
+impl FromStr for LeaseHolder {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LeaseHolder::try_from(s.to_string())
+    }
+}
+
+impl From<LeaseHolder> for String {
+    fn from(h: LeaseHolder) -> String {
+        h.0
+    }
+}
+
+impl fmt::Display for LeaseHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 impl RequestId {
     pub fn new() -> Self {
         RequestId(uuid::Uuid::new_v4().to_string())

@@ -26,7 +26,7 @@ pub use checksum::{Digest, CHUNK_SIZE};
 pub use config::ClientConfig;
 pub use error::{Error, ErrorKind, Result, WireError};
 pub use fs::Granary;
-pub use ids::{BlockId, DatanodeId, InodeId, RequestId};
+pub use ids::{BlockId, DatanodeId, Generation, InodeId, LeaseHolder, RequestId};
 pub use jobs::KeyCount;
 pub use path::FsPath;
 pub use read::FileReader;

@@ -124,8 +124,11 @@ impl NamenodeClient {
     }
 
     pub async fn fsck(&self, path: &FsPath) -> Result<FsckReport> {
-        self.call::<routes::Fsck>(&FsckQuery { path: path.clone() })
-            .await
+        self.call::<routes::Fsck>(&FsckQuery {
+            path: path.clone(),
+            open_for_write: false,
+        })
+        .await
     }
 
     pub async fn safe_mode(&self, action: SafeModeAction) -> Result<SafeModeStatus> {

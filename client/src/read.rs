@@ -227,6 +227,7 @@ impl FileReader {
             &self.fs.data,
             replica,
             block.id,
+            block.generation,
             cursor.pos,
             cursor.to - cursor.pos,
             self.fs.config.stall_timeout,

@@ -12,7 +12,7 @@ use tokio_util::io::StreamReader;
 use crate::config::{ClientConfig, ACK_WAIT_FACTOR};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::{Frame, ReadFrameCodec};
-use crate::ids::BlockId;
+use crate::ids::{BlockId, Generation};
 use crate::namenode::{decode_response, transport_reason, wire_error};
 use crate::protocol::{
     routes, DatanodeInfo, ReadBlockQuery, WriteBlockAck, WritePipeline, PIPELINE_HEADER,
@@ -65,6 +65,15 @@ enum BodyProgress {
     Sent,
 }
 
+/// What a block write writes: a new replica, or a new segment of an existing one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockSegment {
+    /// The generation the replicas are finalized at.
+    pub generation: Generation,
+    /// See [`WritePipeline::append_from`].
+    pub append_from: Option<u64>,
+}
+
 /// Streams a block to `pipeline[0]`, which forwards it to the rest. Returns the channel to feed
 /// with frames and a future that resolves to the pipeline's ack once the sender is dropped.
 /// A first node that takes no frame for the stall timeout (see [`pipeline_patience`]), or
@@ -73,6 +82,7 @@ pub fn write_block(
     http: &reqwest::Client,
     pipeline: &[DatanodeInfo],
     block: BlockId,
+    segment: BlockSegment,
     stall: Duration,
 ) -> Result<(
     BodySender,
@@ -84,6 +94,8 @@ pub fn write_block(
         .ok_or_else(|| Error::new(ErrorKind::NoDatanodes, "empty pipeline"))?;
     let header = serde_json::to_string(&WritePipeline {
         downstream: pipeline[1..].to_vec(),
+        generation: segment.generation,
+        append_from: segment.append_from,
     })
     .map_err(|e| Error::internal(format!("encoding pipeline: {e}")))?;
     let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(BODY_CHANNEL_FRAMES * 2);
@@ -175,6 +187,7 @@ pub async fn read_block(
     http: &reqwest::Client,
     datanode: &DatanodeInfo,
     block: BlockId,
+    generation: Generation,
     offset: u64,
     length: u64,
     stall: Duration,
@@ -189,6 +202,7 @@ pub async fn read_block(
         .query(&ReadBlockQuery {
             offset: Some(offset),
             length: Some(length),
+            generation: Some(generation),
         })
         .send();
     let response = match tokio::time::timeout(stall, request).await {

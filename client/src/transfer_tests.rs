@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::ids::DatanodeId;
+use crate::ids::{DatanodeId, Generation};
 
 fn stopped_peer() -> (TcpListener, DatanodeInfo) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -43,6 +43,7 @@ async fn a_read_from_a_peer_that_never_answers_fails_within_the_stall_timeout() 
         &http(),
         &peer,
         BlockId(1),
+        Generation(1),
         0,
         10,
         Duration::from_millis(300),
@@ -66,6 +67,10 @@ async fn a_write_to_a_peer_that_takes_nothing_fails_naming_it() {
         &http(),
         std::slice::from_ref(&peer),
         BlockId(1),
+        BlockSegment {
+            generation: Generation(1),
+            append_from: None,
+        },
         Duration::from_millis(200),
     )
     .unwrap();

@@ -16,7 +16,7 @@ use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Frame;
 use crate::fs::Granary;
-use crate::ids::{BlockId, DatanodeId, InodeId, RequestId};
+use crate::ids::{BlockId, DatanodeId, InodeId, LeaseHolder, RequestId};
 use crate::path::FsPath;
 use crate::protocol::*;
 use crate::transfer;
@@ -173,7 +173,10 @@ pub(crate) async fn put_reader<R: AsyncRead + Unpin>(
 
 /// Creates `dst` empty and complete in one namenode call.
 async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutSummary> {
-    let created = fs.nn.create(&create_request(dst, opts, true)).await?;
+    let created = fs
+        .nn
+        .create(&create_request(dst, opts, &fs.holder, true))
+        .await?;
     match created.status {
         Some(status) => Ok(PutSummary {
             min_replicas: usize::from(status.replication),
@@ -190,7 +193,12 @@ async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutS
     }
 }
 
-fn create_request(path: &FsPath, opts: &PutOptions, complete: bool) -> CreateRequest {
+fn create_request(
+    path: &FsPath,
+    opts: &PutOptions,
+    holder: &LeaseHolder,
+    complete: bool,
+) -> CreateRequest {
     CreateRequest {
         path: path.clone(),
         replication: opts.replication,
@@ -198,6 +206,7 @@ fn create_request(path: &FsPath, opts: &PutOptions, complete: bool) -> CreateReq
         overwrite: opts.overwrite,
         create_parents: opts.create_parents,
         complete,
+        holder: holder.clone(),
         request_id: RequestId::new(),
     }
 }
@@ -234,7 +243,10 @@ impl<'a> Writer<'a> {
         opts: &PutOptions,
         progress: Option<Progress>,
     ) -> Result<Self> {
-        let created = fs.nn.create(&create_request(path, opts, false)).await?;
+        let created = fs
+            .nn
+            .create(&create_request(path, opts, &fs.holder, false))
+            .await?;
         Ok(Writer::opened(fs, path, &created, progress))
     }
 
@@ -300,6 +312,7 @@ impl<'a> Writer<'a> {
                     self.min_replicas = self.min_replicas.min(ack.persisted_on.len());
                     self.committed.push(CommittedBlock {
                         id: allocation.block,
+                        generation: ack.generation,
                         length: ack.length,
                         sha256: ack.sha256,
                         persisted_on: ack.persisted_on,
@@ -367,6 +380,7 @@ impl<'a> Writer<'a> {
                 path: self.path.clone(),
                 file: self.file,
                 excluded: excluded.to_vec(),
+                holder: self.fs.holder.clone(),
                 request_id: RequestId::new(),
             })
             .await
@@ -383,6 +397,10 @@ impl<'a> Writer<'a> {
             &self.fs.data,
             &allocation.pipeline,
             allocation.block,
+            transfer::BlockSegment {
+                generation: allocation.generation,
+                append_from: None,
+            },
             self.fs.config.stall_timeout,
         )?;
         let file = source.file.clone();
@@ -423,6 +441,7 @@ impl<'a> Writer<'a> {
             path: self.path.clone(),
             file: self.file,
             block,
+            holder: self.fs.holder.clone(),
         };
         if let Err(e) = self.fs.nn.abandon_block(&req).await {
             tracing::warn!("abandoning {block} of {}: {e}", self.path);
@@ -437,6 +456,7 @@ impl<'a> Writer<'a> {
             path: self.path.clone(),
             file: self.file,
             blocks: self.committed.clone(),
+            holder: self.fs.holder.clone(),
             request_id: RequestId::new(),
         };
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));

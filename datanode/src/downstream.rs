@@ -62,6 +62,8 @@ impl Downstream {
         let (tx, rx) = mpsc::channel::<Bytes>(2 * QUEUE_FRAMES);
         let cancel = CancellationToken::new();
         let pipeline = WritePipeline {
+            generation: Default::default(),
+            append_from: None,
             downstream: rest.to_vec(),
         };
         let header = serde_json::to_string(&pipeline).unwrap_or_default();

@@ -87,6 +87,7 @@ pub async fn put_block(
     tokio::task::spawn_blocking(move || {
         finalize_state.store.commit(prepared)?;
         finalize_state.reports.received(ReplicaReport {
+            generation: Default::default(),
             block,
             length,
             sha256: Some(digest),
@@ -98,6 +99,7 @@ pub async fn put_block(
     tracing::debug!(%block, length, replicas = persisted_on.len(), "block written");
     fail::fail_point!("pipeline::ack");
     Ok(Json(WriteBlockAck {
+        generation: Default::default(),
         block,
         length,
         sha256: digest,

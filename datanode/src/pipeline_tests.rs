@@ -150,6 +150,8 @@ async fn a_client_dying_mid_block_leaves_nothing_anywhere() {
     }
     items.push(Err(std::io::Error::other("client died")));
     let pipeline = serde_json::to_string(&granary_client::protocol::WritePipeline {
+        generation: Default::default(),
+        append_from: None,
         downstream: vec![b.info.clone()],
     })
     .unwrap();

@@ -156,6 +156,8 @@ pub async fn put_body(
     downstream: &[DatanodeInfo],
 ) -> reqwest::Response {
     let pipeline = serde_json::to_string(&WritePipeline {
+        generation: Default::default(),
+        append_from: None,
         downstream: downstream.to_vec(),
     })
     .unwrap();

@@ -39,6 +39,7 @@ impl Fsck {
     pub fn new(path: &FsPath) -> Self {
         Fsck {
             report: FsckReport {
+                open_files: Vec::new(),
                 path: path.clone(),
                 status: HealthStatus::Healthy,
                 files: 0,

@@ -106,10 +106,10 @@ fn acknowledged_changes_survive_kill_9() {
     let meta = dir.path().join("meta");
     let mut daemon = Daemon::start(&meta, &addr_file);
 
-    let create = r#"{"path":"/a/f","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"request_id":"c1"}"#;
+    let create = r#"{"path":"/a/f","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"holder":"test-writer","request_id":"c1"}"#;
     let created = daemon.json("POST", "/v1/namespace/create", Some(create));
     let file = created["file"].as_u64().unwrap();
-    let complete = format!(r#"{{"path":"/a/f","file":{file},"blocks":[],"request_id":"d1"}}"#);
+    let complete = format!(r#"{{"path":"/a/f","file":{file},"blocks":[],"holder":"test-writer","request_id":"d1"}}"#);
     daemon.json("POST", "/v1/namespace/complete", Some(&complete));
     daemon.json(
         "POST",
@@ -181,7 +181,7 @@ fn put_empty(addr: SocketAddr, path: &str) -> Option<u64> {
     let created: serde_json::Value = serde_json::from_str(&body).unwrap();
     let file = created["file"].as_u64().unwrap();
     let complete =
-        format!(r#"{{"path":"{path}","file":{file},"blocks":[],"request_id":"d{path}"}}"#);
+        format!(r#"{{"path":"{path}","file":{file},"blocks":[],"holder":"test-writer","request_id":"d{path}"}}"#);
     let (status, body) = try_call(addr, "POST", "/v1/namespace/complete", Some(&complete)).ok()?;
     if status == 0 {
         return None;
@@ -192,7 +192,7 @@ fn put_empty(addr: SocketAddr, path: &str) -> Option<u64> {
 
 fn create_body(path: &str) -> String {
     format!(
-        r#"{{"path":"{path}","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"request_id":"c{path}"}}"#
+        r#"{{"path":"{path}","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"holder":"test-writer","request_id":"c{path}"}}"#
     )
 }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::checksum::Digest;
-use crate::ids::{BlockId, DatanodeId};
+use crate::ids::{BlockId, DatanodeId, Generation};
 
 /// Rack of a datanode that was not given one.
 pub const DEFAULT_RACK: &str = "/default-rack";
@@ -58,6 +58,10 @@ pub struct HeartbeatResponse {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReplicaReport {
     pub block: BlockId,
+    /// The generation the replica was finalized at; older than the namenode's record means
+    /// stale (deleted, never located). Replicas written before generations existed are 0.
+    #[serde(default)]
+    pub generation: Generation,
     pub length: u64,
     /// The block digest (SHA-256 over the chunk digests) the datanode computed while it
     /// received the replica. Incremental reports of newly written replicas carry it: the
@@ -99,6 +103,39 @@ pub enum DatanodeCommand {
         block: BlockId,
         targets: Vec<DatanodeInfo>,
     },
+    /// Lead the recovery of a file's last block, as its primary (HDFS's
+    /// `BlockRecoveryCommand`): ask every replica in `replicas` (this node among them) for
+    /// its state, choose the length (`length` when given: a truncate; otherwise the longest
+    /// prefix of verified chunks that every reachable replica holds), cut every replica to it
+    /// under `generation`, and report the result with `commit_block_sync`. Replicas that do
+    /// not answer are left out; a replica at `generation` or newer already is refused.
+    Recover {
+        block: BlockId,
+        generation: Generation,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        length: Option<u64>,
+        replicas: Vec<DatanodeInfo>,
+    },
+}
+
+/// The end of a block recovery, from its primary (HDFS's `commitBlockSynchronization`). The
+/// namenode accepts it only for the recovery it started last (the same `generation`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CommitBlockSyncRequest {
+    /// The primary.
+    pub id: DatanodeId,
+    pub block: BlockId,
+    pub generation: Generation,
+    /// `None`: no replica holds a byte of the block (drop it from the file).
+    pub recovered: Option<RecoveredBlock>,
+}
+
+/// The block as the recovery left it: every listed node holds it at `generation`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveredBlock {
+    pub length: u64,
+    pub sha256: Digest,
+    pub holders: Vec<DatanodeId>,
 }
 
 /// Query string of the lifeline and command long-poll routes.

@@ -2,13 +2,30 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BlockId, DatanodeId};
+use crate::ids::{BlockId, DatanodeId, LeaseHolder};
 use crate::path::FsPath;
 
 /// Query string of `GET /v1/admin/fsck`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FsckQuery {
     pub path: FsPath,
+    /// Also list the files open for writing (`fsck -openforwrite`).
+    #[serde(default)]
+    pub open_for_write: bool,
+}
+
+/// A file open for writing, as `fsck -openforwrite` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenFileReport {
+    pub path: FsPath,
+    pub holder: LeaseHolder,
+    /// Time since the holder last renewed its lease (since the namenode started, if it has not
+    /// renewed since).
+    pub lease_age_ms: u64,
+    /// What readers see now.
+    pub length: u64,
+    /// Its last block is being recovered.
+    pub recovering: bool,
 }
 
 /// `HEALTHY` when no block below the path is missing or corrupt.
@@ -49,6 +66,9 @@ pub struct FsckReport {
     pub missing: Vec<BlockHealth>,
     /// Replicas exist, but every one of them is corrupt.
     pub corrupt: Vec<BlockHealth>,
+    /// Files open for writing, when asked for (`FsckQuery::open_for_write`).
+    #[serde(default)]
+    pub open_files: Vec<OpenFileReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

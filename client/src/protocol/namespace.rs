@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checksum::Digest;
-use crate::ids::{BlockId, DatanodeId, InodeId, RequestId};
+use crate::ids::{BlockId, DatanodeId, Generation, InodeId, LeaseHolder, RequestId};
 use crate::path::FsPath;
 use crate::protocol::datanode::DatanodeInfo;
 
@@ -28,10 +28,18 @@ pub struct FileStatus {
     pub block_size: u64,
     /// Last modification, milliseconds since the Unix epoch.
     pub modified_ms: u64,
+    /// Set while the file is open for writing (created or appended, not yet closed): who
+    /// holds its lease. `length` is then what readers can read: the closed blocks plus the
+    /// last block up to its last hflush.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<LeaseHolder>,
 }
 
-/// Starts a write. The file stays invisible to readers and listings until `complete`, unless
-/// it is created complete (and empty) at once.
+/// Starts a write and takes the file's lease for `holder`. Until `complete` the file is listed
+/// as open (with its holder) and reads see only what its writer hflushed; created complete
+/// (and empty) at once, it takes no lease. An `overwrite` of a file another live writer holds
+/// is refused `lease_held`; once that lease is past the soft limit the file is recovered first
+/// (`recovery_in_progress`, retry).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CreateRequest {
     pub path: FsPath,
@@ -47,6 +55,7 @@ pub struct CreateRequest {
     /// complete: what a put of no bytes (a `_SUCCESS` marker, an empty output) needs.
     #[serde(default)]
     pub complete: bool,
+    pub holder: LeaseHolder,
     pub request_id: RequestId,
 }
 
@@ -67,12 +76,15 @@ pub struct AddBlockRequest {
     pub file: InodeId,
     /// Datanodes that failed for this writer; never chosen again for this block.
     pub excluded: Vec<DatanodeId>,
+    pub holder: LeaseHolder,
     pub request_id: RequestId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddBlockResponse {
     pub block: BlockId,
+    /// The generation the pipeline writes the new block at.
+    pub generation: Generation,
     /// The ordered pipeline: the client streams to the first, which forwards to the rest.
     /// Shorter than the file's replication when fewer datanodes are live.
     pub pipeline: Vec<DatanodeInfo>,
@@ -84,12 +96,15 @@ pub struct AbandonBlockRequest {
     pub path: FsPath,
     pub file: InodeId,
     pub block: BlockId,
+    pub holder: LeaseHolder,
 }
 
 /// A block as its writer finished it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommittedBlock {
     pub id: BlockId,
+    /// The generation the pipeline acknowledged the block at.
+    pub generation: Generation,
     pub length: u64,
     pub sha256: Digest,
     /// The datanodes whose acks the writer received. A claim only: the namenode locates
@@ -98,12 +113,131 @@ pub struct CommittedBlock {
     pub persisted_on: Vec<DatanodeId>,
 }
 
-/// Makes the file visible, atomically, with exactly these blocks in this order.
+/// Closes the file and releases the lease, atomically. `blocks` are the blocks this writer
+/// wrote, in order: after the blocks the file had when it was opened (for an append, starting
+/// with the reopened last block if the append filled it). The namenode commits each at the
+/// generation, length and digest its datanodes reported, never at the writer's word.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CompleteRequest {
     pub path: FsPath,
     pub file: InodeId,
     pub blocks: Vec<CommittedBlock>,
+    pub holder: LeaseHolder,
+    pub request_id: RequestId,
+}
+
+/// Opens a complete file for appending and takes its lease for `holder` (HDFS's `append`).
+/// Refused `lease_held` while another live writer holds it; past that writer's soft limit the
+/// file is recovered first (`recovery_in_progress`: retry until it is closed).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppendRequest {
+    pub path: FsPath,
+    pub holder: LeaseHolder,
+    pub request_id: RequestId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendResponse {
+    pub file: InodeId,
+    pub replication: u16,
+    pub block_size: u64,
+    /// The file's length when opened: where the appended bytes start.
+    pub length: u64,
+    /// The file's last block when it has room (holds fewer than `block_size` bytes): the
+    /// append fills it first, under a new generation, on the datanodes that hold it. `None`:
+    /// the append starts a new block (`add_block`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_block: Option<OpenBlock>,
+}
+
+/// The last block of a file open for writing, reopened for a new segment of writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenBlock {
+    pub block: BlockId,
+    /// The new generation the segment is written at.
+    pub generation: Generation,
+    /// Bytes the block holds (and readers see) now: where the segment starts.
+    pub length: u64,
+    /// The pipeline, in order: the live datanodes holding the block at `length`.
+    pub pipeline: Vec<DatanodeInfo>,
+}
+
+/// Reopens the last block of a file open for writing for a new segment: after an hflush
+/// (the next bytes go to the same block), or to rebuild a failed pipeline of an append or of a
+/// flushed block from the survivors (HDFS's `updateBlockForPipeline` and `updatePipeline` in
+/// one). The block gets a new generation, so replicas that missed the segment go stale.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReopenBlockRequest {
+    pub path: FsPath,
+    pub file: InodeId,
+    pub block: BlockId,
+    /// Datanodes that failed for this writer; left out of the pipeline.
+    pub excluded: Vec<DatanodeId>,
+    pub holder: LeaseHolder,
+    pub request_id: RequestId,
+}
+
+/// Makes the last block's bytes up to `block.length` visible to new readers (HDFS's `fsync`
+/// after an hflush or hsync): the pipeline has acknowledged them at `block.generation`. The
+/// namenode journals the new length, so readers see it after a restart too.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FlushRequest {
+    pub path: FsPath,
+    pub file: InodeId,
+    pub block: CommittedBlock,
+    pub holder: LeaseHolder,
+    pub request_id: RequestId,
+}
+
+/// Keeps every lease of `holder` alive; the client library sends it every
+/// `lease_soft_limit / 2` while it has a file open.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RenewLeaseRequest {
+    pub holder: LeaseHolder,
+}
+
+/// Closes a file whose writer went away, now, whatever the age of its lease (HDFS's
+/// `recoverLease`, `hdfs debug recoverLease`). Answers at once; call again to see whether the
+/// file is closed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecoverLeaseRequest {
+    pub path: FsPath,
+    pub request_id: RequestId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoverLeaseResponse {
+    /// The file is closed: it was not open, or its recovery has finished.
+    pub closed: bool,
+    pub status: FileStatus,
+}
+
+/// Shortens a complete file to `length` bytes (HDFS's `truncate`). Whole blocks past it are
+/// dropped at once; the block `length` falls inside is cut on its datanodes under a new
+/// generation, and the file stays open (leased to `holder`) until that is done.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TruncateRequest {
+    pub path: FsPath,
+    pub length: u64,
+    pub holder: LeaseHolder,
+    pub request_id: RequestId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruncateResponse {
+    /// The file is closed at its new length (the cut fell on a block boundary); `false` while
+    /// its last block is being cut.
+    pub closed: bool,
+    pub status: FileStatus,
+}
+
+/// Moves the blocks of `sources` onto the end of `target`, in order, without copying data,
+/// and deletes the sources (HDFS's `concat`). All must be complete files in one directory,
+/// none of them `target` or repeated.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConcatRequest {
+    pub target: FsPath,
+    pub sources: Vec<FsPath>,
     pub request_id: RequestId,
 }
 
@@ -184,6 +318,8 @@ pub struct ListResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocatedBlock {
     pub id: BlockId,
+    /// The generation readers ask the datanodes for: older replicas are refused.
+    pub generation: Generation,
     /// Offset of the block's first byte in the file.
     pub offset: u64,
     pub length: u64,

@@ -19,15 +19,18 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AbandonBlockRequest, Ack, AddBlockRequest, AddBlockResponse, AttemptId, BlockReceivedRequest,
-    BlockReportRequest, BlockReportResponse, ClusterReport, CompleteRequest, CompleteResponse,
-    CreateRequest, CreateResponse, DatanodeAdminRequest, DatanodeQuery, DatanodeReport,
-    DeleteRequest, DeleteResponse, ExecutorPoll, ExecutorPollResponse, FileStatus, FsckQuery,
-    FsckReport, HealthResponse, HeartbeatRequest, HeartbeatResponse, JobId, JobList, JobStatus,
-    ListQuery, ListResponse, LocatedFile, MaintenanceRequest, MkdirRequest, PathQuery,
-    RegisterRequest, RegisterResponse, RenameRequest, RenameResponse, ReplicationFailedRequest,
-    ReportBadReplicaRequest, SafeModeRequest, SafeModeStatus, SetReplicationRequest,
-    SubmitJobRequest, TaskReport,
+    AbandonBlockRequest, Ack, AddBlockRequest, AddBlockResponse, AppendRequest, AppendResponse,
+    AttemptId, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, ClusterReport,
+    CommitBlockSyncRequest, CompleteRequest, CompleteResponse, ConcatRequest, CreateRequest,
+    CreateResponse, CutReplicaRequest, DatanodeAdminRequest, DatanodeQuery, DatanodeReport,
+    DeleteRequest, DeleteResponse, ExecutorPoll, ExecutorPollResponse, FileStatus, FlushRequest,
+    FsckQuery, FsckReport, HealthResponse, HeartbeatRequest, HeartbeatResponse, JobId, JobList,
+    JobStatus, ListQuery, ListResponse, LocatedFile, MaintenanceRequest, MkdirRequest, OpenBlock,
+    PathQuery, RecoverLeaseRequest, RecoverLeaseResponse, RegisterRequest, RegisterResponse,
+    RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest, ReplicaState,
+    ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest, SafeModeRequest,
+    SafeModeStatus, SetReplicationRequest, SubmitJobRequest, TaskReport, TruncateRequest,
+    TruncateResponse,
 };
 use crate::ids::BlockId;
 
@@ -252,6 +255,13 @@ routes! {
     Locate = Get "/v1/namespace/locate", PathQuery => LocatedFile;
     ReportBadReplica = Post "/v1/namespace/report_bad_replica", ReportBadReplicaRequest => Ack;
     SetReplication = Post "/v1/namespace/set_replication", SetReplicationRequest => FileStatus;
+    Append = Post "/v1/namespace/append", AppendRequest => AppendResponse;
+    ReopenBlock = Post "/v1/namespace/reopen_block", ReopenBlockRequest => OpenBlock;
+    Flush = Post "/v1/namespace/flush", FlushRequest => Ack;
+    RenewLease = Post "/v1/namespace/renew_lease", RenewLeaseRequest => Ack;
+    RecoverLease = Post "/v1/namespace/recover_lease", RecoverLeaseRequest => RecoverLeaseResponse;
+    Truncate = Post "/v1/namespace/truncate", TruncateRequest => TruncateResponse;
+    Concat = Post "/v1/namespace/concat", ConcatRequest => FileStatus;
 
     // Operators (namenode).
     AdminReport = Get "/v1/admin/report", () => ClusterReport;
@@ -280,6 +290,7 @@ routes! {
     Commands = Get "/v1/datanode/commands", DatanodeQuery => HeartbeatResponse;
     /// A replica copy the namenode ordered failed; it is ordered again at once.
     ReplicationFailed = Post "/v1/datanode/replication_failed", ReplicationFailedRequest => Ack;
+    CommitBlockSync = Post "/v1/datanode/commit_block_sync", CommitBlockSyncRequest => Ack;
     /// Stream: a datanode's long-lived request, query [`DatanodeQuery`], answered with an
     /// [`Ack`]. Its body sends a byte every second and never ends while the datanode lives, so
     /// the namenode notices a dead process at once.
@@ -290,6 +301,9 @@ routes! {
     /// Stream (datanode): writes a block from a framed body through its pipeline, answered
     /// with a [`super::WriteBlockAck`].
     WriteBlock = Put "/v1/blocks/{id}" [BlockId];
+    /// Datanode ↔ datanode, during a block recovery: a replica's state, and cutting it.
+    ReplicaStateOf = Get "/v1/recovery/{id}" [BlockId], ReplicaStateQuery => ReplicaState;
+    CutReplica = Post "/v1/recovery/{id}/cut" [BlockId], CutReplicaRequest => ReplicaState;
     /// Stream (datanode): one partition of a finished map attempt's output.
     ShufflePartition = Get "/v1/shuffle/{job}/{attempt}/{partition}" [(JobId, AttemptId, u32)];
 }

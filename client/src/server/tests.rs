@@ -23,6 +23,7 @@ type Fake = State<Arc<Seen>>;
 
 fn status(path: FsPath) -> FileStatus {
     FileStatus {
+        lease_holder: None,
         path,
         kind: FileKind::Directory,
         length: 0,

@@ -45,6 +45,7 @@ const ABANDON_BLOCK: &str = routes::AbandonBlock::PATH;
 
 fn status(path: FsPath) -> FileStatus {
     FileStatus {
+        lease_holder: None,
         path,
         kind: FileKind::File,
         length: 0,
@@ -123,6 +124,7 @@ async fn add_block(
         ));
     }
     Ok(Json(AddBlockResponse {
+        generation: Default::default(),
         block: BlockId(1),
         pipeline,
     }))
@@ -176,6 +178,7 @@ async fn write_block(State(node): State<FakeDatanode>, body: Body) -> ApiResult<
         length += frame.data.len() as u64;
     }
     Ok(Json(WriteBlockAck {
+        generation: Default::default(),
         block: BlockId(1),
         length,
         sha256: digester.finish(),

@@ -73,6 +73,7 @@ async fn create(
 async fn locate() -> Resp<routes::Locate> {
     Resp(LocatedFile {
         status: FileStatus {
+            lease_holder: None,
             path: FsPath::parse(INPUT).unwrap(),
             kind: FileKind::File,
             length: INPUT_BYTES.len() as u64,
@@ -81,6 +82,7 @@ async fn locate() -> Resp<routes::Locate> {
             modified_ms: 0,
         },
         blocks: vec![LocatedBlock {
+            generation: Default::default(),
             id: BlockId(7),
             offset: 0,
             length: INPUT_BYTES.len() as u64,

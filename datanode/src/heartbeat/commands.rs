@@ -82,6 +82,9 @@ impl CommandExecutor {
                     tokio::spawn(delete(Arc::clone(&self.node), blocks));
                 }
                 DatanodeCommand::Replicate { block, targets } => self.replicate(block, targets),
+                DatanodeCommand::Recover { block, .. } => {
+                    tracing::warn!(%block, "block recovery is not implemented yet");
+                }
             }
         }
     }

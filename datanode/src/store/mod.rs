@@ -114,6 +114,7 @@ impl BlockStore {
             .replicas
             .iter()
             .map(|(&block, stored)| ReplicaReport {
+                generation: Default::default(),
                 block,
                 length: stored.length,
                 sha256: Some(stored.digest),

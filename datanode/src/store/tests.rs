@@ -59,11 +59,13 @@ fn finalized_replicas_survive_a_restart_and_the_id_is_stable() {
         store.replicas(),
         vec![
             ReplicaReport {
+                generation: Default::default(),
                 block: BlockId(7),
                 length: 0,
                 sha256: Some(block_digest_of(&[]))
             },
             ReplicaReport {
+                generation: Default::default(),
                 block: BlockId(300),
                 length: bytes.len() as u64,
                 sha256: Some(block_digest_of(&bytes))

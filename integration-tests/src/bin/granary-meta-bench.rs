@@ -117,6 +117,7 @@ async fn client(fs: Granary, args: Arc<Args>, dir: FsPath, phase: Phase) -> anyh
             Phase::CreateComplete => {
                 let created = nn.create(&create_request(path.clone())).await?;
                 nn.complete(&CompleteRequest {
+                    holder: bench_holder(),
                     path,
                     file: created.file,
                     blocks: vec![],
@@ -138,9 +139,17 @@ async fn client(fs: Granary, args: Arc<Args>, dir: FsPath, phase: Phase) -> anyh
     Ok(())
 }
 
+/// The one lease holder every bench writer writes as (each file has one writer at a time).
+fn bench_holder() -> granary_client::LeaseHolder {
+    "granary-meta-bench"
+        .parse()
+        .expect("a valid constant lease holder")
+}
+
 /// The create call of a writer that will add blocks (the file starts under construction).
 fn create_request(path: FsPath) -> CreateRequest {
     CreateRequest {
+        holder: bench_holder(),
         path,
         replication: None,
         block_size: None,

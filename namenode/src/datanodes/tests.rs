@@ -143,7 +143,7 @@ fn deletions_are_held_in_safe_mode_and_handed_out_in_bounded_replies() {
             .into_iter()
             .map(|c| match c {
                 DatanodeCommand::Delete { blocks } => blocks.len(),
-                DatanodeCommand::Replicate { .. } => 0,
+                DatanodeCommand::Replicate { .. } | DatanodeCommand::Recover { .. } => 0,
             })
             .collect()
     };

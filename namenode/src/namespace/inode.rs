@@ -81,6 +81,7 @@ impl Inode {
     pub fn status(&self, path: FsPath) -> FileStatus {
         match &self.kind {
             InodeKind::Dir => FileStatus {
+                lease_holder: None,
                 path,
                 kind: FileKind::Directory,
                 length: 0,
@@ -89,6 +90,7 @@ impl Inode {
                 modified_ms: self.modified_ms,
             },
             InodeKind::File(f) => FileStatus {
+                lease_holder: None,
                 path,
                 kind: FileKind::File,
                 length: f.length,

@@ -85,7 +85,11 @@ impl Namesystem {
                 for target in &pipeline {
                     state.datanodes.add_scheduled(&target.id, block_size);
                 }
-                Ok(AddBlockResponse { block, pipeline })
+                Ok(AddBlockResponse {
+                    block,
+                    generation: Default::default(),
+                    pipeline,
+                })
             },
         )
         .await
@@ -214,6 +218,7 @@ impl Namesystem {
             let mut locations = good;
             locations.append(&mut leaving);
             blocks.push(LocatedBlock {
+                generation: Default::default(),
                 id: record.id,
                 offset,
                 length: record.length,

@@ -121,6 +121,7 @@ impl TrackerNamespace for JobNamespace {
 
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
         let req = CreateRequest {
+            holder: job_tracker_holder(),
             path: path.clone(),
             replication: None,
             block_size: None,
@@ -149,4 +150,11 @@ pub async fn follow_attempts(namesystem: Arc<Namesystem>, tracker: Arc<JobTracke
             return;
         }
     }
+}
+
+/// The lease holder the job tracker writes its (empty, complete-at-once) markers as.
+fn job_tracker_holder() -> granary_client::LeaseHolder {
+    "granary-job-tracker"
+        .parse()
+        .expect("a valid constant lease holder")
 }

@@ -66,9 +66,16 @@ async fn read_replica(
     to: u64,
     stall: Duration,
 ) -> Result<Vec<u8>, Error> {
-    let mut frames =
-        granary_client::transfer::read_block(http, replica, block.id, from, to - from, stall)
-            .await?;
+    let mut frames = granary_client::transfer::read_block(
+        http,
+        replica,
+        block.id,
+        block.generation,
+        from,
+        to - from,
+        stall,
+    )
+    .await?;
     // The first frame starts at the chunk boundary at or before `from`.
     let mut chunk_start = from - from % CHUNK_SIZE as u64;
     let mut bytes = Vec::with_capacity((to - from) as usize);

@@ -78,6 +78,7 @@ mod tests {
 
     fn file(name: &str, length: u64) -> FileStatus {
         FileStatus {
+            lease_holder: None,
             path: FsPath::parse(name).unwrap(),
             kind: FileKind::File,
             length,

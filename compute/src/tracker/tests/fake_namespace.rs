@@ -68,6 +68,7 @@ impl FakeNamespace {
     fn status(path: &FsPath, kind: FileKind, data: &[u8]) -> FileStatus {
         let file = kind == FileKind::File;
         FileStatus {
+            lease_holder: None,
             path: path.clone(),
             kind,
             length: data.len() as u64,
@@ -145,6 +146,7 @@ impl TrackerNamespace for FakeNamespace {
         };
         let status = Self::status(path, FileKind::File, data);
         let block = LocatedBlock {
+            generation: Default::default(),
             id: BlockId(path.as_str().len() as u64),
             offset: 0,
             length: data.len() as u64,

@@ -52,6 +52,7 @@ fn kind<T: std::fmt::Debug>(result: Result<T, granary_client::Error>) -> ErrorKi
 
 fn committed(id: BlockId, length: u64) -> CommittedBlock {
     CommittedBlock {
+        generation: Default::default(),
         id,
         length,
         sha256: Digest::of(&id.0.to_be_bytes()),

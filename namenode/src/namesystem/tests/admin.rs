@@ -22,6 +22,7 @@ fn report(id: &str, blocks: &[BlockId]) -> BlockReportRequest {
     let replicas = blocks
         .iter()
         .map(|&block| ReplicaReport {
+            generation: Default::default(),
             block,
             length: 100,
             sha256: None,

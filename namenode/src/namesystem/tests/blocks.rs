@@ -17,6 +17,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     let nn = &running.nn;
     let file = nn.create(create_req("/f", rid("c"))).await.unwrap().file;
     let add = AddBlockRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p("/f"),
         file,
         excluded: Vec::new(),
@@ -43,6 +44,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     let received = |id: &str, block, length| BlockReceivedRequest {
         id: dn(id),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block,
             length,
             sha256: Some(Digest::of(b"x")),
@@ -69,12 +71,14 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     );
 
     let committed = CommittedBlock {
+        generation: Default::default(),
         id: allocated.block,
         length: 100,
         sha256: Digest::of(b"x"),
         persisted_on: allocated.pipeline.iter().map(|d| d.id.clone()).collect(),
     };
     let complete = CompleteRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p("/f"),
         file,
         blocks: vec![committed],
@@ -94,11 +98,13 @@ async fn blocks_are_placed_reported_located_and_deleted() {
         id: outsider.unwrap(),
         replicas: vec![
             ReplicaReport {
+                generation: Default::default(),
                 block: allocated.block,
                 length: 99,
                 sha256: None,
             },
             ReplicaReport {
+                generation: Default::default(),
                 block: BlockId(777),
                 length: 5,
                 sha256: None,
@@ -183,6 +189,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
     let reported = BlockReceivedRequest {
         id: holders[1].clone(),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block,
             length: 100,
             sha256: None,
@@ -224,6 +231,7 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
         .unwrap()
         .file;
     let add = AddBlockRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p("/uc"),
         file,
         excluded: Vec::new(),
@@ -237,6 +245,7 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
     let report = BlockReportRequest {
         id: dn("dn-a"),
         replicas: vec![ReplicaReport {
+            generation: Default::default(),
             block,
             length: 42,
             sha256: None,
@@ -266,6 +275,7 @@ async fn reports_under_a_live_id_from_another_host_are_refused_and_change_nothin
     let forged = BlockReceivedRequest {
         id: dn("dn-a"),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block: BlockId(4242),
             length: 7,
             sha256: Some(Digest::of(b"forged")),

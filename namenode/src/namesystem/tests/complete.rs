@@ -17,6 +17,7 @@ async fn open_with_block(nn: &super::Namesystem, path: &str) -> (InodeId, AddBlo
         .unwrap()
         .file;
     let add = AddBlockRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,
         excluded: Vec::new(),
@@ -27,6 +28,7 @@ async fn open_with_block(nn: &super::Namesystem, path: &str) -> (InodeId, AddBlo
 
 fn complete_req(path: &str, file: InodeId, block: CommittedBlock) -> CompleteRequest {
     CompleteRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,
         blocks: vec![block],
@@ -36,6 +38,7 @@ fn complete_req(path: &str, file: InodeId, block: CommittedBlock) -> CompleteReq
 
 fn claim(block: BlockId, sha256: Digest, persisted_on: &AddBlockResponse) -> CommittedBlock {
     CommittedBlock {
+        generation: Default::default(),
         id: block,
         length: 100,
         sha256,
@@ -176,6 +179,7 @@ async fn a_late_report_contradicting_the_committed_digest_is_deleted() {
     let late = BlockReceivedRequest {
         id: outsider.clone(),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block,
             length: 100,
             sha256: Some(Digest::of(b"something else")),
@@ -219,6 +223,7 @@ async fn after_a_restart_the_full_reports_digests_let_the_file_complete() {
     let full_report = |id: &str, sha256: Digest| BlockReportRequest {
         id: dn(id),
         replicas: vec![ReplicaReport {
+            generation: Default::default(),
             block: allocated.block,
             length: 100,
             sha256: Some(sha256),

@@ -34,6 +34,7 @@ async fn fsck_classifies_every_block_below_a_path() {
     let extra = BlockReceivedRequest {
         id: third.unwrap(),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block: over,
             length: 100,
             sha256: None,
@@ -157,6 +158,7 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
     let received = BlockReceivedRequest {
         id: targets[0].id.clone(),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block,
             length: 100,
             sha256: None,

@@ -81,6 +81,7 @@ fn rid(id: &str) -> RequestId {
 
 fn create_req(path: &str, request_id: RequestId) -> CreateRequest {
     CreateRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p(path),
         replication: None,
         block_size: None,
@@ -153,6 +154,7 @@ async fn put_empty(nn: &Namesystem, path: &str) -> InodeId {
         .unwrap()
         .file;
     let complete = CompleteRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,
         blocks: Vec::new(),
@@ -167,6 +169,7 @@ fn report_written(nn: &Namesystem, id: &DatanodeId, block: BlockId, length: u64)
     let report = BlockReceivedRequest {
         id: id.clone(),
         received: vec![ReplicaReport {
+            generation: Default::default(),
             block,
             length,
             sha256: Some(Digest::of(WRITTEN)),
@@ -191,6 +194,7 @@ async fn put_one_block(
         .unwrap()
         .file;
     let add = AddBlockRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,
         excluded: Vec::new(),
@@ -202,12 +206,14 @@ async fn put_one_block(
         report_written(nn, holder, allocated.block, 100);
     }
     let block = CommittedBlock {
+        generation: Default::default(),
         id: allocated.block,
         length: 100,
         sha256: Digest::of(WRITTEN),
         persisted_on: holders.clone(),
     };
     let complete = CompleteRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,
         blocks: vec![block],
@@ -267,6 +273,7 @@ async fn a_repeated_request_is_applied_once_and_answered_alike() {
     let again = nn.create(create_req("/f", rid("create-1"))).await.unwrap();
     assert_eq!(first, again);
     let complete = CompleteRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p("/f"),
         file: first.file,
         blocks: Vec::new(),
@@ -343,6 +350,7 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
     assert_eq!(retried, created, "a retry");
 
     let add = AddBlockRequest {
+        holder: "test-writer".parse().unwrap(),
         path: p("/d/empty"),
         file: created.file,
         excluded: Vec::new(),

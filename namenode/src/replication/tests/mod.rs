@@ -124,6 +124,7 @@ impl Fixture {
                     DatanodeCommand::Delete { blocks } => {
                         deletes.extend(blocks.into_iter().map(|b| (id.0.clone(), b)));
                     }
+                    DatanodeCommand::Recover { .. } => {}
                 }
             }
         }
