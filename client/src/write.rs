@@ -380,6 +380,7 @@ impl<'a> Writer<'a> {
                 path: self.path.clone(),
                 file: self.file,
                 excluded: excluded.to_vec(),
+                previous: self.committed.last().cloned(),
                 holder: self.fs.holder.clone(),
                 request_id: RequestId::new(),
             })

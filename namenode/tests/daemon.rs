@@ -109,7 +109,9 @@ fn acknowledged_changes_survive_kill_9() {
     let create = r#"{"path":"/a/f","replication":null,"block_size":null,"overwrite":false,"create_parents":true,"holder":"test-writer","request_id":"c1"}"#;
     let created = daemon.json("POST", "/v1/namespace/create", Some(create));
     let file = created["file"].as_u64().unwrap();
-    let complete = format!(r#"{{"path":"/a/f","file":{file},"blocks":[],"holder":"test-writer","request_id":"d1"}}"#);
+    let complete = format!(
+        r#"{{"path":"/a/f","file":{file},"blocks":[],"holder":"test-writer","request_id":"d1"}}"#
+    );
     daemon.json("POST", "/v1/namespace/complete", Some(&complete));
     daemon.json(
         "POST",
@@ -180,8 +182,9 @@ fn put_empty(addr: SocketAddr, path: &str) -> Option<u64> {
     assert_eq!(status, 200, "{body}");
     let created: serde_json::Value = serde_json::from_str(&body).unwrap();
     let file = created["file"].as_u64().unwrap();
-    let complete =
-        format!(r#"{{"path":"{path}","file":{file},"blocks":[],"holder":"test-writer","request_id":"d{path}"}}"#);
+    let complete = format!(
+        r#"{{"path":"{path}","file":{file},"blocks":[],"holder":"test-writer","request_id":"d{path}"}}"#
+    );
     let (status, body) = try_call(addr, "POST", "/v1/namespace/complete", Some(&complete)).ok()?;
     if status == 0 {
         return None;

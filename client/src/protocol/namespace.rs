@@ -67,6 +67,8 @@ pub struct CreateResponse {
     /// The file's status when it was created complete (`CreateRequest::complete`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<FileStatus>,
+    /// The namenode's `lease_soft_limit`: the writer renews its lease every half of it.
+    pub lease_soft_limit_ms: u64,
 }
 
 /// Allocates the next block of a file under construction and its write pipeline.
@@ -76,6 +78,10 @@ pub struct AddBlockRequest {
     pub file: InodeId,
     /// Datanodes that failed for this writer; never chosen again for this block.
     pub excluded: Vec<DatanodeId>,
+    /// The writer's previous block as its pipeline acknowledged it (HDFS's `addBlock`
+    /// commits the previous block): a lease recovery keeps it whatever happens to the writer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<CommittedBlock>,
     pub holder: LeaseHolder,
     pub request_id: RequestId,
 }
@@ -143,6 +149,8 @@ pub struct AppendResponse {
     pub block_size: u64,
     /// The file's length when opened: where the appended bytes start.
     pub length: u64,
+    /// As [`CreateResponse::lease_soft_limit_ms`].
+    pub lease_soft_limit_ms: u64,
     /// The file's last block when it has room (holds fewer than `block_size` bytes): the
     /// append fills it first, under a new generation, on the datanodes that hold it. `None`:
     /// the append starts a new block (`add_block`).

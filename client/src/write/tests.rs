@@ -59,6 +59,7 @@ async fn create(State(fake): Fake, Json(req): Json<CreateRequest>) -> Json<Creat
     fake.calls.lock().unwrap().push((CREATE, req.complete));
     let complete = req.complete && fake.version == Version::Current;
     Json(CreateResponse {
+        lease_soft_limit_ms: 60_000,
         file: InodeId(7),
         replication: 3,
         block_size: 1 << 20,

@@ -40,6 +40,7 @@ impl Namesystem {
                     false => None,
                 };
                 Ok(CreateResponse {
+                    lease_soft_limit_ms: 60_000,
                     file,
                     replication: params.replication,
                     block_size: params.block_size,

@@ -17,6 +17,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     let nn = &running.nn;
     let file = nn.create(create_req("/f", rid("c"))).await.unwrap().file;
     let add = AddBlockRequest {
+        previous: None,
         holder: "test-writer".parse().unwrap(),
         path: p("/f"),
         file,
@@ -231,6 +232,7 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
         .unwrap()
         .file;
     let add = AddBlockRequest {
+        previous: None,
         holder: "test-writer".parse().unwrap(),
         path: p("/uc"),
         file,

@@ -17,6 +17,7 @@ async fn open_with_block(nn: &super::Namesystem, path: &str) -> (InodeId, AddBlo
         .unwrap()
         .file;
     let add = AddBlockRequest {
+        previous: None,
         holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,

@@ -194,6 +194,7 @@ async fn put_one_block(
         .unwrap()
         .file;
     let add = AddBlockRequest {
+        previous: None,
         holder: "test-writer".parse().unwrap(),
         path: p(path),
         file,
@@ -350,6 +351,7 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
     assert_eq!(retried, created, "a retry");
 
     let add = AddBlockRequest {
+        previous: None,
         holder: "test-writer".parse().unwrap(),
         path: p("/d/empty"),
         file: created.file,
