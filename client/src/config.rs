@@ -17,9 +17,12 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed for one namespace call. Default 60 s.
     pub request_timeout: Duration,
-    /// Extra tries of a namespace call after a connection error (each with the same request id,
-    /// so none is applied twice). Default 4.
-    pub namenode_retries: u32,
+    /// How long a namenode call keeps being retried, with back-off, while the namenode cannot
+    /// be reached (each try with the same request id, so none is applied twice; the retry
+    /// cache answers a repeat). Long enough to ride out a namenode restart: once a call has
+    /// seen the namenode unreachable, its `safe_mode` answers (a namenode still starting up)
+    /// are retried too. `Duration::ZERO`: one try. Default 60 s.
+    pub namenode_retry_window: Duration,
     /// Pipelines tried per block before a put gives up. Default 5.
     pub pipeline_attempts: u32,
     /// A datanode that makes no progress on a block transfer for this long is given up: a read
@@ -46,7 +49,7 @@ impl ClientConfig {
             local_address: None,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
-            namenode_retries: 4,
+            namenode_retry_window: Duration::from_secs(60),
             pipeline_attempts: 5,
             stall_timeout: Duration::from_secs(5),
             busy_retries: 5,

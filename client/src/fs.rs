@@ -2,9 +2,12 @@
 //! engine alike.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::AsyncRead;
 
+use crate::backoff::Backoff;
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{DatanodeId, LeaseHolder, RequestId};
@@ -14,7 +17,8 @@ use crate::protocol::*;
 use crate::read::FileReader;
 use crate::transfer;
 pub use crate::walk::Walk;
-use crate::write::{self, Progress, PutOptions, PutSummary};
+use crate::write::lease::LeaseRenewer;
+use crate::write::{self, FileWriter, Progress, PutOptions, PutSummary};
 
 /// A handle on a cluster. Cheap to clone; clones share connections.
 #[derive(Clone)]
@@ -25,6 +29,7 @@ pub struct Granary {
     pub(crate) config: ClientConfig,
     /// This client's lease holder name, the same for every file it writes.
     pub(crate) holder: LeaseHolder,
+    pub(crate) leases: Arc<LeaseRenewer>,
 }
 
 impl Granary {
@@ -34,6 +39,7 @@ impl Granary {
             data: transfer::data_client(&config)?,
             config,
             holder: LeaseHolder::generate(),
+            leases: Arc::default(),
         })
     }
 
@@ -73,6 +79,102 @@ impl Granary {
         progress: Option<Progress>,
     ) -> Result<PutSummary> {
         write::put_reader(self, reader, dst, opts, progress).await
+    }
+
+    /// Appends a local file to the end of `dst`, which must be a complete file. Until the append
+    /// completes, readers see the old length; a failed append leaves the old content, or what
+    /// an earlier part of it made durable, and closes the file.
+    pub async fn append_file(
+        &self,
+        local: &Path,
+        dst: &FsPath,
+        progress: Option<Progress>,
+    ) -> Result<PutSummary> {
+        write::append_file(self, local, dst, progress).await
+    }
+
+    /// Appends everything `reader` yields to the end of `dst`.
+    pub async fn append_reader<R: AsyncRead + Unpin>(
+        &self,
+        reader: R,
+        dst: &FsPath,
+        progress: Option<Progress>,
+    ) -> Result<PutSummary> {
+        write::append_reader(self, reader, dst, progress).await
+    }
+
+    /// Creates `dst` and opens it for writing: bytes written become visible to readers at
+    /// each [`FileWriter::hflush`], and all of them once it is closed.
+    pub async fn create_writer(&self, dst: &FsPath, opts: &PutOptions) -> Result<FileWriter<'_>> {
+        FileWriter::create(self, dst, opts).await
+    }
+
+    /// Opens the complete file `dst` for appending.
+    pub async fn append_writer(&self, dst: &FsPath) -> Result<FileWriter<'_>> {
+        FileWriter::append(self, dst).await
+    }
+
+    /// Shortens `path` to `length` bytes. Answers whether it is closed at once (the length
+    /// fell on a block boundary); otherwise its last block is being cut, and
+    /// [`Granary::wait_closed`] waits for that.
+    pub async fn truncate(&self, path: &FsPath, length: u64) -> Result<TruncateResponse> {
+        let req = TruncateRequest {
+            path: path.clone(),
+            length,
+            holder: self.holder.clone(),
+            request_id: RequestId::new(),
+        };
+        self.nn.truncate(&req).await
+    }
+
+    /// Moves the blocks of `sources` onto the end of `target` without copying data; the
+    /// sources are removed.
+    pub async fn concat(&self, target: &FsPath, sources: &[FsPath]) -> Result<FileStatus> {
+        let req = ConcatRequest {
+            target: target.clone(),
+            sources: sources.to_vec(),
+            request_id: RequestId::new(),
+        };
+        self.nn.concat(&req).await
+    }
+
+    /// Closes a file whose writer went away, now (`hdfs debug recoverLease`); answers whether
+    /// it is closed already.
+    pub async fn recover_lease(&self, path: &FsPath) -> Result<RecoverLeaseResponse> {
+        let req = RecoverLeaseRequest {
+            path: path.clone(),
+            request_id: RequestId::new(),
+        };
+        self.nn.recover_lease(&req).await
+    }
+
+    /// Polls `path` until it is closed (no lease holder) or `timeout` passes; answers its
+    /// status then.
+    pub async fn wait_closed(&self, path: &FsPath, timeout: Duration) -> Result<FileStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            let status = self.stat(path).await?;
+            if status.lease_holder.is_none() {
+                return Ok(status);
+            }
+            let wait = backoff.next_wait();
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(Error::new(
+                    ErrorKind::RecoveryInProgress,
+                    format!(
+                        "{path} is still open for writing by {}",
+                        status.lease_holder.map(String::from).unwrap_or_default()
+                    ),
+                ));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// This client's lease holder name.
+    pub fn lease_holder(&self) -> &LeaseHolder {
+        &self.holder
     }
 
     /// Writes `data` to `dst` (for small files).
@@ -218,8 +320,13 @@ impl Granary {
         self.nn.set_replication(&req).await
     }
 
-    pub async fn fsck(&self, path: &FsPath) -> Result<FsckReport> {
-        self.nn.fsck(path).await
+    /// fsck of `path`; `open_for_write` also lists the files open for writing.
+    pub async fn fsck(&self, path: &FsPath, open_for_write: bool) -> Result<FsckReport> {
+        let query = FsckQuery {
+            path: path.clone(),
+            open_for_write,
+        };
+        self.nn.fsck(&query).await
     }
 
     pub async fn safe_mode(&self, action: SafeModeAction) -> Result<SafeModeStatus> {

@@ -1,9 +1,12 @@
 //! Typed HTTP client of the namenode.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::backoff::Backoff;
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result, WireError};
 use crate::path::FsPath;
@@ -16,8 +19,14 @@ pub struct NamenodeClient {
     base: String,
     /// `base` parsed once: parsing a URL per call was a tenth of a metadata client's CPU.
     base_url: reqwest::Url,
-    retries: u32,
+    retry_window: Duration,
+    /// Set by the first answer: until then a call is retried for at most
+    /// [`FIRST_CONTACT_WINDOW`], so a mistyped address fails in seconds, not a minute.
+    reached: Arc<AtomicBool>,
 }
+
+/// How long a client that has never reached the namenode keeps trying.
+pub const FIRST_CONTACT_WINDOW: Duration = Duration::from_secs(3);
 
 impl NamenodeClient {
     pub fn new(config: &ClientConfig) -> Result<Self> {
@@ -45,7 +54,8 @@ impl NamenodeClient {
             http,
             base: config.namenode.clone(),
             base_url,
-            retries: config.namenode_retries,
+            retry_window: config.namenode_retry_window,
+            reached: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -67,6 +77,34 @@ impl NamenodeClient {
 
     pub async fn complete(&self, req: &CompleteRequest) -> Result<CompleteResponse> {
         self.call::<routes::Complete>(req).await
+    }
+
+    pub async fn append(&self, req: &AppendRequest) -> Result<AppendResponse> {
+        self.call::<routes::Append>(req).await
+    }
+
+    pub async fn reopen_block(&self, req: &ReopenBlockRequest) -> Result<OpenBlock> {
+        self.call::<routes::ReopenBlock>(req).await
+    }
+
+    pub async fn flush(&self, req: &FlushRequest) -> Result<Ack> {
+        self.call::<routes::Flush>(req).await
+    }
+
+    pub async fn renew_lease(&self, req: &RenewLeaseRequest) -> Result<Ack> {
+        self.call::<routes::RenewLease>(req).await
+    }
+
+    pub async fn recover_lease(&self, req: &RecoverLeaseRequest) -> Result<RecoverLeaseResponse> {
+        self.call::<routes::RecoverLease>(req).await
+    }
+
+    pub async fn truncate(&self, req: &TruncateRequest) -> Result<TruncateResponse> {
+        self.call::<routes::Truncate>(req).await
+    }
+
+    pub async fn concat(&self, req: &ConcatRequest) -> Result<FileStatus> {
+        self.call::<routes::Concat>(req).await
     }
 
     pub async fn mkdir(&self, req: &MkdirRequest) -> Result<FileStatus> {
@@ -123,12 +161,8 @@ impl NamenodeClient {
         self.call::<routes::SetReplication>(req).await
     }
 
-    pub async fn fsck(&self, path: &FsPath) -> Result<FsckReport> {
-        self.call::<routes::Fsck>(&FsckQuery {
-            path: path.clone(),
-            open_for_write: false,
-        })
-        .await
+    pub async fn fsck(&self, query: &FsckQuery) -> Result<FsckReport> {
+        self.call::<routes::Fsck>(query).await
     }
 
     pub async fn safe_mode(&self, action: SafeModeAction) -> Result<SafeModeStatus> {
@@ -201,7 +235,12 @@ impl NamenodeClient {
         url
     }
 
-    /// Sends, retrying transport failures with back-off. Safe for every call: reads are
+    /// Sends, retrying transport failures with back-off for up to the retry window (at most
+    /// [`FIRST_CONTACT_WINDOW`] before the namenode first answered this client), and,
+    /// once the namenode was unreachable, its `safe_mode` answers too: a restarted namenode
+    /// is in safe mode until the datanodes have reported, which a writer riding out the
+    /// restart must wait for (a namenode in safe mode for another reason answers at once and
+    /// fails the call at once). Safe for every call: reads are
     /// idempotent, namespace mutations and job submissions carry a request id the namenode
     /// deduplicates, and the calls without one may be repeated: datanode registrations and
     /// reports restate what the node holds, a repeated kill finds the job killed, a repeated
@@ -213,26 +252,41 @@ impl NamenodeClient {
         Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
         Resp: DeserializeOwned,
     {
-        let mut attempt = 0;
+        let window = if self.reached.load(Ordering::Relaxed) {
+            self.retry_window
+        } else {
+            self.retry_window.min(FIRST_CONTACT_WINDOW)
+        };
+        let deadline = tokio::time::Instant::now() + window;
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        let mut was_unreachable = false;
         loop {
-            match send().await {
-                Ok(response) => return decode_response(response).await,
-                Err(e) if attempt < self.retries => {
-                    attempt += 1;
-                    tracing::debug!("namenode call failed ({e}), retry {attempt}");
-                    tokio::time::sleep(Duration::from_millis(100 << attempt.min(5))).await;
+            let error = match send().await {
+                Ok(response) => {
+                    self.reached.store(true, Ordering::Relaxed);
+                    match decode_response(response).await {
+                        Err(e) if e.kind == ErrorKind::SafeMode && was_unreachable => e,
+                        decoded => return decoded,
+                    }
                 }
                 Err(e) => {
-                    return Err(Error::new(
+                    was_unreachable = true;
+                    Error::new(
                         ErrorKind::Unavailable,
                         format!(
                             "cannot reach the namenode at {}: {}",
                             self.base,
                             transport_reason(&e)
                         ),
-                    ))
+                    )
                 }
+            };
+            let wait = backoff.next_wait();
+            if tokio::time::Instant::now() + wait > deadline {
+                return Err(error);
             }
+            tracing::debug!("namenode call failed ({error}); retrying in {wait:?}");
+            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -69,7 +69,7 @@ impl Executor {
             ..ClientConfig::new(config.namenode.clone())
         };
         let poller = NamenodeClient::new(&ClientConfig {
-            namenode_retries: 0,
+            namenode_retry_window: Duration::ZERO,
             request_timeout: POLL_TIMEOUT,
             ..client.clone()
         })?;

@@ -23,6 +23,9 @@ pub enum AdminCommand {
     Fsck {
         #[arg(default_value = "/")]
         path: String,
+        /// Also list the files open for writing, with their lease holder and the lease's age.
+        #[arg(long = "openforwrite")]
+        open_for_write: bool,
         #[arg(long)]
         json: bool,
     },
@@ -64,12 +67,16 @@ pub async fn run(fs: Granary, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 print_report(&fs, &report);
             }
         }
-        AdminCommand::Fsck { path, json } => {
-            let report = fs.fsck(&FsPath::parse(&path)?).await?;
+        AdminCommand::Fsck {
+            path,
+            open_for_write,
+            json,
+        } => {
+            let report = fs.fsck(&FsPath::parse(&path)?, open_for_write).await?;
             if json {
                 print_json(&report)?;
             } else {
-                print_fsck(&report);
+                print_fsck(&report, open_for_write);
             }
             if report.status != HealthStatus::Healthy {
                 return Ok(ExitCode::FAILURE);
@@ -152,7 +159,7 @@ fn print_report(fs: &Granary, report: &ClusterReport) {
     }
 }
 
-fn print_fsck(report: &FsckReport) {
+fn print_fsck(report: &FsckReport, open_for_write: bool) {
     let section = |title: &str, blocks: &[BlockHealth]| {
         println!("{title}: {}", blocks.len());
         for b in blocks {
@@ -178,5 +185,20 @@ fn print_fsck(report: &FsckReport) {
     section("over-replicated blocks", &report.over_replicated);
     section("missing blocks", &report.missing);
     section("corrupt blocks", &report.corrupt);
+    if open_for_write {
+        println!("open files: {}", report.open_files.len());
+        for open in &report.open_files {
+            println!(
+                "  {} ({}): open by {}, lease renewed {} ago{}",
+                open.path,
+                bytes(open.length),
+                open.holder,
+                humantime::format_duration(std::time::Duration::from_secs(
+                    open.lease_age_ms / 1000
+                )),
+                if open.recovering { ", recovering" } else { "" }
+            );
+        }
+    }
     println!("status:      {}", state_name(&report.status));
 }

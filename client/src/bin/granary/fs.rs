@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::output::{self, print_json};
 
 mod listing;
+mod writing;
 
 #[derive(Subcommand)]
 pub enum FsCommand {
@@ -91,6 +92,37 @@ pub enum FsCommand {
         json: bool,
         path: String,
     },
+    /// Append local files (or `-` for stdin) to the end of a file, in order (as
+    /// `hdfs dfs -appendToFile`).
+    Append {
+        /// Local sources, then the file to append to.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
+    /// Shorten a file to LENGTH bytes (e.g. 100, 64M).
+    Truncate {
+        /// Wait until the file is closed at its new length (its last block cut).
+        #[arg(short = 'w', long)]
+        wait: bool,
+        #[arg(value_parser = parse_size_arg)]
+        length: u64,
+        path: String,
+    },
+    /// Close a file whose writer went away, now, at what its datanodes hold (as
+    /// `hdfs debug recoverLease`). Prints whether it is closed and its length.
+    RecoverLease {
+        /// Wait until it is closed.
+        #[arg(long)]
+        wait: bool,
+        path: String,
+    },
+    /// Move the blocks of the sources onto the end of TARGET without copying data; the
+    /// sources are removed. All must be complete files in one directory.
+    Concat {
+        target: String,
+        #[arg(required = true)]
+        sources: Vec<String>,
+    },
 }
 
 fn parse_size_arg(raw: &str) -> Result<u64, String> {
@@ -155,6 +187,23 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             path,
         } => listing::setrep(&fs, &fs_path(&path)?, replication, wait).await?,
         FsCommand::Stat { json, path } => stat(&fs, &fs_path(&path)?, json).await?,
+        FsCommand::Append { mut paths } => {
+            let dst = fs_path(&paths.pop().unwrap_or_default())?;
+            writing::append(&fs, &paths, &dst).await?
+        }
+        FsCommand::Truncate { wait, length, path } => {
+            writing::truncate(&fs, &fs_path(&path)?, length, wait).await?
+        }
+        FsCommand::RecoverLease { wait, path } => {
+            return writing::recover_lease(&fs, &fs_path(&path)?, wait).await
+        }
+        FsCommand::Concat { target, sources } => {
+            let sources = sources
+                .iter()
+                .map(|raw| fs_path(raw))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            fs.concat(&fs_path(&target)?, &sources).await?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -307,6 +356,9 @@ async fn stat(fs: &Granary, path: &FsPath, json: bool) -> anyhow::Result<()> {
         }
     );
     println!("modified:    {}", output::time_ms(s.modified_ms));
+    if let Some(holder) = &s.lease_holder {
+        println!("open:        for write by {holder} (length as of its last hflush)");
+    }
     if s.kind == FileKind::File {
         println!("length:      {} ({})", s.length, output::bytes(s.length));
         println!("replication: {}", s.replication);

@@ -28,13 +28,26 @@ struct Cli {
     #[arg(long, global = true, env = "GRANARY_STALL_TIMEOUT", value_name = "DUR",
           value_parser = humantime::parse_duration)]
     stall_timeout: Option<std::time::Duration>,
+    /// Keep retrying a namenode that cannot be reached for this long, e.g. 60s (the default),
+    /// so a command rides out a namenode restart; 0s tries once.
+    #[arg(long, global = true, env = "GRANARY_NAMENODE_RETRY_WINDOW", value_name = "DUR",
+          value_parser = humantime::parse_duration)]
+    namenode_retry_window: Option<std::time::Duration>,
     #[command(subcommand)]
     command: Command,
 }
 
+/// The global flags that shape the client.
+struct ClientFlags {
+    namenode: Option<String>,
+    stall_timeout: Option<std::time::Duration>,
+    namenode_retry_window: Option<std::time::Duration>,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Files and directories: put, get, cat, ls, mkdir, rm, mv, stat.
+    /// Files and directories: put, get, cat, ls, mkdir, rm, mv, setrep, stat, append,
+    /// truncate, recover-lease, concat.
     #[command(subcommand)]
     Fs(fs::FsCommand),
     /// A local cluster of real namenode and datanode processes.
@@ -96,19 +109,23 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let (namenode, stall) = (cli.namenode, cli.stall_timeout);
+    let flags = ClientFlags {
+        namenode: cli.namenode,
+        stall_timeout: cli.stall_timeout,
+        namenode_retry_window: cli.namenode_retry_window,
+    };
     match cli.command {
-        Command::Fs(cmd) => fs::run(connect(namenode, stall)?, cmd).await,
-        Command::Admin(cmd) => admin::run(connect(namenode, stall)?, cmd).await,
+        Command::Fs(cmd) => fs::run(connect(flags)?, cmd).await,
+        Command::Admin(cmd) => admin::run(connect(flags)?, cmd).await,
         Command::Cluster(cmd) => cluster::run(cmd).await,
-        Command::Job(cmd) => job::run(connect(namenode, stall)?, cmd).await,
-        Command::Drill(args) => drill::run(connect(namenode, stall)?, args).await,
+        Command::Job(cmd) => job::run(connect(flags)?, cmd).await,
+        Command::Drill(args) => drill::run(connect(flags)?, args).await,
     }
 }
 
 /// A client of the namenode named by the flag, the environment, or the default local cluster.
-fn connect(flag: Option<String>, stall: Option<std::time::Duration>) -> anyhow::Result<Granary> {
-    let url = match flag {
+fn connect(flags: ClientFlags) -> anyhow::Result<Granary> {
+    let url = match flags.namenode {
         Some(url) => url,
         None => cluster::default_namenode_url(),
     };
@@ -116,11 +133,14 @@ fn connect(flag: Option<String>, stall: Option<std::time::Duration>) -> anyhow::
         anyhow::bail!("invalid namenode URL {url:?} (expected http://HOST:PORT)");
     }
     let mut config = ClientConfig::new(url);
-    if let Some(stall) = stall {
+    if let Some(stall) = flags.stall_timeout {
         if stall.is_zero() {
             anyhow::bail!("the stall timeout must be positive");
         }
         config.stall_timeout = stall;
+    }
+    if let Some(window) = flags.namenode_retry_window {
+        config.namenode_retry_window = window;
     }
     Ok(Granary::new(config)?)
 }

@@ -230,7 +230,7 @@ async fn watch_healing(
 async fn wait_healthy(fs: &Granary, within: Duration) -> anyhow::Result<()> {
     let root = FsPath::root();
     wait_until(Instant::now() + within, || async {
-        let report = fs.fsck(&root).await.ok()?;
+        let report = fs.fsck(&root, false).await.ok()?;
         (report.status == HealthStatus::Healthy && report.under_replicated.is_empty()).then_some(())
     })
     .await

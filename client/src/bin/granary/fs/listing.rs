@@ -55,9 +55,14 @@ fn write_line(out: &mut impl Write, e: &FileStatus) -> anyhow::Result<()> {
         FileKind::Directory => ('d', "-".to_string()),
         FileKind::File => ('-', e.replication.to_string()),
     };
+    // An open file is marked as `hdfs dfs -ls` users know from fsck: with its writer.
+    let open = match &e.lease_holder {
+        Some(holder) => format!("  [open for write by {holder}]"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{kind} {repl:>3} {:>12} {} {}",
+        "{kind} {repl:>3} {:>12} {} {}{open}",
         e.length,
         output::time_ms(e.modified_ms),
         e.path

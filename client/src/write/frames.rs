@@ -1,0 +1,131 @@
+//! One pipeline attempt: frames are read and digested on a blocking thread while the
+//! connection sends them, so disk, hashing and network overlap.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+use bytes::{Bytes, BytesMut};
+use tokio_util::sync::CancellationToken;
+
+use super::{BlockSource, Progress};
+use crate::checksum::{BlockDigester, Digest, CHUNK_SIZE};
+use crate::error::{Error, ErrorKind, Result};
+use crate::framing::Frame;
+use crate::fs::Granary;
+use crate::ids::BlockId;
+use crate::protocol::{DatanodeInfo, WriteBlockAck};
+use crate::transfer::{self, BlockSegment};
+
+/// Sends `source` to `pipeline` as `segment` of `block`. A new replica's ack must match what
+/// was sent byte for byte (length and digest); a segment's must cover the bytes before it
+/// plus those sent (its digest covers chunks this writer never saw: the namenode checks it
+/// against the datanodes' reports).
+pub(super) async fn send(
+    fs: &Granary,
+    pipeline: &[DatanodeInfo],
+    block: BlockId,
+    segment: BlockSegment,
+    source: &BlockSource,
+    progress: Option<Progress>,
+) -> Result<WriteBlockAck> {
+    let (tx, ack) =
+        transfer::write_block(&fs.data, pipeline, block, segment, fs.config.stall_timeout)?;
+    let source = source.clone();
+    let start_in_block = segment.append_from.unwrap_or(0);
+    let given_up = CancellationToken::new();
+    let stop = given_up.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let producer = tokio::task::spawn_blocking(move || {
+        let send = |item| send_unless_given_up(&runtime, &tx, item, &stop);
+        produce_frames(&source, start_in_block, send, progress)
+    });
+    let ack = ack.await;
+    // A connection stuck writing to a stalled peer never takes the producer's next frame.
+    if ack.is_err() {
+        given_up.cancel();
+    }
+    let produced = producer
+        .await
+        .map_err(|e| Error::internal(format!("frame producer: {e}")))?;
+    // A local read error explains a failed request better than the request's own error.
+    let (sent_len, digest) = produced?;
+    let ack = ack?;
+    let expected_len = start_in_block + sent_len;
+    let digest_differs = segment.append_from.is_none() && ack.sha256 != digest;
+    if ack.length != expected_len || digest_differs || ack.generation != segment.generation {
+        return Err(Error::new(
+            ErrorKind::ChecksumMismatch,
+            format!(
+                "block {block}: pipeline acknowledged {} bytes at {} with a different checksum",
+                ack.length, ack.generation
+            ),
+        ));
+    }
+    Ok(ack)
+}
+
+/// Errors after which the same bytes can be re-sent on a pipeline without the culprit.
+pub(super) fn is_pipeline_fault(e: &Error) -> bool {
+    matches!(
+        e.kind,
+        ErrorKind::PipelineFailed
+            | ErrorKind::Busy
+            | ErrorKind::Unavailable
+            | ErrorKind::Io
+            | ErrorKind::ChecksumMismatch
+            | ErrorKind::Internal
+    )
+}
+
+/// Queues one item of a request body from a blocking thread; false once the request is gone or
+/// the write was given up.
+fn send_unless_given_up(
+    runtime: &tokio::runtime::Handle,
+    tx: &transfer::BodySender,
+    item: std::io::Result<Bytes>,
+    given_up: &CancellationToken,
+) -> bool {
+    runtime.block_on(async {
+        tokio::select! {
+            sent = tx.send(item) => sent.is_ok(),
+            () = given_up.cancelled() => false,
+        }
+    })
+}
+
+/// Reads the source in frames that keep to the block's chunk grid (the first one only fills
+/// the chunk `start_in_block` falls inside), seals each and sends it. Returns the bytes sent
+/// and the digest over the frames' digests (the block digest when the source is a whole new
+/// replica). Stops quietly if the request went away.
+fn produce_frames(
+    source: &BlockSource,
+    start_in_block: u64,
+    send: impl Fn(std::io::Result<Bytes>) -> bool,
+    progress: Option<Progress>,
+) -> Result<(u64, Digest)> {
+    let mut digester = BlockDigester::new();
+    let mut sent = 0u64;
+    while sent < source.length {
+        let in_chunk = ((start_in_block + sent) % CHUNK_SIZE as u64) as usize;
+        let len = (CHUNK_SIZE - in_chunk).min((source.length - sent) as usize);
+        let mut chunk = BytesMut::zeroed(len);
+        if let Err(e) = read_at(&source.file, &mut chunk, source.offset + sent) {
+            send(Err(std::io::Error::other("local read failed")));
+            return Err(Error::io("reading local file", e));
+        }
+        let frame = Frame::seal(Bytes::from(chunk));
+        digester.push(&frame.digest, len);
+        if !send(Ok(frame.write_header())) || !send(Ok(frame.data)) {
+            break;
+        }
+        sent += len as u64;
+        if let Some(progress) = &progress {
+            progress(source.progress_base + sent);
+        }
+    }
+    Ok((sent, digester.finish()))
+}
+
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    file.read_exact_at(buf, offset)
+}
