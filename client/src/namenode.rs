@@ -68,15 +68,15 @@ impl NamenodeClient {
     }
 
     pub async fn add_block(&self, req: &AddBlockRequest) -> Result<AddBlockResponse> {
-        self.call::<routes::AddBlock>(req).await
+        self.writer_call::<routes::AddBlock>(req).await
     }
 
     pub async fn abandon_block(&self, req: &AbandonBlockRequest) -> Result<Ack> {
-        self.call::<routes::AbandonBlock>(req).await
+        self.writer_call::<routes::AbandonBlock>(req).await
     }
 
     pub async fn complete(&self, req: &CompleteRequest) -> Result<CompleteResponse> {
-        self.call::<routes::Complete>(req).await
+        self.writer_call::<routes::Complete>(req).await
     }
 
     pub async fn append(&self, req: &AppendRequest) -> Result<AppendResponse> {
@@ -84,15 +84,15 @@ impl NamenodeClient {
     }
 
     pub async fn reopen_block(&self, req: &ReopenBlockRequest) -> Result<OpenBlock> {
-        self.call::<routes::ReopenBlock>(req).await
+        self.writer_call::<routes::ReopenBlock>(req).await
     }
 
     pub async fn flush(&self, req: &FlushRequest) -> Result<Ack> {
-        self.call::<routes::Flush>(req).await
+        self.writer_call::<routes::Flush>(req).await
     }
 
     pub async fn renew_lease(&self, req: &RenewLeaseRequest) -> Result<Ack> {
-        self.call::<routes::RenewLease>(req).await
+        self.writer_call::<routes::RenewLease>(req).await
     }
 
     pub async fn recover_lease(&self, req: &RecoverLeaseRequest) -> Result<RecoverLeaseResponse> {
@@ -211,6 +211,14 @@ impl NamenodeClient {
         self.call_at::<R>(&(), req).await
     }
 
+    /// A call of a writer with a file open: `safe_mode` answers are retried within the retry
+    /// window too, whether or not this call saw the namenode down. The namenode accepted the
+    /// writer's open, so safe mode now means it restarted (and waits for block reports), which
+    /// a writer rides out rather than failing.
+    async fn writer_call<R: Route<Params = ()>>(&self, req: &R::Request) -> Result<R::Response> {
+        self.send::<R>(&(), req, true).await
+    }
+
     /// Calls route `R` at the path its `params` fill in: the request is the JSON body of a
     /// `POST` or the query of a `GET`.
     pub async fn call_at<R: Route>(
@@ -218,12 +226,21 @@ impl NamenodeClient {
         params: &R::Params,
         req: &R::Request,
     ) -> Result<R::Response> {
+        self.send::<R>(params, req, false).await
+    }
+
+    async fn send<R: Route>(
+        &self,
+        params: &R::Params,
+        req: &R::Request,
+        retry_safe_mode: bool,
+    ) -> Result<R::Response> {
         let url = self.route_url(&R::path(params));
         let method = reqwest::Method::from(R::METHOD);
-        self.with_retries(|| {
+        let send = || {
             routes::with_request::<R>(self.http.request(method.clone(), url.clone()), req).send()
-        })
-        .await
+        };
+        self.with_retries(send, retry_safe_mode).await
     }
 
     fn route_url(&self, route: &str) -> reqwest::Url {
@@ -237,16 +254,16 @@ impl NamenodeClient {
 
     /// Sends, retrying transport failures with back-off for up to the retry window (at most
     /// [`FIRST_CONTACT_WINDOW`] before the namenode first answered this client), and,
-    /// once the namenode was unreachable, its `safe_mode` answers too: a restarted namenode
-    /// is in safe mode until the datanodes have reported, which a writer riding out the
-    /// restart must wait for (a namenode in safe mode for another reason answers at once and
-    /// fails the call at once). Safe for every call: reads are
+    /// once the namenode was unreachable (or for `retry_safe_mode`), its `safe_mode` answers
+    /// too: a restarted namenode is in safe mode until the datanodes have reported, which a
+    /// call riding out the restart waits for (a namenode in safe mode for another reason
+    /// fails a fresh call at once). Safe for every call: reads are
     /// idempotent, namespace mutations and job submissions carry a request id the namenode
     /// deduplicates, and the calls without one may be repeated: datanode registrations and
     /// reports restate what the node holds, a repeated kill finds the job killed, a repeated
     /// task report finds its attempt no longer running and is ignored, and the launches of a
     /// poll whose answer was lost are re-queued once the next poll does not list them.
-    async fn with_retries<F, Fut, Resp>(&self, send: F) -> Result<Resp>
+    async fn with_retries<F, Fut, Resp>(&self, send: F, retry_safe_mode: bool) -> Result<Resp>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = reqwest::Result<reqwest::Response>>,
@@ -259,7 +276,7 @@ impl NamenodeClient {
         };
         let deadline = tokio::time::Instant::now() + window;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        let mut was_unreachable = false;
+        let mut was_unreachable = retry_safe_mode;
         loop {
             let error = match send().await {
                 Ok(response) => {
