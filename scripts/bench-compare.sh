@@ -23,6 +23,7 @@ git rev-parse --verify --quiet "$base_rev^{commit}" >/dev/null \
   || { echo "bench-compare: unknown revision $base_rev" >&2; exit 2; }
 
 OUT_DIR=${OUT_DIR:-$(mktemp -d /tmp/granary-compare.XXXXXX)}
+mkdir -p "$OUT_DIR"
 if [ -n "${BASE_DIR:-}" ]; then
   [ -x "$BASE_DIR/scripts/bench.sh" ] || { echo "bench-compare: $BASE_DIR is not a checkout" >&2; exit 2; }
   [ "$(git -C "$BASE_DIR" rev-parse HEAD)" = "$(git rev-parse "$base_rev^{commit}")" ] \

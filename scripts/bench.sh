@@ -2,7 +2,9 @@
 # Benchmarks (never run as tests). Usage: scripts/bench.sh fs|heal|job|all
 #
 #   fs   on a local 3-datanode cluster (128 MiB blocks): put and get of a 1 GiB file at
-#        replication 1 and 3 next to the local disk (cp + sync, cat > /dev/null), namenode
+#        replication 1 and 3 next to the local disk (cp + sync, cat > /dev/null), the same
+#        file built by 64 appends at replication 3 next to put, the time from a writer's
+#        SIGKILL to its file recovered (recover-lease --wait), namenode
 #        metadata ops/s with 16 concurrent clients next to a call that does no work (GET
 #        /v1/health), and peak RSS of the namenode and a datanode.
 #   heal on a local 4-datanode cluster holding 1 GiB at replication 3 (8 files of 128 MiB):
@@ -23,6 +25,7 @@ RUNS=${RUNS:-3}
 SIZE_MIB=${SIZE_MIB:-1024}
 META_CLIENTS=16
 META_FILES=${META_FILES:-2000}
+APPEND_PIECES=64
 
 cargo build --release --workspace --bins --quiet
 export PATH="$PWD/target/release:$PATH"
@@ -66,6 +69,34 @@ for k in sys.argv[1:]:
 print(d)' "$@"
 }
 
+# Seconds from the SIGKILL of a `granary fs put` that is mid-file (its first block written,
+# the second being spooled from a FIFO) until `granary fs recover-lease --wait` answers the
+# file closed.
+recovery_seconds() {
+  local fifo="$WORK/put.fifo" put_pid length=0 start end
+  mkfifo "$fifo"
+  granary fs put "$fifo" /bench-recover &
+  put_pid=$!
+  exec 3> "$fifo"
+  head -c $((192 * 1024 * 1024)) "$WORK/src.bin" >&3
+  # Visible once the second block is allocated: the first one is committed then.
+  for _ in $(seq 600); do
+    length=$(granary fs stat --json /bench-recover 2>/dev/null | json_field length || echo 0)
+    [ "$length" -ge $((128 * 1024 * 1024)) ] && break
+    sleep 0.1
+  done
+  [ "$length" -ge $((128 * 1024 * 1024)) ] || { echo "the put never wrote its first block" >&2; exit 1; }
+  start=$(now)
+  kill -9 "$put_pid"
+  wait "$put_pid" 2>/dev/null || true
+  exec 3>&-
+  granary fs recover-lease --wait /bench-recover >/dev/null
+  end=$(now)
+  granary fs rm /bench-recover
+  rm -f "$fifo"
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
+}
+
 bench_fs() {
   echo "== cluster: 1 namenode, 3 datanodes, 128 MiB blocks ($WORK)"
   granary cluster up --datanodes 3 --port 0 >/dev/null
@@ -97,6 +128,21 @@ bench_fs() {
     done
   done
 
+  echo "== append: the file again as $APPEND_PIECES appends of $((SIZE_MIB / APPEND_PIECES)) MiB at replication 3, $RUNS runs"
+  local -a ap rc
+  mkdir -p "$WORK/pieces"
+  split -b $((SIZE_MIB / APPEND_PIECES))M "$WORK/src.bin" "$WORK/pieces/p."
+  for run in $(seq "$RUNS"); do
+    granary fs put -r 3 /dev/null /bench-append
+    ap+=("$(seconds sh -c 'for piece in "$1"/p.*; do granary fs append "$piece" /bench-append || exit 1; done' sh "$WORK/pieces")")
+    granary fs get /bench-append "$WORK/back.bin"
+    cmp -s "$WORK/src.bin" "$WORK/back.bin" || { echo "appends built different bytes" >&2; exit 1; }
+    rm -f "$WORK/back.bin"
+    granary fs rm /bench-append
+    rc+=("$(recovery_seconds)")
+  done
+  rm -rf "$WORK/pieces"
+
   echo "== metadata: $META_CLIENTS clients x $META_FILES empty files, $RUNS runs"
   local url meta
   local -a mh mc mr ml md
@@ -118,6 +164,8 @@ bench_fs() {
   LW=$(printf '%s\n' "${lw[@]}" | median); LR=$(printf '%s\n' "${lr[@]}" | median)
   P1=$(printf '%s\n' "${p1[@]}" | median); G1=$(printf '%s\n' "${g1[@]}" | median)
   P3=$(printf '%s\n' "${p3[@]}" | median); G3=$(printf '%s\n' "${g3[@]}" | median)
+  local AP RC
+  AP=$(printf '%s\n' "${ap[@]}" | median); RC=$(printf '%s\n' "${rc[@]}" | median)
   local lw_mb lr_mb
   lw_mb=$(mbps "$LW"); lr_mb=$(mbps "$LR")
   local put_target get_target
@@ -133,6 +181,7 @@ bench_fs() {
   echo "| local read (cat > /dev/null) | $LR | $lr_mb | 1.00 | | |"
   echo "| put, replication 1 | $P1 | $(mbps "$P1") | $(ratio "$(mbps "$P1")" "$lw_mb") of write | | |"
   echo "| put, replication 3 | $P3 | $(mbps "$P3") | $(ratio "$(mbps "$P3")" "$lw_mb") of write | ≥ $put_target MB/s (0.6 × write ÷ 3) | $(verdict "$(mbps "$P3")" "$put_target") |"
+  echo "| append, replication 3 ($APPEND_PIECES × $((SIZE_MIB / APPEND_PIECES)) MiB) | $AP | $(mbps "$AP") | $(ratio "$(mbps "$AP")" "$(mbps "$P3")") of put r3 | ≥ 0.8 × put r3 | $(verdict "$(ratio "$(mbps "$AP")" "$(mbps "$P3")")" 0.8) |"
   echo "| get, replication 1 | $G1 | $(mbps "$G1") | $(ratio "$(mbps "$G1")" "$lr_mb") of read | ≥ $get_target MB/s (0.35 × read) | $(verdict "$(mbps "$G1")" "$get_target") |"
   echo "| get, replication 3 | $G3 | $(mbps "$G3") | $(ratio "$(mbps "$G3")" "$lr_mb") of read | ≥ $get_target MB/s (0.35 × read) | $(verdict "$(mbps "$G3")" "$get_target") |"
   echo
@@ -146,6 +195,10 @@ bench_fs() {
   echo
   local nn_rss dn_rss
   nn_rss=$(peak_rss_mib "$nn_pid"); dn_rss=$(peak_rss_mib "$dn_pid")
+  echo "| lease recovery (median of $RUNS) | seconds |"
+  echo "|---|---|"
+  echo "| writer SIGKILLed mid-block → recover-lease --wait answers closed | $RC |"
+  echo
   echo "| process | peak RSS (MiB) | target | verdict |"
   echo "|---|---|---|---|"
   echo "| namenode | $nn_rss | | |"

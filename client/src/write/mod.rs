@@ -111,10 +111,13 @@ pub(crate) async fn put_file(
     opts: &PutOptions,
     progress: Option<Progress>,
 ) -> Result<PutSummary> {
-    let Some((file, length)) = open_local(local)? else {
+    let (file, length) = match open_local(local)? {
+        Local::Regular(file, length) => (file, length),
         // A pipe, FIFO or device reports no length to plan blocks by: stream it instead.
-        let file = File::open(local).map_err(|e| Error::io(local.display(), e))?;
-        return put_reader(fs, tokio::fs::File::from_std(file), dst, opts, progress).await;
+        Local::Stream(file) => {
+            let reader = tokio::fs::File::from_std(file);
+            return put_reader(fs, reader, dst, opts, progress).await;
+        }
     };
     if length == 0 {
         return put_empty(fs, dst, opts).await;
@@ -141,9 +144,12 @@ pub(crate) async fn append_file(
     dst: &FsPath,
     progress: Option<Progress>,
 ) -> Result<PutSummary> {
-    let Some((file, length)) = open_local(local)? else {
-        let file = File::open(local).map_err(|e| Error::io(local.display(), e))?;
-        return append_reader(fs, tokio::fs::File::from_std(file), dst, progress).await;
+    let (file, length) = match open_local(local)? {
+        Local::Regular(file, length) => (file, length),
+        Local::Stream(file) => {
+            let reader = tokio::fs::File::from_std(file);
+            return append_reader(fs, reader, dst, progress).await;
+        }
     };
     let mut writer = Writer::append(fs, dst, progress).await?;
     let result = async {
@@ -156,8 +162,16 @@ pub(crate) async fn append_file(
     writer.abort_on_error(result).await
 }
 
-/// A regular local file and its length; `None` for a pipe, FIFO or device.
-fn open_local(local: &Path) -> Result<Option<(Arc<File>, u64)>> {
+/// A local source, opened once (a FIFO's writer may already have sent bytes that a second
+/// open would lose).
+enum Local {
+    /// A regular file and its length.
+    Regular(Arc<File>, u64),
+    /// A pipe, FIFO or device: read to its end.
+    Stream(File),
+}
+
+fn open_local(local: &Path) -> Result<Local> {
     let file = File::open(local).map_err(|e| Error::io(local.display(), e))?;
     let meta = file.metadata().map_err(|e| Error::io(local.display(), e))?;
     if meta.is_dir() {
@@ -166,7 +180,11 @@ fn open_local(local: &Path) -> Result<Option<(Arc<File>, u64)>> {
             format!("{}: is a directory", local.display()),
         ));
     }
-    Ok(meta.is_file().then(|| (Arc::new(file), meta.len())))
+    Ok(if meta.is_file() {
+        Local::Regular(Arc::new(file), meta.len())
+    } else {
+        Local::Stream(file)
+    })
 }
 
 /// Puts a stream. Each block is spooled to a local temporary file first, so a block can be
