@@ -129,3 +129,50 @@ fn produce_frames(
 fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     file.read_exact_at(buf, offset)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The payload lengths `produce_frames` sends for `length` bytes starting `start_in_block`
+    /// bytes into a block, and the bytes themselves.
+    fn frames_of(length: usize, start_in_block: u64) -> (Vec<usize>, Vec<u8>) {
+        let data: Vec<u8> = (0..length).map(|i| (i % 253) as u8).collect();
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&data).unwrap();
+        let source = BlockSource::whole(Arc::new(file), length as u64, 0);
+        let items = Mutex::new(Vec::new());
+        let send = |item: std::io::Result<Bytes>| {
+            items.lock().unwrap().push(item.unwrap());
+            true
+        };
+        let (sent, _) = produce_frames(&source, start_in_block, send, None).unwrap();
+        assert_eq!(sent, length as u64);
+        let items = items.into_inner().unwrap();
+        // Header, payload, header, payload, ...
+        let payloads: Vec<&Bytes> = items.iter().skip(1).step_by(2).collect();
+        let lengths = payloads.iter().map(|p| p.len()).collect();
+        (lengths, payloads.into_iter().flat_map(|p| p.to_vec()).collect())
+    }
+
+    #[test]
+    fn a_segment_starting_inside_a_chunk_first_fills_that_chunk() {
+        let (lengths, bytes) = frames_of(2 * CHUNK_SIZE + 10, 100);
+        assert_eq!(lengths, vec![CHUNK_SIZE - 100, CHUNK_SIZE, 110]);
+        assert_eq!(bytes.len(), 2 * CHUNK_SIZE + 10);
+        assert!(bytes.iter().enumerate().all(|(i, &b)| b == (i % 253) as u8));
+        let (lengths, _) = frames_of(50, CHUNK_SIZE as u64 - 20);
+        assert_eq!(lengths, vec![20, 30]);
+    }
+
+    #[test]
+    fn a_segment_on_the_chunk_grid_sends_whole_chunks() {
+        let (lengths, _) = frames_of(CHUNK_SIZE + 1, 3 * CHUNK_SIZE as u64);
+        assert_eq!(lengths, vec![CHUNK_SIZE, 1]);
+        let (lengths, _) = frames_of(CHUNK_SIZE, 0);
+        assert_eq!(lengths, vec![CHUNK_SIZE]);
+    }
+}
