@@ -131,6 +131,21 @@ pub fn replica_lengths(data_dir: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// The sizes of the sidecars in a datanode's data directory: one grows when its replica is
+/// finalized longer.
+pub fn sidecar_sizes(data_dir: &Path) -> Vec<u64> {
+    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
+        return Vec::new();
+    };
+    buckets
+        .flatten()
+        .filter_map(|bucket| std::fs::read_dir(bucket.path()).ok())
+        .flat_map(|files| files.flatten())
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".meta"))
+        .filter_map(|f| f.metadata().ok().map(|m| m.len()))
+        .collect()
+}
+
 /// Waits until every datanode holds `count` finalized replicas.
 pub fn wait_for_replicas(cluster: &TestCluster, count: usize) {
     let dirs: Vec<PathBuf> = cluster
