@@ -275,21 +275,34 @@ async fn killed_append(point: KillPoint) {
             },
         );
     } else {
-        appender.end_input();
         let dirs: Vec<_> = cluster
             .status()
             .datanodes
             .into_iter()
             .map(|d| d.data_dir)
             .collect();
-        cluster.wait_for(
-            "the new bytes on every datanode",
-            Duration::from_secs(20),
-            || {
-                dirs.iter()
-                    .all(|dir| replica_lengths(dir).contains(&new_length))
-            },
-        );
+        let sidecars_before: Vec<Vec<u64>> = dirs.iter().map(|dir| sidecar_sizes(dir)).collect();
+        appender.end_input();
+        if point == KillPoint::BeforeFinalize {
+            cluster.wait_for(
+                "the new bytes on every datanode",
+                Duration::from_secs(20),
+                || {
+                    dirs.iter()
+                        .all(|dir| replica_lengths(dir).contains(&new_length))
+                },
+            );
+        } else {
+            cluster.wait_for(
+                "the new bytes finalized everywhere",
+                Duration::from_secs(20),
+                || {
+                    dirs.iter()
+                        .zip(&sidecars_before)
+                        .all(|(dir, before)| sidecar_sizes(dir) != *before)
+                },
+            );
+        }
     }
     appender.kill();
     if failpoints.is_some() {
