@@ -40,6 +40,12 @@ async fn a_killed_writer_is_recovered_by_the_next_append_after_the_soft_limit() 
         "{}",
         listing.stdout
     );
+    let fsck = cluster
+        .granary(&["admin", "fsck", "--openforwrite", "/"])
+        .ok();
+    assert!(fsck.stdout.contains("open files: 1"), "{}", fsck.stdout);
+    assert!(fsck.stdout.contains("open by granary-"), "{}", fsck.stdout);
+    assert!(fsck.stdout.contains("HEALTHY"), "{}", fsck.stdout);
 
     let more = test_bytes(300_000, 12);
     let summary = fs.append_reader(&more[..], &p("/f"), None).await.unwrap();
