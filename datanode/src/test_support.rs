@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use granary_client::checksum::CHUNK_SIZE;
 use granary_client::framing::{Frame, ReadFrameCodec, WriteFrameCodec};
 use granary_client::protocol::{routes, DatanodeInfo, WritePipeline, PIPELINE_HEADER};
-use granary_client::{BlockId, DatanodeId, WireError};
+use granary_client::{BlockId, DatanodeId, Generation, WireError};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -88,7 +88,7 @@ pub fn test_state(dir: &tempfile::TempDir) -> Arc<AppState> {
 
 /// Writes a finalized replica straight into a store.
 pub fn write_replica(store: &Arc<BlockStore>, block: u64, bytes: &[u8]) {
-    let mut writer = store.begin_write(BlockId(block)).unwrap();
+    let mut writer = store.begin_write(BlockId(block), Generation(1)).unwrap();
     for frame in frames_of(bytes) {
         writer.append(&frame).unwrap();
     }

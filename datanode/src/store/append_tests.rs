@@ -1,0 +1,400 @@
+//! Reopened replicas: segments in place, cuts, crashes at each step, recovery states.
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use granary_client::checksum::{block_digest_of, CHUNK_SIZE};
+use granary_client::framing::Frame;
+use granary_client::{BlockId, Digest, ErrorKind, Generation};
+
+use super::meta::BlockMeta;
+use super::*;
+use crate::test_support::{data, frames_of};
+
+const C: usize = CHUNK_SIZE;
+
+fn open(dir: &tempfile::TempDir) -> Arc<BlockStore> {
+    Arc::new(BlockStore::open(dir.path(), None).unwrap())
+}
+
+/// `bytes` as a segment starting at byte `from` frames them: the first fills its chunk.
+fn segment_frames(bytes: &[u8], from: u64) -> Vec<Frame> {
+    let first = (C - (from % C as u64) as usize).min(bytes.len());
+    let (head, rest) = bytes.split_at(first);
+    let mut frames: Vec<Frame> = Some(head)
+        .filter(|h| !h.is_empty())
+        .map(|h| Frame::seal(Bytes::copy_from_slice(h)))
+        .into_iter()
+        .collect();
+    frames.extend(frames_of(rest));
+    frames
+}
+
+fn write_new(store: &Arc<BlockStore>, block: u64, generation: u64, bytes: &[u8]) {
+    let mut writer = store
+        .begin_write(BlockId(block), Generation(generation))
+        .unwrap();
+    for frame in frames_of(bytes) {
+        writer.append(&frame).unwrap();
+    }
+    store.commit(writer.prepare().unwrap()).unwrap();
+}
+
+fn append(store: &Arc<BlockStore>, block: u64, generation: u64, from: u64, bytes: &[u8]) {
+    let mut writer = store
+        .begin_append(BlockId(block), Generation(generation), from)
+        .unwrap();
+    for frame in segment_frames(bytes, from) {
+        writer.append(&frame).unwrap();
+    }
+    store.commit(writer.prepare().unwrap()).unwrap();
+}
+
+fn read_all(store: &BlockStore, block: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    store
+        .open_verified(BlockId(block), 0, u64::MAX)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// The replica reads as `reference` (every chunk verified on the way) and is indexed with
+/// its length and block digest at `generation`.
+fn assert_replica(store: &BlockStore, block: u64, generation: u64, reference: &[u8]) {
+    assert_eq!(read_all(store, block), reference);
+    let report = store.replica(BlockId(block)).unwrap();
+    assert_eq!(report.generation, Generation(generation));
+    assert_eq!(report.length, reference.len() as u64);
+    assert_eq!(report.sha256, Some(block_digest_of(reference)));
+}
+
+fn data_len(dir: &tempfile::TempDir, block: u64) -> u64 {
+    let path = dir
+        .path()
+        .join(format!("current/{:02x}/blk_{block}", block % 256));
+    fs::metadata(path).unwrap().len()
+}
+
+fn tmp_is_empty(dir: &tempfile::TempDir) -> bool {
+    fs::read_dir(dir.path().join("tmp"))
+        .unwrap()
+        .next()
+        .is_none()
+}
+
+#[test]
+fn segments_across_partial_chunks_and_boundaries_match_a_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut reference = data(100, 1);
+    write_new(&store, 5, 1, &reference);
+    let sizes = [1, C - 101, C, 7, 3 * C + 5, C - 12, 2 * C, 0, 65, C + 1];
+    for (i, size) in sizes.into_iter().enumerate() {
+        let generation = 2 + i as u64;
+        let bytes = data(size, i as u8 + 10);
+        append(&store, 5, generation, reference.len() as u64, &bytes);
+        reference.extend_from_slice(&bytes);
+        assert_replica(&store, 5, generation, &reference);
+    }
+    assert_eq!(store.storage_report().used, reference.len() as u64);
+    assert!(tmp_is_empty(&dir));
+    drop(store);
+    let store = open(&dir);
+    assert_replica(&store, 5, 1 + sizes.len() as u64, &reference);
+}
+
+#[test]
+fn an_interrupted_segment_leaves_the_old_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(C + 300, 2);
+    write_new(&store, 6, 1, &old);
+    let more = data(2 * C, 3);
+
+    // Dropped mid-segment, and dropped after its fsyncs but before the sidecar's rename.
+    let mut writer = store
+        .begin_append(BlockId(6), Generation(2), old.len() as u64)
+        .unwrap();
+    writer
+        .append(&segment_frames(&more, old.len() as u64)[0])
+        .unwrap();
+    assert_replica(&store, 6, 1, &old);
+    drop(writer);
+    assert_replica(&store, 6, 1, &old);
+    assert_eq!(data_len(&dir, 6), old.len() as u64);
+    let mut writer = store
+        .begin_append(BlockId(6), Generation(2), old.len() as u64)
+        .unwrap();
+    for frame in segment_frames(&more, old.len() as u64) {
+        writer.append(&frame).unwrap();
+    }
+    let prepared = writer.prepare().unwrap();
+    assert_replica(&store, 6, 1, &old);
+    drop(prepared);
+    assert_replica(&store, 6, 1, &old);
+    assert!(tmp_is_empty(&dir));
+
+    // A crash mid-segment: written bytes past the sidecar, a new sidecar left in tmp/.
+    let path = dir.path().join("current/06/blk_6");
+    let mut on_disk = fs::read(&path).unwrap();
+    on_disk.extend_from_slice(&more[..C / 2]);
+    fs::write(&path, on_disk).unwrap();
+    fs::write(dir.path().join("tmp/blk_6.9.meta"), b"GRNMETA2 half").unwrap();
+    assert_replica(&store, 6, 1, &old);
+    drop(store);
+    let store = open(&dir);
+    assert_replica(&store, 6, 1, &old);
+    assert_eq!(data_len(&dir, 6), old.len() as u64);
+    assert!(tmp_is_empty(&dir));
+
+    // And the replica takes the segment afterwards.
+    append(&store, 6, 2, old.len() as u64, &more);
+    assert_replica(&store, 6, 2, &[old, more].concat());
+}
+
+#[test]
+fn bytes_left_past_the_sidecar_are_cut_at_the_next_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(C / 2, 4);
+    write_new(&store, 7, 1, &old);
+    let path = dir.path().join("current/07/blk_7");
+    let mut on_disk = fs::read(&path).unwrap();
+    on_disk.extend_from_slice(&[0xAA; 3 * C]);
+    fs::write(&path, on_disk).unwrap();
+    assert_replica(&store, 7, 1, &old);
+    let more = data(10, 5);
+    append(&store, 7, 2, old.len() as u64, &more);
+    assert_replica(&store, 7, 2, &[old, more].concat());
+    assert_eq!(data_len(&dir, 7), (C / 2 + 10) as u64);
+}
+
+#[test]
+fn reopens_that_do_not_fit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(C + 10, 6);
+    write_new(&store, 8, 3, &old);
+    let len = old.len() as u64;
+    let kind = |generation, from| {
+        store
+            .begin_append(BlockId(8), Generation(generation), from)
+            .err()
+            .unwrap()
+            .kind
+    };
+    assert_eq!(kind(3, len), ErrorKind::StaleReplica, "same generation");
+    assert_eq!(kind(2, len), ErrorKind::StaleReplica, "older generation");
+    assert_eq!(kind(4, len + 1), ErrorKind::StaleReplica, "shorter replica");
+    assert_eq!(
+        store
+            .begin_append(BlockId(9), Generation(4), 0)
+            .err()
+            .unwrap()
+            .kind,
+        ErrorKind::UnknownBlock
+    );
+    let writer = store.begin_append(BlockId(8), Generation(4), len).unwrap();
+    assert_eq!(kind(5, len), ErrorKind::AlreadyExists, "being written");
+    drop(writer);
+
+    // The first frame must stop at the chunk boundary.
+    let mut writer = store.begin_append(BlockId(8), Generation(4), len).unwrap();
+    let too_long = Frame::seal(Bytes::from(data(C - 9, 7)));
+    assert_eq!(
+        writer.append(&too_long).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+    drop(writer);
+    assert!(store.mark_corrupt(BlockId(8), "test"));
+    assert_eq!(kind(4, len), ErrorKind::ChecksumMismatch);
+    assert_replica_after_unmark(&store, &old);
+}
+
+fn assert_replica_after_unmark(store: &BlockStore, old: &[u8]) {
+    store.lock().corrupt.remove(&BlockId(8));
+    assert_replica(store, 8, 3, old);
+}
+
+#[test]
+fn a_segment_from_inside_a_longer_replica_cuts_it_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(3 * C + 50, 8);
+    write_new(&store, 10, 1, &old);
+    let from = C as u64 + 3;
+    let more = data(C + 9, 9);
+    append(&store, 10, 2, from, &more);
+    let expected = [&old[..from as usize], &more].concat();
+    assert_replica(&store, 10, 2, &expected);
+    assert_eq!(data_len(&dir, 10), expected.len() as u64);
+}
+
+#[tokio::test]
+async fn cuts_inside_a_chunk_and_at_a_boundary_then_segments_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(3 * C + 500, 10);
+    write_new(&store, 11, 1, &old);
+    let wait = Duration::from_secs(1);
+    let mark = store.take_mark(BlockId(11), wait).await.unwrap();
+    let at = 2 * C as u64 + 77;
+    let cut = store.cut_replica(&mark, Generation(2), at).unwrap();
+    assert_eq!(cut.block_digest, block_digest_of(&old[..at as usize]));
+    drop(mark);
+    assert_replica(&store, 11, 2, &old[..at as usize]);
+    assert_eq!(data_len(&dir, 11), at);
+
+    let mark = store.take_mark(BlockId(11), wait).await.unwrap();
+    // Again at the same generation and length: nothing to do; another length: refused.
+    assert_eq!(store.cut_replica(&mark, Generation(2), at).unwrap(), cut);
+    let refused = store
+        .cut_replica(&mark, Generation(2), C as u64)
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::StaleReplica);
+    let longer = store.cut_replica(&mark, Generation(3), at + 1).unwrap_err();
+    assert_eq!(longer.kind, ErrorKind::StaleReplica);
+    store.cut_replica(&mark, Generation(3), C as u64).unwrap();
+    drop(mark);
+    assert_replica(&store, 11, 3, &old[..C]);
+
+    let more = data(C + 1, 11);
+    append(&store, 11, 4, C as u64, &more);
+    let expected = [&old[..C], &more].concat();
+    assert_replica(&store, 11, 4, &expected);
+    drop(store);
+    assert_replica(&open(&dir), 11, 4, &expected);
+}
+
+#[tokio::test]
+async fn a_crash_between_a_cut_and_its_truncation_keeps_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(2 * C + 1, 12);
+    write_new(&store, 12, 1, &old);
+    let mark = store
+        .take_mark(BlockId(12), Duration::from_secs(1))
+        .await
+        .unwrap();
+    store.cut_replica(&mark, Generation(2), 100).unwrap();
+    drop(mark);
+    // What the truncation would have removed is still there.
+    fs::write(dir.path().join("current/0c/blk_12"), &old).unwrap();
+    assert_replica(&store, 12, 2, &old[..100]);
+    drop(store);
+    let store = open(&dir);
+    assert_replica(&store, 12, 2, &old[..100]);
+    assert_eq!(data_len(&dir, 12), 100);
+}
+
+#[tokio::test]
+async fn a_reader_of_the_state_before_a_cut_is_told_to_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    write_new(&store, 13, 1, &data(3 * C, 13));
+    let mut reader = store.open_chunks(BlockId(13), 0, u64::MAX).unwrap();
+    let mark = store
+        .take_mark(BlockId(13), Duration::from_secs(1))
+        .await
+        .unwrap();
+    store.cut_replica(&mark, Generation(2), 10).unwrap();
+    drop(mark);
+    let failed = reader.next().unwrap().unwrap_err();
+    assert_eq!(failed.kind, ErrorKind::Unavailable, "{}", failed.message);
+    assert!(!store.is_corrupt(BlockId(13)));
+}
+
+#[tokio::test]
+async fn recovery_states_verify_every_chunk_and_rehash_the_cut_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let bytes = data(3 * C + 9, 14);
+    write_new(&store, 14, 5, &bytes);
+    let mark = store
+        .take_mark(BlockId(14), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let whole = store.replica_state(&mark, None).unwrap();
+    assert_eq!(
+        (whole.generation, whole.length),
+        (Generation(5), bytes.len() as u64)
+    );
+    assert_eq!(whole.block_digest, block_digest_of(&bytes));
+    let at = C as u64 + 1000;
+    let cut = store.replica_state(&mark, Some(at)).unwrap();
+    let expected: Vec<Digest> = bytes[..at as usize].chunks(C).map(Digest::of).collect();
+    assert_eq!(cut, BlockMeta::new(Generation(5), at, expected));
+    assert_eq!(store.replica_state(&mark, Some(u64::MAX)).unwrap(), whole);
+
+    // A damaged chunk ends the verified prefix at its start.
+    let path = dir.path().join("current/0e/blk_14");
+    let mut on_disk = fs::read(&path).unwrap();
+    on_disk[2 * C + 5] ^= 1;
+    fs::write(&path, on_disk).unwrap();
+    assert_eq!(
+        store.replica_state(&mark, None).unwrap().length,
+        2 * C as u64
+    );
+    // The replica is not changed by a state request.
+    assert_eq!(
+        store.replica(BlockId(14)).unwrap().length,
+        bytes.len() as u64
+    );
+}
+
+#[tokio::test]
+async fn taking_a_mark_stops_the_write_holding_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    write_new(&store, 15, 1, &data(10, 15));
+    let writer = store.begin_append(BlockId(15), Generation(2), 10).unwrap();
+    let cancel = writer.cancellation();
+    let holder = tokio::spawn(async move {
+        cancel.cancelled().await;
+        drop(writer);
+    });
+    let mark = store
+        .take_mark(BlockId(15), Duration::from_secs(5))
+        .await
+        .unwrap();
+    holder.await.unwrap();
+    assert!(store.is_being_written(BlockId(15)));
+    drop(mark);
+    assert!(!store.is_being_written(BlockId(15)));
+
+    // A holder that never lets go: bounded.
+    let stuck = store.begin_append(BlockId(15), Generation(2), 10).unwrap();
+    let timed_out = store
+        .take_mark(BlockId(15), Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert_eq!(timed_out.kind, ErrorKind::Unavailable);
+    // Stopped, it may no longer commit.
+    let refused = store.commit(stuck.prepare().unwrap()).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::RecoveryInProgress);
+    assert_replica(&store, 15, 1, &data(10, 15));
+}
+
+#[test]
+fn version_1_replicas_load_as_generation_0_and_take_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let old = data(C + 5, 16);
+    write_new(&store, 16, 1, &old);
+    drop(store);
+    let meta_path = dir.path().join("current/10/blk_16.meta");
+    let v2 = fs::read(&meta_path).unwrap();
+    // Version 1: the version 2 header without its generation field.
+    let v1 = [b"GRNMETA1".as_slice(), &v2[8..12], &v2[20..]].concat();
+    fs::write(&meta_path, v1).unwrap();
+    let store = open(&dir);
+    assert_replica(&store, 16, 0, &old);
+    let more = data(3, 17);
+    append(&store, 16, 1, old.len() as u64, &more);
+    assert_replica(&store, 16, 1, &[old, more].concat());
+    assert_eq!(&fs::read(&meta_path).unwrap()[..8], b"GRNMETA2");
+}
