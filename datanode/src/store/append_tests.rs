@@ -11,25 +11,12 @@ use granary_client::{BlockId, Digest, ErrorKind, Generation};
 
 use super::meta::BlockMeta;
 use super::*;
-use crate::test_support::{data, frames_of};
+use crate::test_support::{data, frames_of, segment_frames};
 
 const C: usize = CHUNK_SIZE;
 
 fn open(dir: &tempfile::TempDir) -> Arc<BlockStore> {
     Arc::new(BlockStore::open(dir.path(), None).unwrap())
-}
-
-/// `bytes` as a segment starting at byte `from` frames them: the first fills its chunk.
-fn segment_frames(bytes: &[u8], from: u64) -> Vec<Frame> {
-    let first = (C - (from % C as u64) as usize).min(bytes.len());
-    let (head, rest) = bytes.split_at(first);
-    let mut frames: Vec<Frame> = Some(head)
-        .filter(|h| !h.is_empty())
-        .map(|h| Frame::seal(Bytes::copy_from_slice(h)))
-        .into_iter()
-        .collect();
-    frames.extend(frames_of(rest));
-    frames
 }
 
 fn write_new(store: &Arc<BlockStore>, block: u64, generation: u64, bytes: &[u8]) {
