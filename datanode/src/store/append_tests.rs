@@ -385,3 +385,57 @@ fn version_1_replicas_load_as_generation_0_and_take_segments() {
     assert_replica(&store, 16, 1, &[old, more].concat());
     assert_eq!(&fs::read(&meta_path).unwrap()[..8], b"GRNMETA2");
 }
+
+/// A crash at each durable step of a segment or a cut, by its failpoint: the store reopened
+/// afterwards holds the old state (or, past the cut's rename, the cut one), never damage.
+#[cfg(feature = "failpoints")]
+mod failpoints {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use super::*;
+
+    fn crash_at<T>(point: &str, step: impl FnOnce() -> T) {
+        let scenario = fail::FailScenario::setup();
+        fail::cfg(point, "panic").unwrap();
+        assert!(
+            catch_unwind(AssertUnwindSafe(step)).is_err(),
+            "{point} not reached"
+        );
+        scenario.teardown();
+    }
+
+    #[test]
+    fn a_crash_at_any_step_of_a_segment_leaves_the_old_state() {
+        for point in ["replica::append_fsync", "replica::append_sidecar_rename"] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = open(&dir);
+            let old = data(C + 11, 20);
+            write_new(&store, 20, 1, &old);
+            crash_at(point, || {
+                append(&store, 20, 2, old.len() as u64, &data(2 * C, 21))
+            });
+            assert_replica(&store, 20, 1, &old);
+            drop(store);
+            let store = open(&dir);
+            assert_replica(&store, 20, 1, &old);
+            append(&store, 20, 2, old.len() as u64, b"after");
+            assert_replica(&store, 20, 2, &[&old[..], b"after"].concat());
+        }
+    }
+
+    #[test]
+    fn a_crash_in_a_cut_leaves_the_cut_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let old = data(3 * C, 22);
+        write_new(&store, 21, 1, &old);
+        // The cut before a segment that starts inside the replica.
+        crash_at("replica::cut", || {
+            append(&store, 21, 2, C as u64 + 5, b"new")
+        });
+        drop(store);
+        let store = open(&dir);
+        assert_replica(&store, 21, 1, &old[..C + 5]);
+        assert_eq!(data_len(&dir, 21), C as u64 + 5);
+    }
+}
