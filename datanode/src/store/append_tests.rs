@@ -2,24 +2,22 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use granary_client::checksum::{block_digest_of, CHUNK_SIZE};
 use granary_client::framing::Frame;
-use granary_client::{BlockId, Digest, ErrorKind, Generation};
+use granary_client::{BlockId, ErrorKind, Generation};
 
-use super::meta::BlockMeta;
 use super::*;
 use crate::test_support::{data, frames_of, segment_frames};
 
-const C: usize = CHUNK_SIZE;
+pub(super) const C: usize = CHUNK_SIZE;
 
-fn open(dir: &tempfile::TempDir) -> Arc<BlockStore> {
+pub(super) fn open(dir: &tempfile::TempDir) -> Arc<BlockStore> {
     Arc::new(BlockStore::open(dir.path(), None).unwrap())
 }
 
-fn write_new(store: &Arc<BlockStore>, block: u64, generation: u64, bytes: &[u8]) {
+pub(super) fn write_new(store: &Arc<BlockStore>, block: u64, generation: u64, bytes: &[u8]) {
     let mut writer = store
         .begin_write(BlockId(block), Generation(generation))
         .unwrap();
@@ -29,7 +27,13 @@ fn write_new(store: &Arc<BlockStore>, block: u64, generation: u64, bytes: &[u8])
     store.commit(writer.prepare().unwrap()).unwrap();
 }
 
-fn append(store: &Arc<BlockStore>, block: u64, generation: u64, from: u64, bytes: &[u8]) {
+pub(super) fn append(
+    store: &Arc<BlockStore>,
+    block: u64,
+    generation: u64,
+    from: u64,
+    bytes: &[u8],
+) {
     let mut writer = store
         .begin_append(BlockId(block), Generation(generation), from)
         .unwrap();
@@ -39,7 +43,7 @@ fn append(store: &Arc<BlockStore>, block: u64, generation: u64, from: u64, bytes
     store.commit(writer.prepare().unwrap()).unwrap();
 }
 
-fn read_all(store: &BlockStore, block: u64) -> Vec<u8> {
+pub(super) fn read_all(store: &BlockStore, block: u64) -> Vec<u8> {
     let mut out = Vec::new();
     store
         .open_verified(BlockId(block), 0, u64::MAX)
@@ -51,7 +55,7 @@ fn read_all(store: &BlockStore, block: u64) -> Vec<u8> {
 
 /// The replica reads as `reference` (every chunk verified on the way) and is indexed with
 /// its length and block digest at `generation`.
-fn assert_replica(store: &BlockStore, block: u64, generation: u64, reference: &[u8]) {
+pub(super) fn assert_replica(store: &BlockStore, block: u64, generation: u64, reference: &[u8]) {
     assert_eq!(read_all(store, block), reference);
     let report = store.replica(BlockId(block)).unwrap();
     assert_eq!(report.generation, Generation(generation));
@@ -59,14 +63,14 @@ fn assert_replica(store: &BlockStore, block: u64, generation: u64, reference: &[
     assert_eq!(report.sha256, Some(block_digest_of(reference)));
 }
 
-fn data_len(dir: &tempfile::TempDir, block: u64) -> u64 {
+pub(super) fn data_len(dir: &tempfile::TempDir, block: u64) -> u64 {
     let path = dir
         .path()
         .join(format!("current/{:02x}/blk_{block}", block % 256));
     fs::metadata(path).unwrap().len()
 }
 
-fn tmp_is_empty(dir: &tempfile::TempDir) -> bool {
+pub(super) fn tmp_is_empty(dir: &tempfile::TempDir) -> bool {
     fs::read_dir(dir.path().join("tmp"))
         .unwrap()
         .next()
@@ -219,151 +223,6 @@ fn a_segment_from_inside_a_longer_replica_cuts_it_first() {
     let expected = [&old[..from as usize], &more].concat();
     assert_replica(&store, 10, 2, &expected);
     assert_eq!(data_len(&dir, 10), expected.len() as u64);
-}
-
-#[tokio::test]
-async fn cuts_inside_a_chunk_and_at_a_boundary_then_segments_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let old = data(3 * C + 500, 10);
-    write_new(&store, 11, 1, &old);
-    let wait = Duration::from_secs(1);
-    let mark = store.take_mark(BlockId(11), wait).await.unwrap();
-    let at = 2 * C as u64 + 77;
-    let cut = store.cut_replica(&mark, Generation(2), at).unwrap();
-    assert_eq!(cut.block_digest, block_digest_of(&old[..at as usize]));
-    drop(mark);
-    assert_replica(&store, 11, 2, &old[..at as usize]);
-    assert_eq!(data_len(&dir, 11), at);
-
-    let mark = store.take_mark(BlockId(11), wait).await.unwrap();
-    // Again at the same generation and length: nothing to do; another length: refused.
-    assert_eq!(store.cut_replica(&mark, Generation(2), at).unwrap(), cut);
-    let refused = store
-        .cut_replica(&mark, Generation(2), C as u64)
-        .unwrap_err();
-    assert_eq!(refused.kind, ErrorKind::StaleReplica);
-    let longer = store.cut_replica(&mark, Generation(3), at + 1).unwrap_err();
-    assert_eq!(longer.kind, ErrorKind::StaleReplica);
-    store.cut_replica(&mark, Generation(3), C as u64).unwrap();
-    drop(mark);
-    assert_replica(&store, 11, 3, &old[..C]);
-
-    let more = data(C + 1, 11);
-    append(&store, 11, 4, C as u64, &more);
-    let expected = [&old[..C], &more].concat();
-    assert_replica(&store, 11, 4, &expected);
-    drop(store);
-    assert_replica(&open(&dir), 11, 4, &expected);
-}
-
-#[tokio::test]
-async fn a_crash_between_a_cut_and_its_truncation_keeps_the_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let old = data(2 * C + 1, 12);
-    write_new(&store, 12, 1, &old);
-    let mark = store
-        .take_mark(BlockId(12), Duration::from_secs(1))
-        .await
-        .unwrap();
-    store.cut_replica(&mark, Generation(2), 100).unwrap();
-    drop(mark);
-    // What the truncation would have removed is still there.
-    fs::write(dir.path().join("current/0c/blk_12"), &old).unwrap();
-    assert_replica(&store, 12, 2, &old[..100]);
-    drop(store);
-    let store = open(&dir);
-    assert_replica(&store, 12, 2, &old[..100]);
-    assert_eq!(data_len(&dir, 12), 100);
-}
-
-#[tokio::test]
-async fn a_reader_of_the_state_before_a_cut_is_told_to_read_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    write_new(&store, 13, 1, &data(3 * C, 13));
-    let mut reader = store.open_chunks(BlockId(13), 0, u64::MAX).unwrap();
-    let mark = store
-        .take_mark(BlockId(13), Duration::from_secs(1))
-        .await
-        .unwrap();
-    store.cut_replica(&mark, Generation(2), 10).unwrap();
-    drop(mark);
-    let failed = reader.next().unwrap().unwrap_err();
-    assert_eq!(failed.kind, ErrorKind::Unavailable, "{}", failed.message);
-    assert!(!store.is_corrupt(BlockId(13)));
-}
-
-#[tokio::test]
-async fn recovery_states_verify_every_chunk_and_rehash_the_cut_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    let bytes = data(3 * C + 9, 14);
-    write_new(&store, 14, 5, &bytes);
-    let mark = store
-        .take_mark(BlockId(14), Duration::from_secs(1))
-        .await
-        .unwrap();
-    let whole = store.replica_state(&mark, None).unwrap();
-    assert_eq!(
-        (whole.generation, whole.length),
-        (Generation(5), bytes.len() as u64)
-    );
-    assert_eq!(whole.block_digest, block_digest_of(&bytes));
-    let at = C as u64 + 1000;
-    let cut = store.replica_state(&mark, Some(at)).unwrap();
-    let expected: Vec<Digest> = bytes[..at as usize].chunks(C).map(Digest::of).collect();
-    assert_eq!(cut, BlockMeta::new(Generation(5), at, expected));
-    assert_eq!(store.replica_state(&mark, Some(u64::MAX)).unwrap(), whole);
-
-    // A damaged chunk ends the verified prefix at its start.
-    let path = dir.path().join("current/0e/blk_14");
-    let mut on_disk = fs::read(&path).unwrap();
-    on_disk[2 * C + 5] ^= 1;
-    fs::write(&path, on_disk).unwrap();
-    assert_eq!(
-        store.replica_state(&mark, None).unwrap().length,
-        2 * C as u64
-    );
-    // The replica is not changed by a state request.
-    assert_eq!(
-        store.replica(BlockId(14)).unwrap().length,
-        bytes.len() as u64
-    );
-}
-
-#[tokio::test]
-async fn taking_a_mark_stops_the_write_holding_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
-    write_new(&store, 15, 1, &data(10, 15));
-    let writer = store.begin_append(BlockId(15), Generation(2), 10).unwrap();
-    let cancel = writer.cancellation();
-    let holder = tokio::spawn(async move {
-        cancel.cancelled().await;
-        drop(writer);
-    });
-    let mark = store
-        .take_mark(BlockId(15), Duration::from_secs(5))
-        .await
-        .unwrap();
-    holder.await.unwrap();
-    assert!(store.is_being_written(BlockId(15)));
-    drop(mark);
-    assert!(!store.is_being_written(BlockId(15)));
-
-    // A holder that never lets go: bounded.
-    let stuck = store.begin_append(BlockId(15), Generation(2), 10).unwrap();
-    let timed_out = store
-        .take_mark(BlockId(15), Duration::from_millis(50))
-        .await
-        .unwrap_err();
-    assert_eq!(timed_out.kind, ErrorKind::Unavailable);
-    // Stopped, it may no longer commit.
-    let refused = store.commit(stuck.prepare().unwrap()).unwrap_err();
-    assert_eq!(refused.kind, ErrorKind::RecoveryInProgress);
-    assert_replica(&store, 15, 1, &data(10, 15));
 }
 
 #[test]

@@ -5,16 +5,19 @@
 
 mod corrupt;
 mod cut;
+mod fsutil;
+mod grid;
 mod marks;
 pub mod meta;
 mod reader;
 mod reopen;
 mod startup;
+mod writeback;
 mod writer;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,11 +25,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use granary_client::protocol::{ReplicaReport, StorageReport};
 use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind, Generation};
 
+pub use self::fsutil::write_atomically;
+use self::fsutil::{fs_stats, ignore_not_found, sync_dir};
+pub use self::grid::FrameGrid;
 use self::marks::WriteMark;
 pub use self::marks::{stopped, BlockMark};
 pub use self::reader::{ChunkReader, VerifiedRead};
 use self::startup::{clear_dir, load_or_create_id, lock_data_dir};
-pub use self::writer::{BlockWriter, FrameGrid, PreparedReplica};
+pub use self::writer::{BlockWriter, PreparedReplica};
 
 const ID_FILE: &str = "datanode_id";
 
@@ -302,65 +308,9 @@ impl BlockStore {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file and a rename, so readers see either
-/// the old file or the whole new one.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-fn ignore_not_found(e: io::Error) -> io::Result<()> {
-    if e.kind() == io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
-/// Size and space available to unprivileged users of the filesystem holding `path`.
-#[allow(clippy::unnecessary_cast)] // the statvfs field types differ between platforms
-fn fs_stats(path: &Path) -> io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs only writes into the struct we pass; c_path is NUL-terminated.
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let unit = stats.f_frsize as u64;
-    Ok((
-        (stats.f_blocks as u64).saturating_mul(unit),
-        (stats.f_bavail as u64).saturating_mul(unit),
-    ))
-}
-
 #[cfg(test)]
 mod append_tests;
+#[cfg(test)]
+mod cut_tests;
 #[cfg(test)]
 mod tests;

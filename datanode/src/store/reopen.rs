@@ -12,9 +12,10 @@ use std::sync::Arc;
 use granary_client::checksum::CHUNK_SIZE;
 use granary_client::{BlockId, Error, ErrorKind, Generation};
 
+use super::grid::FrameGrid;
 use super::marks::BlockMark;
 use super::meta::BlockMeta;
-use super::writer::{being_written, BlockWriter, FrameGrid, Target};
+use super::writer::{being_written, BlockWriter, Target};
 use super::BlockStore;
 
 /// A reopened replica's side of a [`BlockWriter`]: its mark, the new sidecar's temporary

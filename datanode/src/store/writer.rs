@@ -9,14 +9,16 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use granary_client::checksum::{Digest, CHUNK_SIZE};
+use granary_client::checksum::Digest;
 use granary_client::framing::Frame;
 use granary_client::{BlockId, Error, ErrorKind, Generation};
 use sha2::{Digest as _, Sha256};
 
+use super::grid::FrameGrid;
 use super::marks::BlockMark;
 use super::meta::BlockMeta;
 use super::reopen::Reopened;
+use super::writeback::writeback;
 use super::{sync_dir, BlockStore, Stored};
 
 /// Bytes written between two writeback steps (see [`writeback`]).
@@ -60,44 +62,6 @@ pub(super) struct TempReplica {
     committed: bool,
     // Declared last: dropped after the files are removed.
     _mark: BlockMark,
-}
-
-/// The frame sizes a segment must keep to so chunk `i` of the replica is always bytes
-/// `[i * CHUNK_SIZE, ...)`: the first frame fills the chunk the segment starts inside, every
-/// later one is a whole chunk, and only the last may be shorter.
-#[derive(Clone, Copy, Debug)]
-pub struct FrameGrid {
-    next_full: usize,
-    ended: bool,
-}
-
-impl FrameGrid {
-    /// The grid of a segment starting at byte `offset` of its replica.
-    pub fn from_offset(offset: u64) -> Self {
-        FrameGrid {
-            next_full: CHUNK_SIZE - (offset % CHUNK_SIZE as u64) as usize,
-            ended: false,
-        }
-    }
-
-    /// Checks the next frame's length: not empty, not past its chunk, and no frame after a
-    /// short one.
-    pub fn check(&mut self, len: usize) -> Result<(), Error> {
-        if len == 0 || len > self.next_full {
-            return Err(Error::invalid_argument(format!(
-                "bad frame length {len} (at most {} here)",
-                self.next_full
-            )));
-        }
-        if self.ended {
-            return Err(Error::invalid_argument(
-                "only the last frame of a block may be shorter than a chunk",
-            ));
-        }
-        self.ended = len < self.next_full;
-        self.next_full = CHUNK_SIZE;
-        Ok(())
-    }
 }
 
 impl BlockStore {
@@ -312,39 +276,3 @@ impl Drop for TempReplica {
         }
     }
 }
-
-/// Starts writeback of `[started, written)`, then waits for `[dropped, started)` (started one
-/// step earlier, so normally done) and drops it from the page cache. Replicas are rarely read
-/// right after being written, and recycling the same few pages instead of filling the cache with
-/// fresh ones makes writes markedly cheaper (as HDFS's drop-behind); the final fsync then has only
-/// the last step left to flush.
-#[cfg(target_os = "linux")]
-fn writeback(file: &File, dropped: u64, started: u64, written: u64) {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    let range =
-        |from: u64, to: u64| Some((i64::try_from(from).ok()?, i64::try_from(to - from).ok()?));
-    if let Some((offset, len)) = range(started, written) {
-        // SAFETY: a plain syscall on a file descriptor we own.
-        if unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) } != 0 {
-            tracing::debug!("sync_file_range: {}", io::Error::last_os_error());
-        }
-    }
-    if started == dropped {
-        return;
-    }
-    if let Some((offset, len)) = range(dropped, started) {
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: as above; then a hint that the written range will not be read soon.
-        unsafe {
-            if libc::sync_file_range(fd, offset, len, flags) == 0 {
-                libc::posix_fadvise(fd, offset, len, libc::POSIX_FADV_DONTNEED);
-            }
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn writeback(_file: &File, _dropped: u64, _started: u64, _written: u64) {}
