@@ -1,7 +1,8 @@
 //! The routes a recovery primary calls on every replica's datanode (itself included):
 //! `GET /v1/recovery/{id}?at=` (its verified state, possibly as if cut) and
 //! `POST /v1/recovery/{id}/cut`. Each first stops a write of the block in progress (its
-//! writer lost its lease) and waits, up to `stall_timeout`, for it to end.
+//! writer lost its lease) and waits, up to `stall_timeout`, for it to end; only then does it
+//! take a transfer slot, so the write it stopped frees one.
 
 use std::sync::Arc;
 
@@ -18,10 +19,10 @@ pub async fn replica_state(
     Params(block): Params<routes::ReplicaStateOf>,
     Req(query): Req<routes::ReplicaStateOf>,
 ) -> ApiResult<Resp<routes::ReplicaStateOf>> {
+    let mark = state.store.take_mark(block, state.stall_timeout).await?;
     let _transfer = state
         .transfers
         .admit(&format!("the recovery state of {block}"))?;
-    let mark = state.store.take_mark(block, state.stall_timeout).await?;
     let store = Arc::clone(&state.store);
     let meta = tokio::task::spawn_blocking(move || store.replica_state(&mark, query.at))
         .await
@@ -34,8 +35,8 @@ pub async fn cut_replica(
     Params(block): Params<routes::CutReplica>,
     Req(request): Req<routes::CutReplica>,
 ) -> ApiResult<Resp<routes::CutReplica>> {
-    let _transfer = state.transfers.admit(&format!("cutting {block}"))?;
     let mark = state.store.take_mark(block, state.stall_timeout).await?;
+    let _transfer = state.transfers.admit(&format!("cutting {block}"))?;
     let store = Arc::clone(&state.store);
     let meta = tokio::task::spawn_blocking(move || {
         store.cut_replica(&mark, request.generation, request.length)

@@ -342,3 +342,21 @@ async fn a_newer_recovery_supersedes_and_an_older_one_is_ignored() {
     drop(running);
     drop(listener);
 }
+
+#[tokio::test]
+async fn a_state_request_frees_the_slot_of_the_write_it_stops() {
+    let node = start_node_configured(NO_NAMENODE, |config| config.max_transfers = 1).await;
+    write_replica(&node.store, 48, &data(100, 8));
+    let (_body, write) = held_append(&node.info, 48, 2, 100);
+    wait_until("the segment holds the only slot", || {
+        node.store.is_being_written(BlockId(48))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let primary = test_state(&dir);
+    let state = super::calls::state(&primary, &node.info, BlockId(48), None)
+        .await
+        .unwrap();
+    assert_eq!((state.generation, state.length), (Generation(1), 100));
+    assert!(!write.await.unwrap().unwrap().status().is_success());
+}

@@ -128,7 +128,7 @@ impl BlockMark {
 pub fn stopped(block: BlockId) -> Error {
     Error::new(
         ErrorKind::RecoveryInProgress,
-        format!("the write of {block} was stopped: the block is being recovered"),
+        format!("the write of {block} was stopped: the block is being recovered or was deleted"),
     )
 }
 
