@@ -61,7 +61,7 @@ pub(super) struct TempReplica {
     meta: PathBuf,
     committed: bool,
     // Declared last: dropped after the files are removed.
-    _mark: BlockMark,
+    mark: BlockMark,
 }
 
 impl BlockStore {
@@ -89,7 +89,7 @@ impl BlockStore {
             data: self.tmp_path(block, ""),
             meta: self.tmp_path(block, ".meta"),
             committed: false,
-            _mark: mark,
+            mark,
         };
         let file = File::create_new(&temp.data)
             .map_err(|e| self.io_error(format!("creating {}", temp.data.display()), e))?;
@@ -120,7 +120,7 @@ impl BlockStore {
 
     fn commit_new(&self, mut temp: TempReplica, meta: BlockMeta) -> Result<(), Error> {
         let block = temp.block;
-        temp._mark.check_not_stopped()?;
+        temp.mark.check_not_stopped()?;
         self.ensure_bucket_dir(block)
             .map_err(|e| self.io_error(format!("finalizing {block}"), e))?;
         let (data, meta_path) = (self.data_path(block), self.meta_path(block));
@@ -162,7 +162,7 @@ impl BlockWriter {
     /// Cancelled when a recovery of the block stops this write.
     pub fn cancellation(&self) -> tokio_util::sync::CancellationToken {
         match &self.target {
-            Target::New(temp) => temp._mark.cancellation(),
+            Target::New(temp) => temp.mark.cancellation(),
             Target::Reopened(reopened) => reopened.mark().cancellation(),
         }
     }
