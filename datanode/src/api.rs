@@ -10,14 +10,17 @@ use granary_client::server::{method_not_allowed, not_found, ApiResult, Resp, Rou
 use granary_client::{Error, ErrorKind};
 
 use crate::state::AppState;
-use crate::{compute, pipeline, read};
+use crate::{compute, pipeline, read, recovery};
 
-/// Block reads and writes, health, and the shuffle server over this node's map output.
+/// Block reads and writes, the recovery routes, health, and the shuffle server over this
+/// node's map output.
 pub fn router(state: Arc<AppState>) -> Router {
     let shuffle = granary_compute::shuffle::router(compute::jobs_dir(state.store.data_dir()));
     Router::new()
         .endpoint(routes::ReadBlock, read::get_block)
         .endpoint(routes::WriteBlock, pipeline::put_block)
+        .typed(routes::ReplicaStateOf, recovery::routes::replica_state)
+        .typed(routes::CutReplica, recovery::routes::cut_replica)
         .typed(routes::Health, health)
         .with_state(state)
         .merge(shuffle)

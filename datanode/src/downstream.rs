@@ -11,7 +11,7 @@ use granary_client::protocol::{
     routes, DatanodeInfo, WriteBlockAck, WritePipeline, PIPELINE_HEADER,
 };
 use granary_client::transfer::pipeline_patience;
-use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind, WireError};
+use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind, Generation, WireError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +29,15 @@ pub fn transfer_client() -> Result<reqwest::Client, Error> {
         .tcp_nodelay(true)
         .build()
         .map_err(|e| Error::internal(format!("building the HTTP client: {e}")))
+}
+
+/// What every node of a pipeline is told about the replica it writes (the pipeline's fields
+/// besides `downstream`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub generation: Generation,
+    /// `Some(n)`: a new segment of an existing replica, from byte `n`.
+    pub append_from: Option<u64>,
 }
 
 /// A block write in progress to `target`, which forwards to the rest of the pipeline.
@@ -54,6 +63,7 @@ impl Downstream {
     pub fn start(
         http: &reqwest::Client,
         block: BlockId,
+        segment: Segment,
         target: &DatanodeInfo,
         rest: &[DatanodeInfo],
         stall: Duration,
@@ -62,8 +72,8 @@ impl Downstream {
         let (tx, rx) = mpsc::channel::<Bytes>(2 * QUEUE_FRAMES);
         let cancel = CancellationToken::new();
         let pipeline = WritePipeline {
-            generation: Default::default(),
-            append_from: None,
+            generation: segment.generation,
+            append_from: segment.append_from,
             downstream: rest.to_vec(),
         };
         let header = serde_json::to_string(&pipeline).unwrap_or_default();
@@ -172,13 +182,20 @@ impl Drop for Downstream {
     }
 }
 
-/// Checks an ack from `target` against the length and digest we expect.
+/// Checks an ack from `target` against the generation, length and digest we expect.
 pub fn check_ack(
     target: &DatanodeId,
     ack: &WriteBlockAck,
+    generation: Generation,
     length: u64,
     digest: Digest,
 ) -> Result<(), Error> {
+    if ack.generation != generation {
+        return Err(pipeline_failed(
+            target,
+            format!("{target} stored {} instead of {generation}", ack.generation),
+        ));
+    }
     if ack.length != length || ack.sha256 != digest {
         return Err(pipeline_failed(
             target,

@@ -32,6 +32,9 @@ pub struct FakeNamenode {
     pub reports: Mutex<Vec<BlockReportRequest>>,
     pub incremental: Mutex<Vec<BlockReceivedRequest>>,
     pub bad_replicas: Mutex<Vec<ReportBadReplicaRequest>>,
+    pub commit_syncs: Mutex<Vec<CommitBlockSyncRequest>>,
+    /// `commit_block_sync` calls still to answer `unavailable`.
+    pub fail_commit_syncs: AtomicUsize,
     /// Commands for the next heartbeat reply.
     pub heartbeat_commands: Mutex<Vec<DatanodeCommand>>,
     poll_commands: Mutex<Vec<DatanodeCommand>>,
@@ -69,6 +72,7 @@ pub async fn start_fake_namenode() -> (String, Arc<FakeNamenode>) {
         .typed(routes::BlockReceived, block_received)
         .typed(routes::ReportBadReplica, report_bad_replica)
         .typed(routes::Commands, commands)
+        .typed(routes::CommitBlockSync, commit_block_sync)
         .endpoint(routes::Lifeline, lifeline)
         .with_state(Arc::clone(&nn));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -129,6 +133,17 @@ async fn report_bad_replica(
 ) -> Resp<routes::ReportBadReplica> {
     nn.bad_replicas.lock().unwrap().push(r);
     Resp(Ack {})
+}
+
+async fn commit_block_sync(
+    State(nn): Nn,
+    Req(r): Req<routes::CommitBlockSync>,
+) -> ApiResult<Resp<routes::CommitBlockSync>> {
+    if take_one(&nn.fail_commit_syncs) {
+        return Err(ApiError(Error::new(ErrorKind::Unavailable, "not now")));
+    }
+    nn.commit_syncs.lock().unwrap().push(r);
+    Ok(Resp(Ack {}))
 }
 
 async fn commands(State(nn): Nn, Req(_): Req<routes::Commands>) -> Resp<routes::Commands> {

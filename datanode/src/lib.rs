@@ -1,7 +1,7 @@
 //! Granary's datanode: stores block replicas on local disk with checksum sidecars, receives
 //! and forwards blocks in write pipelines, serves verified reads, re-verifies its replicas in
 //! the background, keeps the namenode informed through heartbeats, block reports and a
-//! lifeline, and runs the namenode's commands.
+//! lifeline, runs the namenode's commands, and leads block recoveries.
 
 pub mod api;
 pub mod compute;
@@ -12,6 +12,7 @@ mod fake_namenode;
 pub mod heartbeat;
 pub mod pipeline;
 pub mod read;
+pub mod recovery;
 pub mod scanner;
 pub mod server;
 pub mod state;

@@ -1,6 +1,8 @@
 //! `PUT /v1/blocks/{id}`: receive a framed block, verify every chunk, write it to a temporary
-//! file and forward it downstream while it arrives; at the end fsync, wait for the downstream
-//! ack, finalize, report, and ack upstream.
+//! file (or, for a new segment of an existing replica, continue that replica in place) and
+//! forward it downstream while it arrives; at the end fsync, wait for the downstream ack,
+//! finalize, report, and ack upstream. A recovery of the block stops the write at any point
+//! before it is finalized (its writer lost its lease).
 //!
 //! Three things overlap: this task decodes frames and queues them, a blocking thread verifies
 //! and writes them to disk, and the forwarding request streams them to the next node.
@@ -12,7 +14,6 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
-use granary_client::checksum::CHUNK_SIZE;
 use granary_client::framing::{Frame, WriteFrameStream};
 use granary_client::protocol::{
     routes, ReplicaReport, WriteBlockAck, WritePipeline, PIPELINE_HEADER,
@@ -22,9 +23,9 @@ use granary_client::{BlockId, Error, ErrorKind};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::downstream::Downstream;
+use crate::downstream::{Downstream, Segment};
 use crate::state::AppState;
-use crate::store::{check_frame_order, BlockWriter, PreparedReplica};
+use crate::store::{stopped, BlockWriter, FrameGrid, PreparedReplica};
 
 /// Frames queued for the disk writer before the receiver waits.
 const DISK_QUEUE_FRAMES: usize = 8;
@@ -50,14 +51,24 @@ pub async fn put_block(
         .into());
     }
     let _transfer = state.transfers.admit(&format!("writing {block}"))?;
-    let mut disk = Some(DiskWriter::spawn(state.store.begin_write(block)?));
-    let mut downstream = pipeline
-        .downstream
-        .split_first()
-        .map(|(next, rest)| Downstream::start(&state.http, block, next, rest, state.stall_timeout));
+    let segment = Segment {
+        generation: pipeline.generation,
+        append_from: pipeline.append_from,
+    };
+    let writer = begin(&state, block, segment).await?;
+    let cancel = writer.cancellation();
+    let mut disk = Some(DiskWriter::spawn(writer));
+    let mut downstream = pipeline.downstream.split_first().map(|(next, rest)| {
+        Downstream::start(&state.http, block, segment, next, rest, state.stall_timeout)
+    });
     // Only cleanup hangs on this: a stalled upstream is blamed by the node above it.
     let idle_timeout = state.stall_timeout * UPSTREAM_IDLE_FACTOR;
-    if let Err(e) = receive(block, body, &mut disk, &mut downstream, idle_timeout).await {
+    let grid = FrameGrid::from_offset(segment.append_from.unwrap_or(0));
+    let received = tokio::select! {
+        received = receive(block, body, grid, &mut disk, &mut downstream, idle_timeout) => received,
+        () = cancel.cancelled() => Err(stopped(block)),
+    };
+    if let Err(e) = received {
         // Dropping the downstream aborts its body; the writer is waited for so the temporary
         // file and the "being written" mark are gone before we answer.
         drop(downstream);
@@ -68,18 +79,25 @@ pub async fn put_block(
     }
     let disk = disk.ok_or_else(|| Error::internal("disk writer missing"))?;
 
-    let (local, remote) = tokio::join!(disk.finish(), async {
-        match downstream {
-            Some(next) => Some((next.target().clone(), next.finish().await)),
-            None => None,
-        }
-    });
+    let finished = tokio::select! {
+        finished = async {
+            tokio::join!(disk.finish(), async {
+                match downstream {
+                    Some(next) => Some((next.target().clone(), next.finish().await)),
+                    None => None,
+                }
+            })
+        } => finished,
+        // Dropping the writer thread's queue discards the segment.
+        () = cancel.cancelled() => return Err(stopped(block).into()),
+    };
+    let (local, remote) = finished;
     let prepared = local?;
     let (length, digest) = (prepared.length(), prepared.digest());
     let mut persisted_on = vec![state.store.id().clone()];
     if let Some((target, ack)) = remote {
         let ack = ack?;
-        crate::downstream::check_ack(&target, &ack, length, digest)?;
+        crate::downstream::check_ack(&target, &ack, segment.generation, length, digest)?;
         persisted_on.extend(ack.persisted_on);
     }
 
@@ -87,7 +105,7 @@ pub async fn put_block(
     tokio::task::spawn_blocking(move || {
         finalize_state.store.commit(prepared)?;
         finalize_state.reports.received(ReplicaReport {
-            generation: Default::default(),
+            generation: segment.generation,
             block,
             length,
             sha256: Some(digest),
@@ -96,15 +114,29 @@ pub async fn put_block(
     })
     .await
     .map_err(|e| Error::internal(format!("finalizing {block}: {e}")))??;
-    tracing::debug!(%block, length, replicas = persisted_on.len(), "block written");
+    tracing::debug!(%block, length, generation = %segment.generation, replicas = persisted_on.len(), "block written");
     fail::fail_point!("pipeline::ack");
     Ok(Json(WriteBlockAck {
-        generation: Default::default(),
+        generation: segment.generation,
         block,
         length,
         sha256: digest,
         persisted_on,
     }))
+}
+
+/// A writer of a new replica, or of a new segment of the existing one (blocking I/O: it may
+/// cut the replica and reads back its partial last chunk).
+async fn begin(state: &AppState, block: BlockId, segment: Segment) -> Result<BlockWriter, Error> {
+    let store = Arc::clone(&state.store);
+    match segment.append_from {
+        None => store.begin_write(block, segment.generation),
+        Some(from) => {
+            tokio::task::spawn_blocking(move || store.begin_append(block, segment.generation, from))
+                .await
+                .map_err(|e| Error::internal(format!("reopening {block}: {e}")))?
+        }
+    }
 }
 
 /// Decodes the body's frames and hands each to the downstream and the disk writer. After a
@@ -113,12 +145,12 @@ pub async fn put_block(
 async fn receive(
     block: BlockId,
     body: Body,
+    mut grid: FrameGrid,
     disk: &mut Option<DiskWriter>,
     downstream: &mut Option<Downstream>,
     idle_timeout: Duration,
 ) -> Result<(), Error> {
     let mut frames = WriteFrameStream::new(body.into_data_stream());
-    let mut saw_short_frame = false;
     let mut failure: Option<Error> = None;
     loop {
         let frame = match tokio::time::timeout(idle_timeout, frames.next()).await {
@@ -135,8 +167,7 @@ async fn receive(
         if failure.is_some() {
             continue;
         }
-        check_frame_order(saw_short_frame, frame.data.len())?;
-        saw_short_frame = frame.data.len() < CHUNK_SIZE;
+        grid.check(frame.data.len())?;
         let sent = match downstream.as_mut() {
             Some(next) => next.send(&frame).await,
             None => Ok(()),

@@ -227,3 +227,115 @@ async fn a_busy_downstream_makes_the_pipeline_busy_naming_it() {
     assert!(!a.store.contains(BlockId(32)));
     held.release().await;
 }
+
+#[tokio::test]
+async fn segments_reopen_every_replica_of_a_pipeline_in_place() {
+    let (a, b) = (start_node().await, start_node().await);
+    let downstream = std::slice::from_ref(&b.info);
+    let mut reference = data(CHUNK_SIZE / 2 + 3, 1);
+    let response = put_segment(&a.info, 50, &reference, (1, None), downstream).await;
+    assert_eq!(response.status(), 200);
+    for (i, size) in [10, CHUNK_SIZE, 2 * CHUNK_SIZE + 1, 0, CHUNK_SIZE - 13]
+        .into_iter()
+        .enumerate()
+    {
+        let generation = 2 + i as u64;
+        let more = data(size, i as u8 + 2);
+        let from = reference.len() as u64;
+        let response = put_segment(&a.info, 50, &more, (generation, Some(from)), downstream).await;
+        assert_eq!(response.status(), 200, "segment {i}");
+        reference.extend_from_slice(&more);
+        let ack: WriteBlockAck = response.json().await.unwrap();
+        assert_eq!(ack.generation, granary_client::Generation(generation));
+        assert_eq!(ack.length, reference.len() as u64);
+        assert_eq!(ack.sha256, block_digest_of(&reference));
+        assert_eq!(ack.persisted_on, vec![a.info.id.clone(), b.info.id.clone()]);
+        for node in [&a, &b] {
+            assert_eq!(read_back(&node.info, 50).await, reference);
+            let report = node.store.replica(BlockId(50)).unwrap();
+            assert_eq!(report.generation, granary_client::Generation(generation));
+        }
+    }
+    assert!(tmp_is_empty(&a) && tmp_is_empty(&b));
+}
+
+#[tokio::test]
+async fn a_segment_at_a_generation_not_newer_is_refused() {
+    let a = start_node().await;
+    let bytes = data(100, 3);
+    assert_eq!(
+        put_segment(&a.info, 51, &bytes, (4, None), &[])
+            .await
+            .status(),
+        200
+    );
+    for generation in [3, 4] {
+        let response = put_segment(&a.info, 51, b"more", (generation, Some(100)), &[]).await;
+        let (status, error) = wire_error(response).await;
+        assert_eq!((status, error.kind), (409, ErrorKind::StaleReplica));
+    }
+    let response = put_segment(&a.info, 51, b"more", (5, Some(101)), &[]).await;
+    assert_eq!(wire_error(response).await.1.kind, ErrorKind::StaleReplica);
+    let response = put_segment(&a.info, 52, b"more", (5, Some(0)), &[]).await;
+    assert_eq!(wire_error(response).await.1.kind, ErrorKind::UnknownBlock);
+    assert_eq!(read_back(&a.info, 51).await, bytes);
+    assert_eq!(
+        get(&a.info, "/v1/blocks/51?generation=4").await.status(),
+        200
+    );
+    let (status, error) = wire_error(get(&a.info, "/v1/blocks/51?generation=5").await).await;
+    assert_eq!((status, error.kind), (409, ErrorKind::StaleReplica));
+}
+
+#[tokio::test]
+async fn a_client_dying_mid_segment_leaves_the_old_state_everywhere() {
+    let (a, b) = (start_node().await, start_node().await);
+    let old = data(CHUNK_SIZE + 7, 4);
+    let response = put_segment(&a.info, 53, &old, (1, None), std::slice::from_ref(&b.info)).await;
+    assert_eq!(response.status(), 200);
+    let mut items: Vec<Result<Bytes, std::io::Error>> = Vec::new();
+    for frame in segment_frames(&data(3 * CHUNK_SIZE, 5), old.len() as u64)
+        .into_iter()
+        .take(2)
+    {
+        items.push(Ok(frame.write_header()));
+        items.push(Ok(frame.data));
+    }
+    items.push(Err(std::io::Error::other("client died")));
+    let pipeline = serde_json::to_string(&granary_client::protocol::WritePipeline {
+        generation: granary_client::Generation(2),
+        append_from: Some(old.len() as u64),
+        downstream: vec![b.info.clone()],
+    })
+    .unwrap();
+    let result = client()
+        .put(format!("http://{}/v1/blocks/53", a.info.addr))
+        .header(granary_client::protocol::PIPELINE_HEADER, pipeline)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            items,
+        )))
+        .send()
+        .await;
+    assert!(result.is_err() || !result.unwrap().status().is_success());
+    wait_until("both segments ended", || {
+        !a.store.is_being_written(BlockId(53)) && !b.store.is_being_written(BlockId(53))
+    })
+    .await;
+    for node in [&a, &b] {
+        assert_eq!(read_back(&node.info, 53).await, old);
+        let report = node.store.replica(BlockId(53)).unwrap();
+        assert_eq!(report.generation, granary_client::Generation(1));
+    }
+    // The segment can be sent again.
+    let more = data(5, 6);
+    let response = put_segment(
+        &a.info,
+        53,
+        &more,
+        (2, Some(old.len() as u64)),
+        std::slice::from_ref(&b.info),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(read_back(&b.info, 53).await, [old, more].concat());
+}

@@ -5,6 +5,9 @@
 //! paused one, such as a pager, may resume: it then finds the stream cut and reads on from
 //! another replica).
 //!
+//! A replica older than the generation the reader located is `stale_replica`: it missed a
+//! segment, a recovery or a cut.
+//!
 //! A corrupt first chunk is a `422 checksum_mismatch` answer; a corrupt later chunk ends the
 //! body with an error, so the client sees a broken stream, never bad bytes.
 
@@ -44,6 +47,18 @@ pub async fn get_block(
     let reader = tokio::task::spawn_blocking(move || store.open_chunks(block, offset, length))
         .await
         .map_err(|e| Error::internal(format!("opening {block}: {e}")))??;
+    if let Some(wanted) = query.generation.filter(|&g| reader.generation() < g) {
+        return Err(Error::new(
+            ErrorKind::StaleReplica,
+            format!(
+                "replica {block} on {} is at {}, older than the {wanted} asked for",
+                state.store.id(),
+                reader.generation()
+            ),
+        )
+        .with_datanode(state.store.id().clone())
+        .into());
+    }
     let wire_len = reader.remaining_wire_len();
     let mut frames = read_ahead(reader, state.stall_timeout * READER_IDLE_FACTOR, transfer);
     let first = match frames.recv().await {

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use granary_client::checksum::CHUNK_SIZE;
 use granary_client::framing::{Frame, ReadFrameCodec, WriteFrameCodec};
 use granary_client::protocol::{routes, DatanodeInfo, WritePipeline, PIPELINE_HEADER};
-use granary_client::{BlockId, DatanodeId, WireError};
+use granary_client::{BlockId, DatanodeId, Generation, WireError};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -88,7 +88,7 @@ pub fn test_state(dir: &tempfile::TempDir) -> Arc<AppState> {
 
 /// Writes a finalized replica straight into a store.
 pub fn write_replica(store: &Arc<BlockStore>, block: u64, bytes: &[u8]) {
-    let mut writer = store.begin_write(BlockId(block)).unwrap();
+    let mut writer = store.begin_write(BlockId(block), Generation(1)).unwrap();
     for frame in frames_of(bytes) {
         writer.append(&frame).unwrap();
     }
@@ -167,6 +167,52 @@ pub async fn put_body(
         .send()
         .await
         .unwrap()
+}
+
+/// Writes `bytes` as a segment from byte `from` of the replica (`None`: a new replica) at
+/// `generation`, its frames on the chunk grid.
+pub async fn put_segment(
+    node: &DatanodeInfo,
+    block: u64,
+    bytes: &[u8],
+    segment: (u64, Option<u64>),
+    downstream: &[DatanodeInfo],
+) -> reqwest::Response {
+    let (generation, append_from) = segment;
+    let pipeline = serde_json::to_string(&WritePipeline {
+        generation: Generation(generation),
+        append_from,
+        downstream: downstream.to_vec(),
+    })
+    .unwrap();
+    routes::request::<routes::WriteBlock>(&client(), node.addr, &BlockId(block))
+        .header(PIPELINE_HEADER, pipeline)
+        .body(encode(segment_frames(bytes, append_from.unwrap_or(0))))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `bytes` framed as a segment starting at byte `from` of a replica: the first frame fills
+/// the chunk `from` falls inside, the rest keep to the chunk grid.
+pub fn segment_frames(bytes: &[u8], from: u64) -> Vec<Frame> {
+    let first = (CHUNK_SIZE - (from % CHUNK_SIZE as u64) as usize).min(bytes.len());
+    let (head, rest) = bytes.split_at(first);
+    let mut frames = if head.is_empty() {
+        Vec::new()
+    } else {
+        vec![Frame::seal(Bytes::copy_from_slice(head))]
+    };
+    frames.extend(frames_of(rest));
+    frames
+}
+
+/// A replica's whole content as a read returns it, every frame verified.
+pub async fn read_back(node: &DatanodeInfo, block: u64) -> Vec<u8> {
+    let response = get(node, &format!("/v1/blocks/{block}")).await;
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    decode(&body).iter().flat_map(|f| f.data.to_vec()).collect()
 }
 
 pub async fn put(

@@ -3,7 +3,8 @@
 //! `max_concurrent_replications` slots, so re-replication never starves client traffic; a
 //! bounded number wait, and beyond that commands are dropped with a warning (the namenode
 //! re-issues replications that time out). The same copy (block, first target) arriving twice
-//! while the first is queued or running is ignored.
+//! while the first is queued or running is ignored. Recoveries go to [`Recoveries`], which
+//! runs one per block.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::link::NamenodeLink;
 use super::replicate::replicate;
+use crate::recovery::primary::Recovery;
+use crate::recovery::Recoveries;
 use crate::state::AppState;
 
 /// Replications that may wait for a slot before new ones are dropped.
@@ -34,6 +37,7 @@ pub struct CommandExecutor {
     shutdown: CancellationToken,
     /// Where failed copies are reported, so the namenode re-plans them at once.
     failures: Option<(Arc<NamenodeLink>, DatanodeId)>,
+    recoveries: Arc<Recoveries>,
 }
 
 /// Counters of the replication queue, for logs and tests.
@@ -54,20 +58,31 @@ pub struct ReplicationStats {
 impl CommandExecutor {
     pub fn new(node: Arc<AppState>, max_replications: usize, shutdown: CancellationToken) -> Self {
         CommandExecutor {
-            node,
             slots: Semaphore::new(max_replications),
             admitted: Arc::new(Semaphore::new(max_replications + REPLICATION_QUEUE)),
             in_flight: Mutex::new(HashSet::new()),
             stats: ReplicationStats::default(),
+            recoveries: Arc::new(Recoveries::new(Arc::clone(&node), None, shutdown.clone())),
+            node,
             shutdown,
             failures: None,
         }
     }
 
-    /// Reports every failed copy to the namenode as this datanode.
-    pub fn report_failures_to(mut self, link: Arc<NamenodeLink>, id: DatanodeId) -> Self {
+    /// Reports every failed copy, and commits every recovery it leads, to the namenode as
+    /// this datanode.
+    pub fn with_namenode(mut self, link: Arc<NamenodeLink>, id: DatanodeId) -> Self {
+        self.recoveries = Arc::new(Recoveries::new(
+            Arc::clone(&self.node),
+            Some(Arc::clone(&link)),
+            self.shutdown.clone(),
+        ));
         self.failures = Some((link, id));
         self
+    }
+
+    pub fn recoveries(&self) -> &Arc<Recoveries> {
+        &self.recoveries
     }
 
     pub fn stats(&self) -> &ReplicationStats {
@@ -82,9 +97,17 @@ impl CommandExecutor {
                     tokio::spawn(delete(Arc::clone(&self.node), blocks));
                 }
                 DatanodeCommand::Replicate { block, targets } => self.replicate(block, targets),
-                DatanodeCommand::Recover { block, .. } => {
-                    tracing::warn!(%block, "block recovery is not implemented yet");
-                }
+                DatanodeCommand::Recover {
+                    block,
+                    generation,
+                    length,
+                    replicas,
+                } => self.recoveries.start(Recovery {
+                    block,
+                    generation,
+                    length,
+                    replicas,
+                }),
             }
         }
     }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use granary_client::protocol::routes::{self, Endpoint, Route};
 use granary_client::protocol::{
-    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, DatanodeQuery, HeartbeatRequest,
-    HeartbeatResponse, RegisterRequest, RegisterResponse, ReplicationFailedRequest,
-    ReportBadReplicaRequest,
+    BlockReceivedRequest, BlockReportRequest, BlockReportResponse, CommitBlockSyncRequest,
+    DatanodeQuery, HeartbeatRequest, HeartbeatResponse, RegisterRequest, RegisterResponse,
+    ReplicationFailedRequest, ReportBadReplicaRequest,
 };
 use granary_client::{DatanodeId, Error, ErrorKind, WireError};
 use serde::de::DeserializeOwned;
@@ -109,6 +109,13 @@ impl NamenodeLink {
     /// The incremental report; its answer carries nothing we use.
     pub async fn block_received(&self, request: &BlockReceivedRequest) -> Result<(), Error> {
         self.call::<routes::BlockReceived>(request).await.map(drop)
+    }
+
+    /// The end of a block recovery this datanode led.
+    pub async fn commit_block_sync(&self, request: &CommitBlockSyncRequest) -> Result<(), Error> {
+        self.call::<routes::CommitBlockSync>(request)
+            .await
+            .map(drop)
     }
 
     /// Calls route `R` with the call timeout.

@@ -71,7 +71,7 @@ pub fn spawn(
             config.max_concurrent_replications,
             shutdown.clone(),
         )
-        .report_failures_to(Arc::clone(&link), id.clone()),
+        .with_namenode(Arc::clone(&link), id.clone()),
     );
     let tasks = vec![
         tokio::spawn(send_incremental_reports(

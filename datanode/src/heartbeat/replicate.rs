@@ -9,7 +9,7 @@ use granary_client::protocol::{DatanodeInfo, WriteBlockAck};
 use granary_client::{BlockId, Error};
 use tokio::time::Instant;
 
-use crate::downstream::{check_ack, Downstream};
+use crate::downstream::{check_ack, Downstream, Segment};
 use crate::read::{read_ahead, READER_IDLE_FACTOR};
 use crate::state::AppState;
 
@@ -51,16 +51,22 @@ async fn copy(
         .map_err(|e| Error::internal(format!("opening {block}: {e}")))?
         .map_err(|e| local_failure(node, block, e))?;
     let (length, digest) = (reader.block_length(), reader.block_digest());
+    // A copy is the replica as it is, at its own generation.
+    let segment = Segment {
+        generation: reader.generation(),
+        append_from: None,
+    };
     // The consumer is our own forwarding, which gives up on a stalled target by itself.
     let mut frames = read_ahead(reader, node.stall_timeout * READER_IDLE_FACTOR, transfer);
-    let mut downstream = Downstream::start(&node.http, block, first, rest, node.stall_timeout);
+    let mut downstream =
+        Downstream::start(&node.http, block, segment, first, rest, node.stall_timeout);
     while let Some(frame) = frames.recv().await {
         let frame = frame.map_err(|e| local_failure(node, block, e))?;
         downstream.send(&frame).await?;
         *copied += frame.data.len() as u64;
     }
     let ack = downstream.finish().await?;
-    check_ack(&first.id, &ack, length, digest)?;
+    check_ack(&first.id, &ack, segment.generation, length, digest)?;
     Ok(ack)
 }
 

@@ -4,24 +4,34 @@
 //! Paths are only ever built from a parsed [`BlockId`], never from request text.
 
 mod corrupt;
+mod cut;
+mod fsutil;
+mod grid;
+mod marks;
 pub mod meta;
 mod reader;
+mod reopen;
 mod startup;
+mod writeback;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use granary_client::protocol::{ReplicaReport, StorageReport};
-use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind};
+use granary_client::{BlockId, DatanodeId, Digest, Error, ErrorKind, Generation};
 
+pub use self::fsutil::write_atomically;
+use self::fsutil::{fs_stats, ignore_not_found, sync_dir};
+pub use self::grid::FrameGrid;
+use self::marks::WriteMark;
+pub use self::marks::{stopped, BlockMark};
 pub use self::reader::{ChunkReader, VerifiedRead};
 use self::startup::{clear_dir, load_or_create_id, lock_data_dir};
-pub(crate) use self::writer::check_frame_order;
 pub use self::writer::{BlockWriter, PreparedReplica};
 
 const ID_FILE: &str = "datanode_id";
@@ -40,20 +50,41 @@ pub struct BlockStore {
     _lock: fs::File,
 }
 
-/// A finalized replica's length and block digest (from its sidecar), what block reports
-/// carry.
-#[derive(Clone, Copy, Debug)]
+/// A finalized replica's generation, length and block digest (from its sidecar), what block
+/// reports carry.
+#[derive(Clone, Debug)]
 struct Stored {
+    generation: Generation,
     length: u64,
     digest: Digest,
+    /// Bumped whenever a cut replaces the sidecar: bytes an earlier sidecar described may then
+    /// be overwritten or gone, so a reader of that earlier state that fails to verify a chunk
+    /// retries instead of calling the replica corrupt.
+    cuts: Arc<AtomicU64>,
+}
+
+impl Stored {
+    fn new(meta: &meta::BlockMeta) -> Self {
+        Stored {
+            generation: meta.generation,
+            length: meta.length,
+            digest: meta.block_digest,
+            cuts: Arc::default(),
+        }
+    }
+
+    fn describes(&self, meta: &meta::BlockMeta) -> bool {
+        (self.generation, self.length, self.digest)
+            == (meta.generation, meta.length, meta.block_digest)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Index {
     /// Finalized replicas, as their sidecars describe them.
     replicas: HashMap<BlockId, Stored>,
-    /// Blocks with a write in progress, so two writers never race for one id.
-    writing: HashSet<BlockId>,
+    /// Blocks with a write or a cut in progress, so two never race for one block.
+    writing: HashMap<BlockId, WriteMark>,
     /// Finalized replicas found damaged, and why. Still listed in block reports (the namenode
     /// decides when to delete them) but never read from. Forgotten at restart, when the block
     /// scanner finds them again.
@@ -114,7 +145,7 @@ impl BlockStore {
             .replicas
             .iter()
             .map(|(&block, stored)| ReplicaReport {
-                generation: Default::default(),
+                generation: stored.generation,
                 block,
                 length: stored.length,
                 sha256: Some(stored.digest),
@@ -133,14 +164,31 @@ impl BlockStore {
         self.lock().replicas.get(&block).map(|stored| stored.length)
     }
 
+    /// A finalized replica as block reports describe it.
+    pub fn replica(&self, block: BlockId) -> Option<ReplicaReport> {
+        self.lock()
+            .replicas
+            .get(&block)
+            .map(|stored| ReplicaReport {
+                block,
+                generation: stored.generation,
+                length: stored.length,
+                sha256: Some(stored.digest),
+            })
+    }
+
     /// Removes a finalized replica. `Ok(false)` if there was none. The sidecar goes first: a
-    /// data file without it is not a replica, whatever happens next.
+    /// data file without it is not a replica, whatever happens next. A segment being appended
+    /// to it is stopped (its commit finds the replica gone and removes what it wrote).
     pub fn delete(&self, block: BlockId) -> Result<bool, Error> {
         {
             let mut index = self.lock();
             let Some(Stored { length, .. }) = index.replicas.remove(&block) else {
                 return Ok(false);
             };
+            if let Some(mark) = index.writing.get(&block) {
+                mark.stop();
+            }
             index.corrupt.remove(&block);
             index.used = index.used.saturating_sub(length);
         }
@@ -212,6 +260,38 @@ impl BlockStore {
         self.bucket_dir(block).join(format!("blk_{}.meta", block.0))
     }
 
+    /// Replaces the index entry of `block` with `meta` (a new segment or a cut), keeping its
+    /// cut counter, bumped if `cut`. `false` if the replica is no longer indexed (deleted).
+    fn update_replica(&self, block: BlockId, meta: &meta::BlockMeta, cut: bool) -> bool {
+        let mut index = self.lock();
+        let Some(stored) = index.replicas.get_mut(&block) else {
+            return false;
+        };
+        let old_length = stored.length;
+        stored.generation = meta.generation;
+        stored.length = meta.length;
+        stored.digest = meta.block_digest;
+        if cut {
+            stored.cuts.fetch_add(1, Ordering::AcqRel);
+        }
+        index.used = index.used.saturating_sub(old_length) + meta.length;
+        true
+    }
+
+    /// A temporary file name in `tmp/` for `block`, never used before by this process.
+    fn tmp_path(&self, block: BlockId, suffix: &str) -> PathBuf {
+        let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
+        self.tmp_dir()
+            .join(format!("blk_{}.{nonce}{suffix}", block.0))
+    }
+
+    fn unknown_block(&self, block: BlockId) -> Error {
+        Error::new(
+            ErrorKind::UnknownBlock,
+            format!("no replica of {block} on {}", self.id),
+        )
+    }
+
     /// An I/O error on this node's disk, naming this node.
     fn io_error(&self, context: impl std::fmt::Display, e: io::Error) -> Error {
         Error::io(context, e).with_datanode(self.id.clone())
@@ -228,63 +308,9 @@ impl BlockStore {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file and a rename, so readers see either
-/// the old file or the whole new one.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-fn ignore_not_found(e: io::Error) -> io::Result<()> {
-    if e.kind() == io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
-}
-
-/// Size and space available to unprivileged users of the filesystem holding `path`.
-#[allow(clippy::unnecessary_cast)] // the statvfs field types differ between platforms
-fn fs_stats(path: &Path) -> io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: statvfs only writes into the struct we pass; c_path is NUL-terminated.
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let unit = stats.f_frsize as u64;
-    Ok((
-        (stats.f_blocks as u64).saturating_mul(unit),
-        (stats.f_bavail as u64).saturating_mul(unit),
-    ))
-}
-
+#[cfg(test)]
+mod append_tests;
+#[cfg(test)]
+mod cut_tests;
 #[cfg(test)]
 mod tests;

@@ -5,14 +5,21 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use granary_client::checksum::{Digest, CHUNK_SIZE};
 use granary_client::framing::{Frame, READ_FRAME_HEADER_LEN};
-use granary_client::{BlockId, DatanodeId, Error, ErrorKind};
+use granary_client::{BlockId, DatanodeId, Error, ErrorKind, Generation};
 
 use super::meta::{chunk_len, BlockMeta};
-use super::BlockStore;
+use super::{BlockStore, Stored};
+
+/// Times a reader looks again when the sidecar it read is not the one indexed (a segment or
+/// a cut replaced it in between), a millisecond apart.
+const INDEX_RACE_RETRIES: u32 = 20;
 
 /// Verified frames of the chunks covering a byte range of one replica. Blocking I/O.
 pub struct ChunkReader {
@@ -22,6 +29,9 @@ pub struct ChunkReader {
     meta: BlockMeta,
     next_chunk: u64,
     end_chunk: u64,
+    /// The replica's cut counter, and its value when the sidecar was read.
+    cuts: Arc<AtomicU64>,
+    cuts_seen: u64,
 }
 
 /// The verified bytes of exactly `[offset, offset + length)` of a replica. Blocking I/O.
@@ -41,13 +51,6 @@ impl BlockStore {
         offset: u64,
         length: u64,
     ) -> Result<ChunkReader, Error> {
-        let unknown = || {
-            Error::new(
-                ErrorKind::UnknownBlock,
-                format!("no replica of {block} on {}", self.id),
-            )
-        };
-        let indexed_length = self.length(block).ok_or_else(unknown)?;
         if let Some(reason) = self.corruption(block) {
             return Err(Error::new(
                 ErrorKind::ChecksumMismatch,
@@ -55,24 +58,12 @@ impl BlockStore {
             )
             .with_datanode(self.id.clone()));
         }
-        if offset > indexed_length {
+        let (stored, cuts_seen, file, meta) = self.open_consistent(block)?;
+        if offset > meta.length {
             return Err(Error::invalid_argument(format!(
-                "offset {offset} is past the end of {block} ({indexed_length} bytes)"
+                "offset {offset} is past the end of {block} ({} bytes)",
+                meta.length
             )));
-        }
-        let open_error = |e: io::Error| match e.kind() {
-            // Deleted between the index lookup and here.
-            io::ErrorKind::NotFound => unknown(),
-            _ => self.io_error(format!("opening {block}"), e),
-        };
-        let file = File::open(self.data_path(block)).map_err(open_error)?;
-        let meta_bytes = fs::read(self.meta_path(block)).map_err(open_error)?;
-        let meta = BlockMeta::decode(&meta_bytes).map_err(|e| self.corrupt(block, e))?;
-        if meta.length != indexed_length {
-            return Err(self.corrupt(
-                block,
-                format!("sidecar length {} != {indexed_length}", meta.length),
-            ));
         }
         let end = offset.saturating_add(length).min(meta.length);
         let chunk = CHUNK_SIZE as u64;
@@ -89,7 +80,45 @@ impl BlockStore {
             meta,
             next_chunk,
             end_chunk,
+            cuts: stored.cuts,
+            cuts_seen,
         })
+    }
+
+    /// The data file and the sidecar the index describes. A segment or a cut may replace the
+    /// sidecar between the index lookup and the read; then the index is read again.
+    fn open_consistent(&self, block: BlockId) -> Result<(Stored, u64, File, BlockMeta), Error> {
+        let open_error = |e: io::Error| match e.kind() {
+            // Deleted between the index lookup and here.
+            io::ErrorKind::NotFound => self.unknown_block(block),
+            _ => self.io_error(format!("opening {block}"), e),
+        };
+        let lookup = || {
+            let index = self.lock();
+            let stored = index.replicas.get(&block).cloned();
+            stored.map(|stored| {
+                let cuts = stored.cuts.load(Ordering::Acquire);
+                (stored, cuts)
+            })
+        };
+        let (mut stored, mut cuts_seen) = lookup().ok_or_else(|| self.unknown_block(block))?;
+        let file = File::open(self.data_path(block)).map_err(open_error)?;
+        let meta_bytes = fs::read(self.meta_path(block)).map_err(open_error)?;
+        let meta = BlockMeta::decode(&meta_bytes).map_err(|e| self.corrupt(block, e))?;
+        for _ in 0..INDEX_RACE_RETRIES {
+            if stored.describes(&meta) {
+                return Ok((stored, cuts_seen, file, meta));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            (stored, cuts_seen) = lookup().ok_or_else(|| self.unknown_block(block))?;
+        }
+        Err(self.corrupt(
+            block,
+            format!(
+                "sidecar ({} bytes at {}) != index ({} bytes at {})",
+                meta.length, meta.generation, stored.length, stored.generation
+            ),
+        ))
     }
 
     /// Opens exactly `[offset, offset + length)` of a local replica (clamped to its end), every
@@ -122,6 +151,11 @@ impl ChunkReader {
         self.meta.length
     }
 
+    /// The generation recorded in the sidecar.
+    pub fn generation(&self) -> Generation {
+        self.meta.generation
+    }
+
     /// The block digest recorded in the sidecar.
     pub fn block_digest(&self) -> Digest {
         self.meta.block_digest
@@ -137,6 +171,16 @@ impl ChunkReader {
     fn read_chunk(&self, index: u64) -> Result<Frame, Error> {
         let mut data = vec![0u8; chunk_len(self.meta.length, index)];
         let corrupt = |what: String| {
+            if self.cuts.load(Ordering::Acquire) != self.cuts_seen {
+                return Error::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "replica {} on {} was cut while being read; read it again",
+                        self.block, self.datanode
+                    ),
+                )
+                .with_datanode(self.datanode.clone());
+            }
             tracing::error!(block = %self.block, chunk = index, "corrupt replica: {what}");
             Error::new(
                 ErrorKind::ChecksumMismatch,

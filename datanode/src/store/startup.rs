@@ -53,20 +53,30 @@ impl BlockStore {
         Ok(())
     }
 
-    /// The replica's length if its sidecar is present, valid, and matches the data file's size.
+    /// The replica as its sidecar describes it, if the sidecar is present and valid and the
+    /// data file holds at least its length. Bytes past it (an interrupted segment, or a cut
+    /// that crashed before truncating) are cut off.
     fn check_replica(&self, block: BlockId, file_len: u64) -> Result<Stored, String> {
         let bytes = fs::read(self.meta_path(block)).map_err(|e| format!("sidecar: {e}"))?;
         let meta = BlockMeta::decode(&bytes).map_err(|e| e.to_string())?;
-        if meta.length != file_len {
+        if meta.length > file_len {
             return Err(format!(
                 "sidecar says {} bytes, data file has {file_len}",
                 meta.length
             ));
         }
-        Ok(Stored {
-            length: meta.length,
-            digest: meta.block_digest,
-        })
+        if meta.length < file_len {
+            tracing::info!(%block, from = file_len, to = meta.length, "cutting bytes past the sidecar's length");
+            let cut = fs::OpenOptions::new()
+                .write(true)
+                .open(self.data_path(block))
+                .and_then(|file| {
+                    file.set_len(meta.length)?;
+                    file.sync_all()
+                });
+            cut.map_err(|e| format!("cutting the data file: {e}"))?;
+        }
+        Ok(Stored::new(&meta))
     }
 }
 

@@ -12,7 +12,7 @@ fn open(dir: &tempfile::TempDir) -> Arc<BlockStore> {
 }
 
 fn write(store: &Arc<BlockStore>, block: u64, bytes: &[u8]) {
-    let mut writer = store.begin_write(BlockId(block)).unwrap();
+    let mut writer = store.begin_write(BlockId(block), Generation(1)).unwrap();
     for frame in frames_of(bytes) {
         writer.append(&frame).unwrap();
     }
@@ -59,13 +59,13 @@ fn finalized_replicas_survive_a_restart_and_the_id_is_stable() {
         store.replicas(),
         vec![
             ReplicaReport {
-                generation: Default::default(),
+                generation: Generation(1),
                 block: BlockId(7),
                 length: 0,
                 sha256: Some(block_digest_of(&[]))
             },
             ReplicaReport {
-                generation: Default::default(),
+                generation: Generation(1),
                 block: BlockId(300),
                 length: bytes.len() as u64,
                 sha256: Some(block_digest_of(&bytes))
@@ -90,7 +90,7 @@ fn start_up_clears_tmp_and_drops_data_without_a_valid_sidecar() {
     fs::write(dir.path().join("tmp/blk_9.0"), b"partial").unwrap();
     fs::create_dir(dir.path().join("current/04")).unwrap();
     fs::write(dir.path().join("current/04/blk_4"), b"no sidecar").unwrap();
-    fs::write(dir.path().join("current/01/blk_1.meta"), b"GRNMETA1 broken").unwrap();
+    fs::write(dir.path().join("current/01/blk_1.meta"), b"GRNMETA2 broken").unwrap();
     fs::write(dir.path().join("current/02/blk_2"), b"short").unwrap();
     fs::remove_file(dir.path().join("current/03/blk_3")).unwrap();
 
@@ -124,9 +124,13 @@ fn an_invalid_datanode_id_file_is_an_error() {
 fn a_block_cannot_be_written_twice_or_by_two_writers() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let first = store.begin_write(BlockId(5)).unwrap();
+    let first = store.begin_write(BlockId(5), Generation(1)).unwrap();
     assert_eq!(
-        store.begin_write(BlockId(5)).err().unwrap().kind,
+        store
+            .begin_write(BlockId(5), Generation(1))
+            .err()
+            .unwrap()
+            .kind,
         ErrorKind::AlreadyExists
     );
     drop(first);
@@ -137,7 +141,11 @@ fn a_block_cannot_be_written_twice_or_by_two_writers() {
     );
     write(&store, 5, b"hello");
     assert_eq!(
-        store.begin_write(BlockId(5)).err().unwrap().kind,
+        store
+            .begin_write(BlockId(5), Generation(1))
+            .err()
+            .unwrap()
+            .kind,
         ErrorKind::AlreadyExists
     );
 }
@@ -146,7 +154,7 @@ fn a_block_cannot_be_written_twice_or_by_two_writers() {
 fn writer_rejects_bad_frames() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let mut writer = store.begin_write(BlockId(1)).unwrap();
+    let mut writer = store.begin_write(BlockId(1), Generation(1)).unwrap();
     let mut frames = frames_of(&data(CHUNK_SIZE + 10, 0));
     frames[0].data = bytes::Bytes::from(vec![0u8; CHUNK_SIZE]);
     assert_eq!(
@@ -154,7 +162,7 @@ fn writer_rejects_bad_frames() {
         ErrorKind::ChecksumMismatch
     );
 
-    let mut writer = store.begin_write(BlockId(2)).unwrap();
+    let mut writer = store.begin_write(BlockId(2), Generation(1)).unwrap();
     let short = frames_of(b"short");
     writer.append(&short[0]).unwrap();
     assert_eq!(

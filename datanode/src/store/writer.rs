@@ -1,18 +1,24 @@
-//! Writing a replica: frames are verified and appended to `tmp/blk_<id>.<nonce>`, the sidecar
-//! is written next to it, and [`BlockStore::commit`] renames both into `current/`. Dropping a
-//! writer or an uncommitted replica at any point removes its temporary files.
+//! Writing a replica. A new one: frames are verified and appended to `tmp/blk_<id>.<nonce>`,
+//! the sidecar is written next to it, and [`BlockStore::commit`] renames both into
+//! `current/`; dropping a writer or an uncommitted replica at any point removes its temporary
+//! files. A reopened one (a new segment, see `reopen`): frames continue the data file in
+//! place and the new sidecar replaces the old at commit.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use granary_client::checksum::{Digest, CHUNK_SIZE};
+use granary_client::checksum::Digest;
 use granary_client::framing::Frame;
-use granary_client::{BlockId, Error, ErrorKind};
+use granary_client::{BlockId, Error, ErrorKind, Generation};
+use sha2::{Digest as _, Sha256};
 
+use super::grid::FrameGrid;
+use super::marks::BlockMark;
 use super::meta::BlockMeta;
+use super::reopen::Reopened;
+use super::writeback::writeback;
 use super::{sync_dir, BlockStore, Stored};
 
 /// Bytes written between two writeback steps (see [`writeback`]).
@@ -20,35 +26,53 @@ const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// A replica being written. Blocking I/O: run it on a blocking thread.
 pub struct BlockWriter {
-    temp: TempReplica,
-    file: File,
-    chunks: Vec<Digest>,
-    length: u64,
-    written_back: u64,
-    dropped: u64,
-    saw_short_frame: bool,
+    pub(super) target: Target,
+    pub(super) file: File,
+    pub(super) generation: Generation,
+    /// Digests of the chunks before this segment, then of the chunks it wrote.
+    pub(super) chunks: Vec<Digest>,
+    /// Bytes of the whole replica so far.
+    pub(super) length: u64,
+    pub(super) grid: FrameGrid,
+    /// The old bytes of the chunk a reopened segment starts inside (empty on a chunk
+    /// boundary): the first frame's chunk digest covers them and the frame.
+    pub(super) partial: Vec<u8>,
+    pub(super) written_back: u64,
+    pub(super) dropped: u64,
 }
 
-/// A replica whose data and sidecar are written and fsynced in `tmp/`, ready to commit.
+/// Where a writer's replica lives until it is committed.
+pub(super) enum Target {
+    New(TempReplica),
+    Reopened(Reopened),
+}
+
+/// A replica whose data and sidecar are written and fsynced, ready to commit.
 pub struct PreparedReplica {
-    temp: TempReplica,
+    target: Target,
     meta: BlockMeta,
 }
 
-/// Owns the temporary files and the "being written" mark of one block.
-struct TempReplica {
+/// Owns the temporary files and the mark of one new block.
+pub(super) struct TempReplica {
     store: Arc<BlockStore>,
     block: BlockId,
     data: PathBuf,
     meta: PathBuf,
     committed: bool,
+    // Declared last: dropped after the files are removed.
+    mark: BlockMark,
 }
 
 impl BlockStore {
-    /// Starts writing `block`. Fails with `already_exists` if the replica is finalized or
-    /// another write of it is in progress.
-    pub fn begin_write(self: &Arc<Self>, block: BlockId) -> Result<BlockWriter, Error> {
-        {
+    /// Starts writing a new replica of `block`, finalized at `generation`. Fails with
+    /// `already_exists` if the replica is finalized or another write of it is in progress.
+    pub fn begin_write(
+        self: &Arc<Self>,
+        block: BlockId,
+        generation: Generation,
+    ) -> Result<BlockWriter, Error> {
+        let mark = {
             let mut index = self.lock();
             if index.replicas.contains_key(&block) {
                 return Err(Error::new(
@@ -56,83 +80,111 @@ impl BlockStore {
                     format!("replica {block} already exists"),
                 ));
             }
-            if !index.writing.insert(block) {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("replica {block} is being written"),
-                ));
-            }
-        }
-        let nonce = self.next_nonce.fetch_add(1, Ordering::Relaxed);
+            self.mark_in(&mut index, block)
+                .ok_or_else(|| being_written(block))?
+        };
         let temp = TempReplica {
             store: Arc::clone(self),
             block,
-            data: self.tmp_dir().join(format!("blk_{}.{nonce}", block.0)),
-            meta: self.tmp_dir().join(format!("blk_{}.{nonce}.meta", block.0)),
+            data: self.tmp_path(block, ""),
+            meta: self.tmp_path(block, ".meta"),
             committed: false,
+            mark,
         };
         let file = File::create_new(&temp.data)
             .map_err(|e| self.io_error(format!("creating {}", temp.data.display()), e))?;
         Ok(BlockWriter {
-            temp,
+            target: Target::New(temp),
             file,
+            generation,
             chunks: Vec::new(),
             length: 0,
+            grid: FrameGrid::from_offset(0),
+            partial: Vec::new(),
             written_back: 0,
             dropped: 0,
-            saw_short_frame: false,
         })
     }
 
-    /// Makes a prepared replica visible: renames the data file, then the sidecar (whose
-    /// presence marks the replica as finalized) into `current/`, and fsyncs the directory.
-    pub fn commit(&self, mut prepared: PreparedReplica) -> Result<(), Error> {
-        let block = prepared.temp.block;
+    /// Makes a prepared replica visible. A new one: renames the data file, then the sidecar
+    /// (whose presence marks the replica as finalized) into `current/`, and fsyncs the
+    /// directory. A reopened one: its new sidecar replaces the old. Refused if a recovery
+    /// stopped the write meanwhile.
+    pub fn commit(&self, prepared: PreparedReplica) -> Result<(), Error> {
+        let PreparedReplica { target, meta } = prepared;
+        match target {
+            Target::New(temp) => self.commit_new(temp, meta),
+            Target::Reopened(reopened) => self.commit_reopened(reopened, &meta),
+        }
+    }
+
+    fn commit_new(&self, mut temp: TempReplica, meta: BlockMeta) -> Result<(), Error> {
+        let block = temp.block;
+        temp.mark.check_not_stopped()?;
         self.ensure_bucket_dir(block)
             .map_err(|e| self.io_error(format!("finalizing {block}"), e))?;
-        let (data, meta) = (self.data_path(block), self.meta_path(block));
-        fs::rename(&prepared.temp.data, &data)
+        let (data, meta_path) = (self.data_path(block), self.meta_path(block));
+        fs::rename(&temp.data, &data)
             .map_err(|e| self.io_error(format!("finalizing {block}"), e))?;
         fail::fail_point!("replica::rename");
-        if let Err(e) = fs::rename(&prepared.temp.meta, &meta) {
+        if let Err(e) = fs::rename(&temp.meta, &meta_path) {
             let _ = fs::remove_file(&data);
             return Err(self.io_error(format!("finalizing {block}"), e));
         }
         if let Err(e) = sync_dir(&self.bucket_dir(block)) {
-            let _ = fs::remove_file(&meta);
+            let _ = fs::remove_file(&meta_path);
             let _ = fs::remove_file(&data);
             return Err(self.io_error(format!("finalizing {block}"), e));
         }
         let mut index = self.lock();
-        index.writing.remove(&block);
-        let stored = Stored {
-            length: prepared.meta.length,
-            digest: prepared.meta.block_digest,
-        };
-        index.replicas.insert(block, stored);
-        index.used += prepared.meta.length;
-        prepared.temp.committed = true;
+        index.replicas.insert(block, Stored::new(&meta));
+        index.used += meta.length;
+        temp.committed = true;
         Ok(())
     }
 }
 
+pub(super) fn being_written(block: BlockId) -> Error {
+    Error::new(
+        ErrorKind::AlreadyExists,
+        format!("replica {block} is being written"),
+    )
+}
+
 impl BlockWriter {
     pub fn block(&self) -> BlockId {
-        self.temp.block
+        match &self.target {
+            Target::New(temp) => temp.block,
+            Target::Reopened(reopened) => reopened.block(),
+        }
     }
 
-    /// Verifies one frame and appends its payload. Every frame but the last must be a whole
-    /// chunk, so chunk `i` of the file is always bytes `[i * CHUNK_SIZE, ...)`.
+    /// Cancelled when a recovery of the block stops this write.
+    pub fn cancellation(&self) -> tokio_util::sync::CancellationToken {
+        match &self.target {
+            Target::New(temp) => temp.mark.cancellation(),
+            Target::Reopened(reopened) => reopened.mark().cancellation(),
+        }
+    }
+
+    /// Verifies one frame and appends its payload, keeping to the chunk grid.
     pub fn append(&mut self, frame: &Frame) -> Result<(), Error> {
-        check_frame_order(self.saw_short_frame, frame.data.len())?;
+        self.grid.check(frame.data.len())?;
         // A chunk corrupted in transit names no datanode: the fault is upstream of us.
         frame.verify()?;
         self.file
             .write_all(&frame.data)
             .map_err(|e| self.disk_error(e))?;
-        self.chunks.push(frame.digest);
+        let digest = if self.partial.is_empty() {
+            frame.digest
+        } else {
+            let mut hasher = Sha256::new();
+            hasher.update(std::mem::take(&mut self.partial));
+            hasher.update(&frame.data);
+            Digest(hasher.finalize().into())
+        };
+        self.chunks.push(digest);
         self.length += frame.data.len() as u64;
-        self.saw_short_frame = frame.data.len() < CHUNK_SIZE;
         if self.length - self.written_back >= WRITEBACK_STEP {
             writeback(&self.file, self.dropped, self.written_back, self.length);
             self.dropped = self.written_back;
@@ -141,58 +193,70 @@ impl BlockWriter {
         Ok(())
     }
 
-    /// Fsyncs the data, writes and fsyncs the sidecar.
-    pub fn prepare(self) -> Result<PreparedReplica, Error> {
-        fail::fail_point!("replica::fsync");
+    /// Fsyncs the data, writes and fsyncs the sidecar (in `tmp/`).
+    pub fn prepare(mut self) -> Result<PreparedReplica, Error> {
+        if !self.partial.is_empty() {
+            // No frame came: the old partial chunk stays as it was.
+            self.chunks
+                .push(Digest::of(&std::mem::take(&mut self.partial)));
+        }
+        let meta_path = match &self.target {
+            Target::New(temp) => {
+                fail::fail_point!("replica::fsync");
+                temp.meta.clone()
+            }
+            Target::Reopened(reopened) => {
+                fail::fail_point!("replica::append_fsync");
+                reopened.tmp_meta().clone()
+            }
+        };
         self.file.sync_data().map_err(|e| self.disk_error(e))?;
-        let meta = BlockMeta::new(self.length, self.chunks);
+        let meta = BlockMeta::new(
+            self.generation,
+            self.length,
+            std::mem::take(&mut self.chunks),
+        );
         let write_meta = || -> io::Result<()> {
-            let mut file = File::create_new(&self.temp.meta)?;
+            let mut file = File::create_new(&meta_path)?;
             file.write_all(&meta.encode())?;
             file.sync_data()
         };
         if let Err(e) = write_meta() {
-            return Err(self
-                .temp
-                .store
-                .io_error(format!("writing sidecar of {}", self.temp.block), e));
+            return Err(self.disk_error(e));
         }
         Ok(PreparedReplica {
-            temp: self.temp,
+            target: self.target,
             meta,
         })
     }
 
     fn disk_error(&self, e: io::Error) -> Error {
-        self.temp
-            .store
-            .io_error(format!("writing {}", self.temp.block), e)
+        let store = match &self.target {
+            Target::New(temp) => &temp.store,
+            Target::Reopened(reopened) => reopened.mark().store(),
+        };
+        store.io_error(format!("writing {}", self.block()), e)
     }
-}
-
-/// Rejects empty or oversized frames and any frame after a short one.
-pub(crate) fn check_frame_order(saw_short_frame: bool, len: usize) -> Result<(), Error> {
-    if len == 0 || len > CHUNK_SIZE {
-        return Err(Error::invalid_argument(format!("bad frame length {len}")));
-    }
-    if saw_short_frame {
-        return Err(Error::invalid_argument(
-            "only the last frame of a block may be shorter than a chunk",
-        ));
-    }
-    Ok(())
 }
 
 impl PreparedReplica {
     pub fn block(&self) -> BlockId {
-        self.temp.block
+        match &self.target {
+            Target::New(temp) => temp.block,
+            Target::Reopened(reopened) => reopened.block(),
+        }
     }
 
+    pub fn generation(&self) -> Generation {
+        self.meta.generation
+    }
+
+    /// The whole replica's length (for a segment, with the bytes before it).
     pub fn length(&self) -> u64 {
         self.meta.length
     }
 
-    /// The block digest (SHA-256 over the chunk digests).
+    /// The block digest (SHA-256 over the chunk digests) of the whole replica.
     pub fn digest(&self) -> Digest {
         self.meta.block_digest
     }
@@ -210,42 +274,5 @@ impl Drop for TempReplica {
                 }
             }
         }
-        self.store.lock().writing.remove(&self.block);
     }
 }
-
-/// Starts writeback of `[started, written)`, then waits for `[dropped, started)` (started one
-/// step earlier, so normally done) and drops it from the page cache. Replicas are rarely read
-/// right after being written, and recycling the same few pages instead of filling the cache with
-/// fresh ones makes writes markedly cheaper (as HDFS's drop-behind); the final fsync then has only
-/// the last step left to flush.
-#[cfg(target_os = "linux")]
-fn writeback(file: &File, dropped: u64, started: u64, written: u64) {
-    use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    let range =
-        |from: u64, to: u64| Some((i64::try_from(from).ok()?, i64::try_from(to - from).ok()?));
-    if let Some((offset, len)) = range(started, written) {
-        // SAFETY: a plain syscall on a file descriptor we own.
-        if unsafe { libc::sync_file_range(fd, offset, len, libc::SYNC_FILE_RANGE_WRITE) } != 0 {
-            tracing::debug!("sync_file_range: {}", io::Error::last_os_error());
-        }
-    }
-    if started == dropped {
-        return;
-    }
-    if let Some((offset, len)) = range(dropped, started) {
-        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-            | libc::SYNC_FILE_RANGE_WRITE
-            | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-        // SAFETY: as above; then a hint that the written range will not be read soon.
-        unsafe {
-            if libc::sync_file_range(fd, offset, len, flags) == 0 {
-                libc::posix_fadvise(fd, offset, len, libc::POSIX_FADV_DONTNEED);
-            }
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn writeback(_file: &File, _dropped: u64, _started: u64, _written: u64) {}
