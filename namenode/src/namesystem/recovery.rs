@@ -114,7 +114,7 @@ impl Namesystem {
                     length: r.length,
                     sha256: r.sha256,
                 };
-                for holder in &r.holders {
+                for holder in r.holders.iter().filter(|h| state.datanodes.is_alive(h)) {
                     state.blocks.add_replica(block, holder, req.generation);
                     state.blocks.record_reported(block, holder, reported);
                 }
@@ -146,6 +146,8 @@ impl Namesystem {
         let pass = self
             .mutate(None, |state, changes, now_ms| {
                 let mut pass = LeasePass::default();
+                // Before any recovery starts in this pass, so none is restarted at once.
+                let timed_out = state.recoveries.timed_out(now, self.config.recovery_timeout);
                 for (holder, file) in state.leases.files_past(now, self.config.lease_hard_limit)
                 {
                     if state.recoveries.is_recovering(file) {
@@ -157,7 +159,7 @@ impl Namesystem {
                         false => pass.started += 1,
                     }
                 }
-                for file in state.recoveries.timed_out(now, self.config.recovery_timeout) {
+                for file in timed_out {
                     self.restart_recovery(state, file, now_ms, changes, &mut orders)?;
                     pass.restarted += 1;
                 }
