@@ -264,4 +264,5 @@ fn delete_semantics() {
     assert_eq!(ns.delete(&p("/empty"), false, 1, &mut c).unwrap().files, 0);
 }
 
+mod appends;
 mod moves;
