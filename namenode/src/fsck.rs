@@ -1,7 +1,7 @@
 //! `admin fsck`: every committed block of every file at or below a path, checked against the
 //! block map (an open file's last block in flight is not checked: it is not missing), and,
-//! when asked, the files open for writing. Lists are capped at [`MAX_LISTED`] entries each (the counts and the status stay
-//! exact), so fsck of a huge tree cannot produce an answer of unbounded size.
+//! when asked, the files open for writing. Lists are capped at [`MAX_LISTED`] entries each
+//! (the counts and the status stay exact), so fsck of a huge tree cannot produce an answer of unbounded size.
 //!
 //! The walk is resumable: each [`Fsck::step`] runs under one hold of the namesystem lock and
 //! looks at about `budget` entries and blocks, then lets go, so fsck of a large tree never
@@ -157,12 +157,15 @@ impl Fsck {
             file.under_construction && last && (record.pending.is_some() || record.cut_to.is_some())
         };
         for (i, record) in file.blocks.iter().enumerate() {
-            // Never committed, or an open file's last block being written: not missing.
-            if !record.is_committed() || in_flight(i) {
+            if !record.is_committed() {
                 continue;
             }
             report.blocks += 1;
             report.bytes += record.length;
+            // An open file's last block being written or recovered is not missing.
+            if in_flight(i) {
+                continue;
+            }
             let counts = match state.blocks.get(record.id) {
                 Some(info) => count(info, &state.datanodes),
                 None => ReplicaCounts {

@@ -68,22 +68,28 @@ impl Namesystem {
                     .is_err_and(|e| e.kind == ErrorKind::NotReplicatedYet)
         })
         .await;
-        self.mutate(Some((Op::Flush, &req.request_id)), |state, changes, _now| {
-            writer_file(state, &req.path, req.file, &req.holder)?;
-            let already = last_block_committed_at(state, req.file, &req.block);
-            if !already {
-                check_reports(state, blocks, min_replication)?;
-            }
-            state
-                .ns
-                .flush(&req.path, req.file, &req.holder, &req.block, changes)?;
-            let block = &req.block;
-            for stale in state.blocks.commit_generation(block.id, block.generation) {
-                tracing::info!(block = %block.id, datanode = %stale, "stale replica after a flush; deleting it");
-                state.datanodes.queue_delete(&stale, block.id);
-            }
-            Ok(())
-        })
+        self.mutate(
+            Some((Op::Flush, &req.request_id)),
+            |state, changes, _now| {
+                writer_file(state, &req.path, req.file, &req.holder)?;
+                let already = last_block_committed_at(state, req.file, &req.block);
+                if !already {
+                    check_reports(state, blocks, min_replication)?;
+                }
+                state
+                    .ns
+                    .flush(&req.path, req.file, &req.holder, &req.block, changes)?;
+                let block = &req.block;
+                for stale in state.blocks.commit_generation(block.id, block.generation) {
+                    tracing::info!(
+                        block = %block.id, datanode = %stale,
+                        "stale replica after a flush; deleting it"
+                    );
+                    state.datanodes.queue_delete(&stale, block.id);
+                }
+                Ok(())
+            },
+        )
         .await
     }
 

@@ -147,13 +147,17 @@ impl Namesystem {
             .mutate(None, |state, changes, now_ms| {
                 let mut pass = LeasePass::default();
                 // Before any recovery starts in this pass, so none is restarted at once.
-                let timed_out = state.recoveries.timed_out(now, self.config.recovery_timeout);
-                for (holder, file) in state.leases.files_past(now, self.config.lease_hard_limit)
-                {
+                let timed_out = state
+                    .recoveries
+                    .timed_out(now, self.config.recovery_timeout);
+                for (holder, file) in state.leases.files_past(now, self.config.lease_hard_limit) {
                     if state.recoveries.is_recovering(file) {
                         continue;
                     }
-                    tracing::warn!(%holder, %file, "lease past the hard limit; recovering the file");
+                    tracing::warn!(
+                        %holder, %file,
+                        "lease past the hard limit; recovering the file"
+                    );
                     match self.begin_recovery(state, file, now_ms, changes, &mut orders)? {
                         true => pass.closed += 1,
                         false => pass.started += 1,
@@ -229,7 +233,10 @@ impl Namesystem {
                     ),
                 ));
             }
-            tracing::info!(%path, %holder, %requester, "lease past the soft limit; recovering the file");
+            tracing::info!(
+                %path, %holder, %requester,
+                "lease past the soft limit; recovering the file"
+            );
         }
         match self.begin_recovery(state, file, now_ms, changes, orders)? {
             true => Ok(()),
@@ -256,6 +263,7 @@ impl Namesystem {
             .and_then(|i| i.file())
             .filter(|f| f.under_construction);
         let Some(f) = open else {
+            state.leases.remove(file);
             return Ok(true);
         };
         let in_flight = f
@@ -269,7 +277,10 @@ impl Namesystem {
         };
         let candidates = recovery_candidates(state, block);
         if candidates.is_empty() {
-            tracing::info!(%file, %block, "no live datanode may hold the last block; closing without it");
+            tracing::info!(
+                %file, %block,
+                "no live datanode may hold the last block; closing without it"
+            );
             close_now(state, file, now_ms, changes)?;
             return Ok(true);
         }
@@ -293,11 +304,18 @@ impl Namesystem {
         };
         let candidates = recovery_candidates(state, old.block);
         if candidates.is_empty() {
-            tracing::warn!(%file, block = %old.block, "recovery timed out and no live datanode may hold the block; closing at what is committed");
+            tracing::warn!(
+                %file, block = %old.block,
+                "recovery timed out and no live datanode may hold the block; closing at what \
+                 is committed"
+            );
             return close_now(state, file, now_ms, changes);
         }
         let generation = state.ns.bump_last_generation(file, changes)?;
-        tracing::info!(%file, block = %old.block, primary = %old.primary, %generation, "block recovery timed out; starting again");
+        tracing::info!(
+            %file, block = %old.block, primary = %old.primary, %generation,
+            "block recovery timed out; starting again"
+        );
         let recovery = (file, old.block, generation, old.length);
         orders.order(state, recovery, &candidates, old.primaries);
         Ok(())

@@ -9,7 +9,7 @@ use granary_client::protocol::{
     AppendRequest, AppendResponse, ConcatRequest, DatanodeInfo, FileStatus, OpenBlock,
     RenewLeaseRequest, ReopenBlockRequest, TruncateRequest, TruncateResponse,
 };
-use granary_client::{BlockId, DatanodeId, Error, ErrorKind, Generation};
+use granary_client::{BlockId, DatanodeId, Error, ErrorKind, FsPath, Generation};
 
 use super::recovery::RecoveryOrders;
 use super::{writer_file, Namesystem, State};
@@ -46,43 +46,7 @@ impl Namesystem {
                         changes,
                         &mut orders,
                     )?;
-                    let (_, f) = state.ns.appendable(&req.path)?;
-                    let needed = usize::from(self.config.min_replication.min(f.replication).max(1));
-                    let room = f
-                        .blocks
-                        .last()
-                        .filter(|b| b.is_committed() && b.length > 0 && b.length < f.block_size)
-                        .map(|b| (b.id, b.generation));
-                    let mut pipeline = Vec::new();
-                    match room {
-                        Some((block, committed)) => {
-                            pipeline = holders_at(state, block, committed, &[]);
-                            if pipeline.len() < needed {
-                                return Err(Error::new(
-                                    ErrorKind::NoDatanodes,
-                                    format!(
-                                    "cannot append to {}: {} live datanodes hold its last block \
-                                     {block}, {needed} needed (min_replication)",
-                                    req.path,
-                                    pipeline.len()
-                                ),
-                                ));
-                            }
-                        }
-                        None => {
-                            let live = state.datanodes.in_service().count();
-                            if live < needed {
-                                return Err(Error::new(
-                                    ErrorKind::NoDatanodes,
-                                    format!(
-                                    "cannot append to {}: {live} live datanodes can take a new \
-                                     block, {needed} needed (min_replication)",
-                                    req.path
-                                ),
-                                ));
-                            }
-                        }
-                    }
+                    let mut pipeline = self.append_pipeline(state, &req.path)?;
                     let appended = state.ns.append(&req.path, &req.holder, now, changes)?;
                     state.leases.add(&req.holder, appended.file, Instant::now());
                     let last_block = appended.last_block.map(|reopened| {
@@ -249,6 +213,42 @@ impl Namesystem {
             .await?;
         self.wake_monitor();
         Ok(status)
+    }
+}
+
+impl Namesystem {
+    /// The pipeline of an append to the closed file at `path`: the live nodes holding its
+    /// last block when that has room (none otherwise). Refused when fewer live datanodes
+    /// than `min_replication` hold that block or can take a new one.
+    fn append_pipeline(&self, state: &State, path: &FsPath) -> Result<Vec<DatanodeInfo>, Error> {
+        let (_, f) = state.ns.appendable(path)?;
+        let needed = usize::from(self.config.min_replication.min(f.replication).max(1));
+        let refused = |what: String| {
+            Err(Error::new(
+                ErrorKind::NoDatanodes,
+                format!("cannot append to {path}: {what}, {needed} needed (min_replication)"),
+            ))
+        };
+        let live = state.datanodes.in_service().count();
+        if live < needed {
+            return refused(format!("{live} live datanodes can take a new block"));
+        }
+        let room = f
+            .blocks
+            .last()
+            .filter(|b| b.is_committed() && b.length > 0 && b.length < f.block_size);
+        let Some(last) = room else {
+            return Ok(Vec::new());
+        };
+        let holders = holders_at(state, last.id, last.generation, &[]);
+        if holders.len() < needed {
+            let held = holders.len();
+            return refused(format!(
+                "{held} live datanodes hold its last block {}",
+                last.id
+            ));
+        }
+        Ok(holders)
     }
 }
 
