@@ -1,6 +1,7 @@
-//! `admin fsck`: every block of every complete file at or below a path, checked against the
-//! block map. Lists are capped at [`MAX_LISTED`] entries each (the counts and the status stay
-//! exact), so fsck of a huge tree cannot produce an answer of unbounded size.
+//! `admin fsck`: every committed block of every file at or below a path, checked against the
+//! block map (an open file's last block in flight is not checked: it is not missing), and,
+//! when asked, the files open for writing. Lists are capped at [`MAX_LISTED`] entries each
+//! (the counts and the status stay exact), so fsck of a huge tree cannot produce an answer of unbounded size.
 //!
 //! The walk is resumable: each [`Fsck::step`] runs under one hold of the namesystem lock and
 //! looks at about `budget` entries and blocks, then lets go, so fsck of a large tree never
@@ -9,10 +10,14 @@
 
 use std::collections::VecDeque;
 
-use granary_client::protocol::{BlockHealth, FileKind, FileStatus, FsckReport, HealthStatus};
+use std::time::Instant;
+
+use granary_client::protocol::{
+    BlockHealth, FileKind, FileStatus, FsckReport, HealthStatus, OpenFileReport,
+};
 use granary_client::{Error, ErrorKind, FsPath};
 
-use crate::namespace::FileInode;
+use crate::namespace::Inode;
 use crate::namesystem::State;
 use crate::replication::{count, Health, ReplicaCounts};
 
@@ -33,10 +38,11 @@ pub(crate) struct Fsck {
     /// Until the first step: the path asked about.
     start: Option<FsPath>,
     levels: Vec<Level>,
+    open_for_write: bool,
 }
 
 impl Fsck {
-    pub fn new(path: &FsPath) -> Self {
+    pub fn new(path: &FsPath, open_for_write: bool) -> Self {
         Fsck {
             report: FsckReport {
                 open_files: Vec::new(),
@@ -54,6 +60,7 @@ impl Fsck {
             damaged: 0,
             start: Some(path.clone()),
             levels: Vec::new(),
+            open_for_write,
         }
     }
 
@@ -62,10 +69,10 @@ impl Fsck {
     pub fn step(&mut self, state: &State, budget: usize) -> Result<bool, Error> {
         let mut budget = budget.max(1);
         if let Some(start) = self.start.take() {
-            let top = state.ns.lookup_visible(&start)?;
+            let top = state.ns.inode_at(&start)?;
             match top.file() {
-                Some(file) => {
-                    self.check_file(state, &start, file);
+                Some(_) => {
+                    self.check_file(state, &start, top);
                     return Ok(true);
                 }
                 None => {
@@ -87,10 +94,11 @@ impl Fsck {
                     }
                     FileKind::File => {
                         // Gone or replaced since its page was read: nothing to check.
-                        let current = state.ns.lookup_visible(&entry.path).ok();
-                        if let Some(file) = current.and_then(|inode| inode.file()) {
-                            budget = budget.saturating_sub(file.blocks.len());
-                            self.check_file(state, &entry.path, file);
+                        let current = state.ns.inode_at(&entry.path).ok();
+                        if let Some(inode) = current.filter(|i| i.file().is_some()) {
+                            let blocks = inode.file().map_or(0, |f| f.blocks.len());
+                            budget = budget.saturating_sub(blocks);
+                            self.check_file(state, &entry.path, inode);
                         }
                     }
                 }
@@ -125,12 +133,39 @@ impl Fsck {
         self.report
     }
 
-    fn check_file(&mut self, state: &State, file_path: &FsPath, file: &FileInode) {
+    fn check_file(&mut self, state: &State, file_path: &FsPath, inode: &Inode) {
+        let Some(file) = inode.file() else {
+            return;
+        };
         let report = &mut self.report;
         report.files += 1;
-        for record in &file.blocks {
+        if file.under_construction && self.open_for_write {
+            if let Some(holder) = &file.lease_holder {
+                let age = state.leases.age(holder, Instant::now()).unwrap_or_default();
+                report.open_files.push(OpenFileReport {
+                    path: file_path.clone(),
+                    holder: holder.clone(),
+                    lease_age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+                    length: file.length,
+                    recovering: state.recoveries.is_recovering(inode.id),
+                });
+            }
+        }
+        let in_flight = |i: usize| {
+            let last = i + 1 == file.blocks.len();
+            let record = &file.blocks[i];
+            file.under_construction && last && (record.pending.is_some() || record.cut_to.is_some())
+        };
+        for (i, record) in file.blocks.iter().enumerate() {
+            if !record.is_committed() {
+                continue;
+            }
             report.blocks += 1;
             report.bytes += record.length;
+            // An open file's last block being written or recovered is not missing.
+            if in_flight(i) {
+                continue;
+            }
             let counts = match state.blocks.get(record.id) {
                 Some(info) => count(info, &state.datanodes),
                 None => ReplicaCounts {

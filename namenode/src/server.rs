@@ -164,7 +164,7 @@ pub async fn run(
 }
 
 /// The group-commit flusher and checkpointer, the dead-datanode monitor, the replication
-/// monitor and the retry-cache sweep.
+/// monitor, the lease monitor and the retry-cache sweep.
 fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
     let flusher = tokio::spawn(namesystem.group_commit().run_flusher());
     let checkpointer = tokio::spawn(
@@ -182,11 +182,12 @@ fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
         }
     });
     let replication = tokio::spawn(namesystem.clone().run_replication_monitor());
+    let leases = tokio::spawn(namesystem.clone().run_lease_monitor());
     let sweeper = tokio::spawn(retry_cache::run_sweeper(
         namesystem.store().clone(),
         namesystem.config().retry_cache_ttl,
     ));
-    vec![flusher, checkpointer, monitor, replication, sweeper]
+    vec![flusher, checkpointer, monitor, replication, leases, sweeper]
 }
 
 /// Writes the address to a temporary file and renames it into place, so a reader never sees

@@ -1,5 +1,6 @@
 //! The `granary-namenode` binary over real HTTP: acknowledged changes survive `kill -9`,
-//! malformed requests get JSON errors, and SIGTERM stops it cleanly.
+//! malformed requests get JSON errors, SIGTERM stops it cleanly, and the lease monitor
+//! closes abandoned files.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -18,8 +19,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(meta_dir: &Path, addr_file: &Path) -> Daemon {
+        Daemon::start_with(meta_dir, addr_file, &[])
+    }
+
+    fn start_with(meta_dir: &Path, addr_file: &Path, flags: &[&str]) -> Daemon {
         let _ = std::fs::remove_file(addr_file);
         let child = Command::new(env!("CARGO_BIN_EXE_granary-namenode"))
+            .args(flags)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--meta-dir")
@@ -418,5 +424,46 @@ fn a_broken_lifeline_kills_its_datanode_at_once_and_sigterm_ends_open_ones() {
             "an open lifeline delayed the shutdown"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_lease_monitor_closes_a_file_past_the_hard_limit() {
+    let dir = TempDir::new().unwrap();
+    let flags = [
+        "--lease-soft-limit",
+        "100ms",
+        "--lease-hard-limit",
+        "300ms",
+        "--lease-check-interval",
+        "50ms",
+        "--safemode-threshold",
+        "0",
+    ];
+    let daemon = Daemon::start_with(
+        &dir.path().join("meta"),
+        &dir.path().join("nn.addr"),
+        &flags,
+    );
+    let created = daemon.json(
+        "POST",
+        "/v1/namespace/create",
+        Some(&create_body("/abandoned")),
+    );
+    assert_eq!(created["lease_soft_limit_ms"], 100);
+    let status = daemon.json("GET", "/v1/namespace/stat?path=/abandoned", None);
+    assert_eq!(
+        status["lease_holder"], "test-writer",
+        "open files are visible: {status}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = daemon.json("GET", "/v1/namespace/stat?path=/abandoned", None);
+        if status.get("lease_holder").is_none() {
+            assert_eq!(status["length"], 0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "never closed: {status}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -24,7 +24,7 @@ pub async fn report(State(nn): Nn) -> Resp<routes::AdminReport> {
 
 /// fsck walks a whole subtree: on a blocking thread, so it holds no runtime worker.
 pub async fn fsck(State(nn): Nn, Req(query): Req<routes::Fsck>) -> ApiResult<Resp<routes::Fsck>> {
-    let report = tokio::task::spawn_blocking(move || nn.fsck(&query.path))
+    let report = tokio::task::spawn_blocking(move || nn.fsck(&query.path, query.open_for_write))
         .await
         .map_err(|e| Error::internal(format!("fsck failed: {e}")))??;
     Ok(Resp(report))

@@ -1,5 +1,5 @@
-//! Datanode calls: registration, heartbeats, full and incremental block reports, the lifeline
-//! and the command long-poll.
+//! Datanode calls: registration, heartbeats, full and incremental block reports, the end of
+//! a block recovery, the lifeline and the command long-poll.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +53,15 @@ pub async fn replication_failed(
     Req(req): Req<routes::ReplicationFailed>,
 ) -> ApiResult<Resp<routes::ReplicationFailed>> {
     nn.replication_failed(req, peer.ip())?;
+    Ok(Resp(Ack {}))
+}
+
+pub async fn commit_block_sync(
+    State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Req(req): Req<routes::CommitBlockSync>,
+) -> ApiResult<Resp<routes::CommitBlockSync>> {
+    nn.commit_block_sync(req, peer.ip()).await?;
     Ok(Resp(Ack {}))
 }
 

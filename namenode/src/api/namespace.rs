@@ -95,3 +95,53 @@ pub async fn set_replication(
 ) -> ApiResult<Resp<routes::SetReplication>> {
     Ok(Resp(nn.set_replication(req).await?))
 }
+
+pub async fn append(
+    State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Req(req): Req<routes::Append>,
+) -> ApiResult<Resp<routes::Append>> {
+    Ok(Resp(nn.append(req, Some(peer.ip())).await?))
+}
+
+pub async fn reopen_block(
+    State(nn): Nn,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Req(req): Req<routes::ReopenBlock>,
+) -> ApiResult<Resp<routes::ReopenBlock>> {
+    Ok(Resp(nn.reopen_block(req, Some(peer.ip())).await?))
+}
+
+pub async fn flush(State(nn): Nn, Req(req): Req<routes::Flush>) -> ApiResult<Resp<routes::Flush>> {
+    nn.flush_block(req).await?;
+    Ok(Resp(Ack {}))
+}
+
+pub async fn renew_lease(
+    State(nn): Nn,
+    Req(req): Req<routes::RenewLease>,
+) -> ApiResult<Resp<routes::RenewLease>> {
+    nn.renew_lease(&req);
+    Ok(Resp(Ack {}))
+}
+
+pub async fn recover_lease(
+    State(nn): Nn,
+    Req(req): Req<routes::RecoverLease>,
+) -> ApiResult<Resp<routes::RecoverLease>> {
+    Ok(Resp(nn.recover_lease(req).await?))
+}
+
+pub async fn truncate(
+    State(nn): Nn,
+    Req(req): Req<routes::Truncate>,
+) -> ApiResult<Resp<routes::Truncate>> {
+    Ok(Resp(nn.truncate(req).await?))
+}
+
+pub async fn concat(
+    State(nn): Nn,
+    Req(req): Req<routes::Concat>,
+) -> ApiResult<Resp<routes::Concat>> {
+    Ok(Resp(nn.concat(req).await?))
+}

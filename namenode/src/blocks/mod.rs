@@ -7,13 +7,14 @@
 //! re-examines only those blocks, so healing work never needs a scan of the whole map.
 
 mod marks;
+mod open;
 mod reported;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use granary_client::{BlockId, DatanodeId, InodeId};
+use granary_client::{BlockId, DatanodeId, Generation, InodeId};
 
 pub use reported::Reported;
 
@@ -21,10 +22,17 @@ pub use reported::Reported;
 pub struct BlockInfo {
     pub file: InodeId,
     pub replication: u16,
-    /// `None` while the file is under construction (the writer has not said yet).
+    /// `None` while the block is being written or recovered (its file is open).
     pub length: Option<u64>,
+    /// The committed generation: a replica older than it is stale, never a location.
+    pub generation: Generation,
     /// Every datanode known to hold a replica, good or not.
     pub replicas: BTreeSet<DatanodeId>,
+    /// The generation each replica in `replicas` was reported at.
+    pub replica_generations: BTreeMap<DatanodeId, Generation>,
+    /// While the block is being written: the pipeline it was given, the nodes that may hold
+    /// it before they report it (what a lease recovery asks besides the reported ones).
+    pub pipeline: Vec<DatanodeId>,
     /// Datanodes whose replica is known corrupt. A mark outlives the replica's presence in
     /// `replicas` (its node may die and come back): it clears only when that datanode reports
     /// the replica deleted or leaves it out of a full report, so re-reporting a corrupt
@@ -33,9 +41,9 @@ pub struct BlockInfo {
     /// Replicas ordered deleted as excess and not yet reported gone: they no longer count,
     /// so a second trim cannot pick another victim meanwhile.
     pub excess: BTreeSet<DatanodeId>,
-    /// While the file is under construction: the length and digest each datanode reported
-    /// when it finalized its replica, what `complete` commits the block at. Emptied when the
-    /// file completes.
+    /// While the block is being written: the generation, length and digest each datanode
+    /// reported when it finalized its replica, what `complete` and `flush` commit the block
+    /// at. Emptied when the file closes.
     pub reported: BTreeMap<DatanodeId, Reported>,
 }
 
@@ -62,6 +70,9 @@ pub enum ReplicaVerdict {
     WrongLength,
     /// The replica's reported digest differs from the complete file's block.
     WrongDigest,
+    /// The replica is older than the block's committed generation: it missed an append, a
+    /// flush, a recovery or a truncate.
+    Stale,
 }
 
 #[derive(Debug, Default)]
@@ -81,14 +92,25 @@ pub struct BlockMap {
 }
 
 impl BlockMap {
-    /// Registers a block of a file; `length` is `None` while the file is under construction.
-    pub fn insert(&mut self, block: BlockId, file: InodeId, replication: u16, length: Option<u64>) {
+    /// Registers a block of a file at its committed generation; `length` is `None` while
+    /// the block is being written.
+    pub fn insert(
+        &mut self,
+        block: BlockId,
+        file: InodeId,
+        replication: u16,
+        length: Option<u64>,
+        generation: Generation,
+    ) {
         self.remove(block);
         let info = BlockInfo {
             file,
             replication,
             length,
+            generation,
             replicas: BTreeSet::new(),
+            replica_generations: BTreeMap::new(),
+            pipeline: Vec::new(),
             corrupt: BTreeSet::new(),
             excess: BTreeSet::new(),
             reported: BTreeMap::new(),
@@ -133,17 +155,34 @@ impl BlockMap {
         info.replicas.into_iter().collect()
     }
 
-    pub fn check_replica(&self, block: BlockId, length: u64) -> ReplicaVerdict {
+    /// Whether a replica reported at `length` and `generation` belongs in the map. A block
+    /// being written accepts any length at its committed generation or newer.
+    pub fn check_replica(
+        &self,
+        block: BlockId,
+        length: u64,
+        generation: Generation,
+    ) -> ReplicaVerdict {
         match self.blocks.get(&block) {
             None => ReplicaVerdict::Unknown,
+            Some(info) if generation < info.generation => ReplicaVerdict::Stale,
             Some(info) if info.length.is_some_and(|l| l != length) => ReplicaVerdict::WrongLength,
             Some(_) => ReplicaVerdict::Accept,
         }
     }
 
-    /// Records a replica of a known block; false when the block is unknown.
-    pub fn add_replica(&mut self, block: BlockId, datanode: &DatanodeId) -> bool {
-        let added = self.update(block, |info| info.replicas.insert(datanode.clone()));
+    /// Records a replica of a known block at `generation`; false when the block is unknown.
+    pub fn add_replica(
+        &mut self,
+        block: BlockId,
+        datanode: &DatanodeId,
+        generation: Generation,
+    ) -> bool {
+        let added = self.update(block, |info| {
+            info.replica_generations
+                .insert(datanode.clone(), generation);
+            info.replicas.insert(datanode.clone())
+        });
         match added {
             None => false,
             Some(new) => {
@@ -163,6 +202,7 @@ impl BlockMap {
             info.excess.remove(datanode);
             info.corrupt.remove(datanode);
             info.reported.remove(datanode);
+            info.replica_generations.remove(datanode);
             info.replicas.remove(datanode)
         });
         remove_from(&mut self.by_datanode, datanode, block);
@@ -178,6 +218,7 @@ impl BlockMap {
             self.update(block, |info| {
                 info.excess.remove(datanode);
                 info.reported.remove(datanode);
+                info.replica_generations.remove(datanode);
                 info.replicas.remove(datanode);
             });
         }
@@ -185,15 +226,15 @@ impl BlockMap {
     }
 
     /// Replaces the replicas of `datanode` with a full report. Returns the reported replicas
-    /// the datanode should delete: of unknown blocks, of the wrong length, or ordered deleted
-    /// as excess earlier and still there. Corrupt marks of replicas the report leaves out are
-    /// cleared; those of replicas it lists stay.
+    /// the datanode should delete: of unknown blocks, of the wrong length, stale, or ordered
+    /// deleted as excess earlier and still there. Corrupt marks of replicas the report leaves
+    /// out are cleared; those of replicas it lists stay.
     pub fn apply_full_report(
         &mut self,
         datanode: &DatanodeId,
-        reported: &[(BlockId, u64)],
+        reported: &[(BlockId, u64, Generation)],
     ) -> Vec<BlockId> {
-        let listed: HashSet<BlockId> = reported.iter().map(|&(block, _)| block).collect();
+        let listed: HashSet<BlockId> = reported.iter().map(|&(block, ..)| block).collect();
         let held = self.by_datanode.remove(datanode).unwrap_or_default();
         for &block in &held {
             let still_held = listed.contains(&block);
@@ -202,15 +243,16 @@ impl BlockMap {
                     info.excess.remove(datanode);
                     info.reported.remove(datanode);
                 }
+                info.replica_generations.remove(datanode);
                 info.replicas.remove(datanode);
             });
         }
         let mut to_delete = Vec::new();
         let mut accepted = HashSet::new();
-        for &(block, length) in reported {
-            match self.check_replica(block, length) {
+        for &(block, length, generation) in reported {
+            match self.check_replica(block, length, generation) {
                 ReplicaVerdict::Accept => {
-                    self.add_replica(block, datanode);
+                    self.add_replica(block, datanode, generation);
                     accepted.insert(block);
                     if self.is_excess(block, datanode) && !to_delete.contains(&block) {
                         to_delete.push(block);
@@ -218,7 +260,8 @@ impl BlockMap {
                 }
                 ReplicaVerdict::Unknown
                 | ReplicaVerdict::WrongLength
-                | ReplicaVerdict::WrongDigest => to_delete.push(block),
+                | ReplicaVerdict::WrongDigest
+                | ReplicaVerdict::Stale => to_delete.push(block),
             }
         }
         let marks = self

@@ -130,6 +130,38 @@ pub struct NamenodeArgs {
         value_parser = parse_duration
     )]
     pub complete_report_wait: Option<Duration>,
+    /// Lease age after which another writer may take a file over, e.g. 60s.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_LEASE_SOFT_LIMIT",
+        value_parser = parse_duration
+    )]
+    pub lease_soft_limit: Option<Duration>,
+    /// Lease age after which the namenode recovers a writer's files itself, e.g. 20m.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_LEASE_HARD_LIMIT",
+        value_parser = parse_duration
+    )]
+    pub lease_hard_limit: Option<Duration>,
+    /// Time a block recovery's primary has before another one is chosen, e.g. 30s.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_RECOVERY_TIMEOUT",
+        value_parser = parse_duration
+    )]
+    pub recovery_timeout: Option<Duration>,
+    /// How often the lease monitor checks hard limits and recovery timeouts, e.g. 2s.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_LEASE_CHECK_INTERVAL",
+        value_parser = parse_duration
+    )]
+    pub lease_check_interval: Option<Duration>,
     /// Most entries one listing call answers.
     #[arg(long, value_name = "N", env = "GRANARY_LS_LIMIT")]
     pub ls_limit: Option<usize>,
@@ -192,6 +224,10 @@ impl NamenodeArgs {
         set(&mut config.min_replication, self.min_replication);
         set(&mut config.complete_report_wait, self.complete_report_wait);
         set(&mut config.ls_limit, self.ls_limit);
+        set(&mut config.lease_soft_limit, self.lease_soft_limit);
+        set(&mut config.lease_hard_limit, self.lease_hard_limit);
+        set(&mut config.recovery_timeout, self.recovery_timeout);
+        set(&mut config.lease_check_interval, self.lease_check_interval);
         if self.executor_dead_after.is_some() {
             config.executor_dead_after = self.executor_dead_after;
         }

@@ -69,6 +69,24 @@ pub struct NamenodeConfig {
     /// the writer's acks within milliseconds on a healthy cluster.
     #[serde(with = "humantime_serde")]
     pub complete_report_wait: Duration,
+    /// A writer that has not renewed its lease for this long loses its files to any other
+    /// writer that asks for them (create over, append, truncate), which recovers them
+    /// first. Default 60 s (as HDFS); writers renew every half of it.
+    #[serde(with = "humantime_serde")]
+    pub lease_soft_limit: Duration,
+    /// A writer silent this long has its files recovered and closed by the namenode, with no
+    /// other writer asking. Default 20 min (as recent HDFS). At least `lease_soft_limit`.
+    #[serde(with = "humantime_serde")]
+    pub lease_hard_limit: Duration,
+    /// How long a block recovery's primary datanode has to commit it before the recovery
+    /// starts again, under a new generation, with another primary. Default 30 s: a recovery
+    /// reads at most one block's chunk digests from each replica.
+    #[serde(with = "humantime_serde")]
+    pub recovery_timeout: Duration,
+    /// How often the lease monitor looks for leases past `lease_hard_limit` and recoveries
+    /// past `recovery_timeout`. Default 2 s (HDFS checks every 2 s too).
+    #[serde(with = "humantime_serde")]
+    pub lease_check_interval: Duration,
     /// Most entries one listing call answers; longer listings are paged with a cursor.
     /// Default 1000 (as HDFS's `dfs.ls.limit`): the namesystem lock is never held for a
     /// whole large directory.
@@ -155,6 +173,10 @@ impl Default for NamenodeConfig {
             max_replication: 32,
             min_replication: 1,
             complete_report_wait: Duration::from_millis(1500),
+            lease_soft_limit: Duration::from_secs(60),
+            lease_hard_limit: Duration::from_secs(20 * 60),
+            recovery_timeout: Duration::from_secs(30),
+            lease_check_interval: Duration::from_secs(2),
             ls_limit: 1000,
             addr_file: None,
             replication_check_interval: Duration::from_millis(100),
@@ -239,9 +261,19 @@ impl NamenodeConfig {
             ("max_maintenance", self.max_maintenance),
             ("checkpoint_interval", self.checkpoint_interval),
             ("complete_report_wait", self.complete_report_wait),
+            ("lease_soft_limit", self.lease_soft_limit),
+            ("recovery_timeout", self.recovery_timeout),
+            ("lease_check_interval", self.lease_check_interval),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
             return fail(format!("{name} must be positive"));
+        }
+        if self.lease_hard_limit < self.lease_soft_limit {
+            return fail(format!(
+                "lease_hard_limit ({}) must be at least lease_soft_limit ({})",
+                humantime::format_duration(self.lease_hard_limit),
+                humantime::format_duration(self.lease_soft_limit)
+            ));
         }
         if self.journal_segment_size < 4096 {
             return fail(format!(

@@ -69,6 +69,14 @@ fn flags_override_and_validate() {
         "300ms",
         "--ls-limit",
         "50",
+        "--lease-soft-limit",
+        "2s",
+        "--lease-hard-limit",
+        "5s",
+        "--recovery-timeout",
+        "1s",
+        "--lease-check-interval",
+        "100ms",
     ])
     .unwrap();
     let config = args.into_config().unwrap();
@@ -81,6 +89,10 @@ fn flags_override_and_validate() {
     assert_eq!(config.min_replication, 2);
     assert_eq!(config.complete_report_wait, Duration::from_millis(300));
     assert_eq!(config.ls_limit, 50);
+    assert_eq!(config.lease_soft_limit, Duration::from_secs(2));
+    assert_eq!(config.lease_hard_limit, Duration::from_secs(5));
+    assert_eq!(config.recovery_timeout, Duration::from_secs(1));
+    assert_eq!(config.lease_check_interval, Duration::from_millis(100));
 
     let rejected = |args: NamenodeArgs, word: &str| {
         let message = args.into_config().unwrap_err().to_string();
@@ -136,6 +148,21 @@ fn flags_override_and_validate() {
                 ..Default::default()
             },
             "complete_report_wait",
+        ),
+        (
+            NamenodeArgs {
+                lease_soft_limit: Some(Duration::from_secs(10)),
+                lease_hard_limit: Some(Duration::from_secs(5)),
+                ..Default::default()
+            },
+            "lease_hard_limit",
+        ),
+        (
+            NamenodeArgs {
+                recovery_timeout: Some(Duration::ZERO),
+                ..Default::default()
+            },
+            "recovery_timeout",
         ),
     ] {
         rejected(bad, word);

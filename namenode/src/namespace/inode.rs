@@ -1,7 +1,7 @@
 //! Inode records: what the namenode knows of each directory and file, exactly as persisted.
 
 use granary_client::protocol::{FileKind, FileStatus};
-use granary_client::{BlockId, Digest, FsPath, InodeId};
+use granary_client::{BlockId, Digest, FsPath, Generation, InodeId, LeaseHolder};
 use serde::{Deserialize, Serialize};
 
 /// The root directory's id; it is its own parent.
@@ -32,16 +32,104 @@ pub struct FileInode {
     /// Allocated blocks while under construction; exactly the committed blocks once complete.
     pub blocks: Vec<BlockRecord>,
     pub under_construction: bool,
+    /// What readers see: the committed blocks (for an open file, its last block up to its
+    /// last flush; during a truncate's cut, the new length at once).
     pub length: u64,
+    /// Who holds the lease while the file is open (records from before leases: none, so
+    /// any writer may recover it at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_holder: Option<LeaseHolder>,
+    /// Blocks the file had when it was opened (0 for a create): `complete` lists only the
+    /// blocks written after them (an append's reopened block among them).
+    #[serde(default)]
+    pub opened_with: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRecord {
     pub id: BlockId,
-    /// 0 until the file is complete.
+    /// The committed length: 0 until committed.
     pub length: u64,
-    /// `None` until the file is complete.
+    /// `None` until the block is committed (by `add_block`'s `previous`, a flush, a
+    /// complete or a recovery); an uncommitted block is never located.
     pub sha256: Option<Digest>,
+    /// The committed generation: replicas older than it are stale. Records from before
+    /// generations: 0, as their replicas.
+    #[serde(default)]
+    pub generation: Generation,
+    /// The newest generation handed out for the block (a writer's segment, a recovery),
+    /// journaled so it is never handed out twice, even across a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Generation>,
+    /// A truncate is cutting the block to this many bytes; it is not located meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_to: Option<u64>,
+}
+
+impl BlockRecord {
+    /// A block just allocated by `add_block`, written at generation 1.
+    pub fn allocated(id: BlockId) -> Self {
+        BlockRecord {
+            id,
+            length: 0,
+            sha256: None,
+            generation: Generation(1),
+            pending: Some(Generation(1)),
+            cut_to: None,
+        }
+    }
+
+    pub fn is_committed(&self) -> bool {
+        self.sha256.is_some()
+    }
+
+    /// Readers may read it: committed and not being cut.
+    pub fn is_readable(&self) -> bool {
+        self.is_committed() && self.cut_to.is_none()
+    }
+
+    /// Hands out the next generation (newer than any handed out before) and records it.
+    pub fn bump_generation(&mut self) -> Generation {
+        let next = self
+            .pending
+            .unwrap_or(self.generation)
+            .max(self.generation)
+            .next();
+        self.pending = Some(next);
+        next
+    }
+
+    /// Commits the block at a state its datanodes hold.
+    pub fn commit(&mut self, generation: Generation, length: u64, sha256: Digest) {
+        self.generation = generation;
+        self.length = length;
+        self.sha256 = Some(sha256);
+        self.pending = None;
+        self.cut_to = None;
+    }
+}
+
+impl FileInode {
+    /// The sum of the committed blocks: what readers see once nothing is being cut.
+    pub fn committed_length(&self) -> u64 {
+        self.blocks
+            .iter()
+            .filter(|b| b.is_committed())
+            .map(|b| b.length)
+            .sum()
+    }
+
+    /// Closes the file: no holder, nothing pending, length as committed.
+    pub fn close(&mut self) {
+        self.under_construction = false;
+        self.lease_holder = None;
+        self.opened_with = self.blocks.len();
+        for block in &mut self.blocks {
+            block.pending = None;
+            block.cut_to = None;
+        }
+        self.length = self.committed_length();
+    }
 }
 
 impl Inode {
@@ -73,7 +161,7 @@ impl Inode {
         }
     }
 
-    /// A file still being written: hidden from stat, list and locate.
+    /// A file open for writing (created or appended, not yet closed).
     pub fn is_under_construction(&self) -> bool {
         self.file().is_some_and(|f| f.under_construction)
     }
@@ -90,7 +178,7 @@ impl Inode {
                 modified_ms: self.modified_ms,
             },
             InodeKind::File(f) => FileStatus {
-                lease_holder: None,
+                lease_holder: f.lease_holder.clone().filter(|_| f.under_construction),
                 path,
                 kind: FileKind::File,
                 length: f.length,

@@ -3,14 +3,17 @@
 //! [`durability`] group-committing the journal syncs.
 //!
 //! Each inode knows its parent and name; the children index is derived from that at load time.
-//! Mutations (in `ops`) change the in-memory state and list what they changed in [`Changes`],
+//! Mutations (`ops`; the writer's `write` and `append`; `reshape`: truncate, concat and the
+//! end of a lease recovery) change the in-memory state and list what they changed in [`Changes`],
 //! which the store writes as one atomic batch.
 
+mod append;
 pub mod durability;
 pub mod inode;
 pub mod journal;
 mod ops;
 mod replication;
+mod reshape;
 pub mod store;
 #[cfg(test)]
 mod tests;
@@ -22,8 +25,10 @@ use std::ops::Bound;
 use granary_client::protocol::FileStatus;
 use granary_client::{BlockId, Error, ErrorKind, FsPath, InodeId};
 
+pub use append::{Appended, ReopenedBlock};
 pub use inode::{BlockRecord, FileInode, Inode, InodeKind, ROOT_ID};
 pub use ops::FileParams;
+pub use reshape::{Cut, Truncated};
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,18 +131,13 @@ impl Namespace {
         (self.next_inode, self.next_block)
     }
 
-    /// Complete files and directories (the root included), as listings see them.
+    /// Files (open ones included) and directories (the root included).
     pub fn counts(&self) -> (u64, u64) {
         let dirs = self.children.len() as u64;
-        let files = self
-            .inodes
-            .values()
-            .filter(|i| i.file().is_some_and(|f| !f.under_construction))
-            .count();
-        (files as u64, dirs)
+        (self.inodes.len() as u64 - dirs, dirs)
     }
 
-    /// The inode at `path`, under construction or not; `None` when the last component is
+    /// The id of the inode at `path`, open for writing or not; `None` when the last component is
     /// missing, `NotADirectory` when a file sits where a directory is needed.
     pub fn lookup(&self, path: &FsPath) -> Result<Option<InodeId>, Error> {
         let mut current = ROOT_ID;
@@ -157,29 +157,27 @@ impl Namespace {
         Ok(Some(current))
     }
 
-    /// The inode at `path` if readers may see it (files under construction are invisible).
-    pub fn lookup_visible(&self, path: &FsPath) -> Result<&Inode, Error> {
+    /// The inode at `path` (files open for writing included: readers see what is committed).
+    pub fn inode_at(&self, path: &FsPath) -> Result<&Inode, Error> {
         self.lookup(path)?
             .and_then(|id| self.inodes.get(&id))
-            .filter(|inode| !inode.is_under_construction())
             .ok_or_else(|| not_found(path))
     }
 
     pub fn stat(&self, path: &FsPath) -> Result<FileStatus, Error> {
-        Ok(self.lookup_visible(path)?.status(path.clone()))
+        Ok(self.inode_at(path)?.status(path.clone()))
     }
 
     /// One page of a directory's children in name order, starting after the child named
-    /// `start_after`; or, for a file, the file itself. At most `limit` children are looked at
-    /// (files under construction are looked at but never listed), so a call's work under the
-    /// namesystem lock is bounded whatever the directory holds.
+    /// `start_after`; or, for a file, the file itself. At most `limit` children are looked at,
+    /// so a call's work under the namesystem lock is bounded whatever the directory holds.
     pub fn list_page(
         &self,
         path: &FsPath,
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<ListPage, Error> {
-        let inode = self.lookup_visible(path)?;
+        let inode = self.inode_at(path)?;
         let Some(children) = self.children.get(&inode.id) else {
             return Ok(ListPage {
                 entries: vec![inode.status(path.clone())],
@@ -198,9 +196,7 @@ impl Namespace {
             let Some(child) = self.inodes.get(child_id) else {
                 continue;
             };
-            if !child.is_under_construction() {
-                entries.push(child.status(path.join(name)?));
-            }
+            entries.push(child.status(path.join(name)?));
         }
         let more = scanned.next().is_some();
         Ok(ListPage {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use granary_client::protocol::{DeleteResponse, FileStatus};
-use granary_client::{Error, ErrorKind, FsPath, InodeId};
+use granary_client::{Error, ErrorKind, FsPath, InodeId, LeaseHolder};
 
 use super::{not_found, Changes, FileInode, Inode, InodeKind, Namespace, ROOT_ID};
 
@@ -20,12 +20,16 @@ pub struct FileParams {
 }
 
 impl Namespace {
-    /// A new empty file: under construction (invisible until its writer completes it), or
-    /// complete at once if `params.complete`.
+    /// A new empty file: open for writing, leased to `holder`, or complete at once if
+    /// `params.complete`. A file open by another holder is `lease_held` (the namesystem
+    /// recovers it first once that lease is past its soft limit); its own holder may
+    /// overwrite it.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         &mut self,
         path: &FsPath,
         params: FileParams,
+        holder: &LeaseHolder,
         overwrite: bool,
         create_parents: bool,
         now_ms: u64,
@@ -45,11 +49,14 @@ impl Namespace {
                         format!("{path} is a directory"),
                     ))
                 }
-                InodeKind::File(f) if f.under_construction => {
+                InodeKind::File(f)
+                    if f.under_construction && f.lease_holder.as_ref() != Some(holder) =>
+                {
+                    let by = f.lease_holder.as_ref().map_or("a writer", |h| h.as_str());
                     return Err(Error::new(
-                        ErrorKind::UnderConstruction,
-                        format!("{path} is being written by another writer"),
-                    ))
+                        ErrorKind::LeaseHeld,
+                        format!("{path} is open for writing by {by}"),
+                    ));
                 }
                 InodeKind::File(_) if !overwrite => {
                     return Err(Error::new(
@@ -75,6 +82,8 @@ impl Namespace {
             blocks: Vec::new(),
             under_construction: !params.complete,
             length: 0,
+            lease_holder: (!params.complete).then(|| holder.clone()),
+            opened_with: 0,
         };
         self.insert(
             Inode {
@@ -170,7 +179,7 @@ impl Namespace {
                 "cannot rename /: it is the root directory",
             ));
         }
-        let src_inode = self.lookup_visible(src)?;
+        let src_inode = self.inode_at(src)?;
         let id = src_inode.id;
         if src_inode.is_dir() && dst.starts_with(src) {
             return Err(Error::invalid_argument(format!(
@@ -279,7 +288,7 @@ impl Namespace {
 
     /// Detaches `id` from its parent and removes it and everything below it. Returns the
     /// number of files removed; their blocks go to `changes.dropped_blocks`.
-    fn remove_subtree(&mut self, id: InodeId, changes: &mut Changes) -> u64 {
+    pub(super) fn remove_subtree(&mut self, id: InodeId, changes: &mut Changes) -> u64 {
         if let Some(inode) = self.inodes.get(&id) {
             if let Some(siblings) = self.children.get_mut(&inode.parent) {
                 siblings.remove(&inode.name);

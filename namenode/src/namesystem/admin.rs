@@ -70,8 +70,9 @@ impl Namesystem {
     /// Checks every block at or below `path`, in steps of about `ls_limit` entries, each
     /// under its own short hold of the lock. Blocking (run it off the async runtime); it
     /// yields between steps, so calls waiting for the lock get it before the next step.
-    pub fn fsck(&self, path: &FsPath) -> Result<FsckReport, Error> {
-        let mut fsck = crate::fsck::Fsck::new(path);
+    /// `open_for_write` also lists the files open for writing.
+    pub fn fsck(&self, path: &FsPath, open_for_write: bool) -> Result<FsckReport, Error> {
+        let mut fsck = crate::fsck::Fsck::new(path, open_for_write);
         while !fsck.step(&self.lock(), self.config.ls_limit)? {
             std::thread::yield_now();
         }

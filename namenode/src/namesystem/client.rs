@@ -1,7 +1,8 @@
 //! Namespace calls from clients: the writer's create → add_block → complete, the namespace
-//! changes, and the reads.
+//! changes, and the reads (which see open files at their committed length).
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use granary_client::protocol::{
     AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CreateRequest, CreateResponse,
@@ -10,7 +11,8 @@ use granary_client::protocol::{
 };
 use granary_client::{Error, ErrorKind, FsPath};
 
-use super::{Namesystem, State};
+use super::recovery::RecoveryOrders;
+use super::{writer_file, Namesystem, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use crate::namespace::{FileParams, ListPage};
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
@@ -18,41 +20,63 @@ use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
 
 impl Namesystem {
-    /// Starts a file under construction; or, with `complete`, creates it empty and complete.
+    /// Starts a file open for writing, leased to the request's holder; or, with `complete`,
+    /// creates it empty and complete. Over a file another writer holds: `lease_held`, or
+    /// past its soft limit a recovery first (`recovery_in_progress`).
     pub async fn create(&self, req: CreateRequest) -> Result<CreateResponse, Error> {
         let params = FileParams {
             complete: req.complete,
             ..self.file_params(req.replication, req.block_size)?
         };
-        self.mutate(
-            Some((Op::Create, &req.request_id)),
-            |state, changes, now| {
-                let file = state.ns.create(
-                    &req.path,
-                    params,
-                    req.overwrite,
-                    req.create_parents,
-                    now,
-                    changes,
-                )?;
-                let status = match req.complete {
-                    true => state.ns.get(file).map(|i| i.status(req.path.clone())),
-                    false => None,
-                };
-                Ok(CreateResponse {
-                    lease_soft_limit_ms: 60_000,
-                    file,
-                    replication: params.replication,
-                    block_size: params.block_size,
-                    status,
-                })
-            },
-        )
-        .await
+        let mut orders = RecoveryOrders::default();
+        let created = self
+            .mutate(
+                Some((Op::Create, &req.request_id)),
+                |state, changes, now| {
+                    if let Some(existing) = state.ns.lookup(&req.path)? {
+                        self.take_over(
+                            state,
+                            existing,
+                            &req.path,
+                            &req.holder,
+                            now,
+                            changes,
+                            &mut orders,
+                        )?;
+                    }
+                    let file = state.ns.create(
+                        &req.path,
+                        params,
+                        &req.holder,
+                        req.overwrite,
+                        req.create_parents,
+                        now,
+                        changes,
+                    )?;
+                    if !req.complete {
+                        state.leases.add(&req.holder, file, Instant::now());
+                    }
+                    let status = match req.complete {
+                        true => state.ns.get(file).map(|i| i.status(req.path.clone())),
+                        false => None,
+                    };
+                    Ok(CreateResponse {
+                        lease_soft_limit_ms: self.lease_soft_limit_ms(),
+                        file,
+                        replication: params.replication,
+                        block_size: params.block_size,
+                        status,
+                    })
+                },
+            )
+            .await;
+        self.send_recoveries(orders);
+        created
     }
 
-    /// Allocates the next block of a file under construction and chooses its pipeline.
-    /// `writer_ip` is the request's source address, to put the writer's own datanode first.
+    /// Commits the writer's previous block, allocates the next block of the file it holds
+    /// and chooses its pipeline. `writer_ip` is the request's source address, to put the
+    /// writer's own datanode first.
     pub async fn add_block(
         &self,
         req: AddBlockRequest,
@@ -61,7 +85,7 @@ impl Namesystem {
         self.mutate(
             Some((Op::AddBlock, &req.request_id)),
             |state, changes, _now| {
-                let file = state.ns.writable_file(&req.path, req.file)?;
+                let file = writer_file(state, &req.path, req.file, &req.holder)?;
                 let (replication, block_size) = (file.replication, file.block_size);
                 let pipeline = choose_pipeline(
                     live_candidates(state),
@@ -81,14 +105,32 @@ impl Namesystem {
                         ),
                     ));
                 }
-                let block = state.ns.add_block(&req.path, req.file, changes)?;
-                state.blocks.insert(block, req.file, replication, None);
+                let (block, generation) = state.ns.add_block(
+                    &req.path,
+                    req.file,
+                    &req.holder,
+                    req.previous.as_ref(),
+                    changes,
+                )?;
+                if let Some(previous) = &req.previous {
+                    for stale in state
+                        .blocks
+                        .commit_generation(previous.id, previous.generation)
+                    {
+                        state.datanodes.queue_delete(&stale, previous.id);
+                    }
+                }
+                state
+                    .blocks
+                    .insert(block, req.file, replication, None, generation);
+                let ids = pipeline.iter().map(|d| d.id.clone()).collect();
+                state.blocks.reopen(block, ids);
                 for target in &pipeline {
                     state.datanodes.add_scheduled(&target.id, block_size);
                 }
                 Ok(AddBlockResponse {
                     block,
-                    generation: Default::default(),
+                    generation,
                     pipeline,
                 })
             },
@@ -98,9 +140,10 @@ impl Namesystem {
 
     pub async fn abandon_block(&self, req: AbandonBlockRequest) -> Result<(), Error> {
         self.mutate(None, |state, changes, _now| {
+            writer_file(state, &req.path, req.file, &req.holder)?;
             state
                 .ns
-                .abandon_block(&req.path, req.file, req.block, changes)
+                .abandon_block(&req.path, req.file, &req.holder, req.block, changes)
         })
         .await
     }
@@ -177,12 +220,14 @@ impl Namesystem {
         self.lock().ns.list_page(path, start_after, limit)
     }
 
-    /// A complete file's blocks with the replicas on running datanodes, never corrupt ones:
-    /// good replicas first (the reader's own datanode first among them), then those on
-    /// decommissioning nodes or about to be deleted.
+    /// A file's committed blocks (an open file's last block up to its last flush; neither a
+    /// block never committed nor one being cut) with the replicas on running datanodes at
+    /// the committed generation or newer, never corrupt ones: good replicas first (the
+    /// reader's own datanode first among them), then those on decommissioning nodes or about
+    /// to be deleted.
     pub fn locate(&self, path: &FsPath, reader_ip: Option<IpAddr>) -> Result<LocatedFile, Error> {
         let state = self.lock();
-        let inode = state.ns.lookup_visible(path)?;
+        let inode = state.ns.inode_at(path)?;
         let Some(file) = inode.file() else {
             return Err(Error::new(
                 ErrorKind::IsADirectory,
@@ -192,13 +237,18 @@ impl Namesystem {
         let mut rng = rand::thread_rng();
         let mut offset = 0;
         let mut blocks = Vec::with_capacity(file.blocks.len());
-        for record in &file.blocks {
-            let sha256 = record.sha256.ok_or_else(|| {
-                Error::internal(format!("{path}: complete file has a block without digest"))
-            })?;
+        for record in file.blocks.iter().take_while(|b| b.is_readable()) {
+            let Some(sha256) = record.sha256 else {
+                break;
+            };
             let (mut good, mut leaving) = (Vec::new(), Vec::new());
             if let Some(info) = state.blocks.get(record.id) {
-                for holder in &info.replicas {
+                let current = |holder: &&granary_client::DatanodeId| {
+                    info.replica_generations
+                        .get(*holder)
+                        .is_some_and(|&g| g >= record.generation)
+                };
+                for holder in info.replicas.iter().filter(current) {
                     let Some(node) = state.datanodes.get(holder).filter(|n| n.is_alive()) else {
                         continue;
                     };
@@ -219,7 +269,7 @@ impl Namesystem {
             let mut locations = good;
             locations.append(&mut leaving);
             blocks.push(LocatedBlock {
-                generation: Default::default(),
+                generation: record.generation,
                 id: record.id,
                 offset,
                 length: record.length,

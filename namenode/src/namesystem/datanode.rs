@@ -126,7 +126,8 @@ impl Namesystem {
     }
 
     /// A full report replaces the datanode's replicas in the block map. Replicas of blocks no
-    /// file has, of the wrong length, or ordered deleted earlier are deleted (not while in
+    /// file has, of the wrong length, stale (older than the block's committed generation), or
+    /// ordered deleted earlier are deleted (not while in
     /// safe mode: the namespace may not be complete yet). The length and digest of a replica
     /// of a block under construction are recorded as an incremental report's are, so a
     /// `complete` after a namenode restart (which lost the incremental reports) can succeed.
@@ -137,7 +138,11 @@ impl Namesystem {
     ) -> Result<BlockReportResponse, Error> {
         let mut state = self.lock();
         state.datanodes.reporting_from(&req.id, peer)?;
-        let reported: Vec<_> = req.replicas.iter().map(|r| (r.block, r.length)).collect();
+        let reported: Vec<_> = req
+            .replicas
+            .iter()
+            .map(|r| (r.block, r.length, r.generation))
+            .collect();
         let to_delete = state.blocks.apply_full_report(&req.id, &reported);
         tracing::info!(
             datanode = %req.id,
@@ -159,6 +164,7 @@ impl Namesystem {
                 .is_some_and(|info| !info.is_complete() && info.replicas.contains(&req.id));
             if held {
                 let reported = Reported {
+                    generation: replica.generation,
                     length: replica.length,
                     sha256,
                 };
@@ -181,7 +187,9 @@ impl Namesystem {
     }
 
     /// An incremental report: replicas finalized or deleted since the last one. A replica
-    /// that completes a copy the monitor ordered wakes it, so the next copy starts at once.
+    /// older than its block's committed generation is stale: never a location, deleted. A
+    /// replica that completes a copy the monitor ordered wakes it, so the next copy starts
+    /// at once.
     pub fn block_received(&self, req: BlockReceivedRequest, peer: IpAddr) -> Result<(), Error> {
         let mut state = self.lock();
         let State {
@@ -195,17 +203,21 @@ impl Namesystem {
         let mut landed = false;
         let mut under_construction = false;
         for replica in &req.received {
-            let mut verdict = blocks.check_replica(replica.block, replica.length);
+            let mut verdict =
+                blocks.check_replica(replica.block, replica.length, replica.generation);
             let contradicts = |d| contradicts_committed(ns, blocks, replica.block, d);
             if verdict == ReplicaVerdict::Accept && replica.sha256.is_some_and(contradicts) {
                 verdict = ReplicaVerdict::WrongDigest;
             }
             match verdict {
                 ReplicaVerdict::Accept => {
-                    blocks.add_replica(replica.block, &req.id);
+                    blocks.add_replica(replica.block, &req.id, replica.generation);
                     if let Some(sha256) = replica.sha256 {
-                        let length = replica.length;
-                        let reported = Reported { length, sha256 };
+                        let reported = Reported {
+                            generation: replica.generation,
+                            length: replica.length,
+                            sha256,
+                        };
                         under_construction |= blocks
                             .get(replica.block)
                             .is_some_and(|info| !info.is_complete());

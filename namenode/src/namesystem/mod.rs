@@ -1,8 +1,9 @@
 //! The namesystem: the namespace, the block map, the datanode manager, the replication state
 //! and safe mode behind one mutex, plus the store and group commit that make namespace changes
 //! durable. The HTTP handlers are thin wrappers around its methods (`client` for the namespace
-//! calls, `datanode` for datanode reports, `liveness` for lifelines, expiry and the command
-//! long-poll, `admin` for operators).
+//! calls, `writers` for appends, flushes, leases, truncate and concat, `recovery` for lease
+//! recovery and the lease monitor, `datanode` for datanode reports, `liveness` for lifelines,
+//! expiry and the command long-poll, `admin` for operators).
 //!
 //! A mutation runs under the lock (retry-cache lookup, in-memory change, staging its records),
 //! then waits for durability outside it, so concurrent mutations share batches and fsyncs.
@@ -13,13 +14,15 @@ mod complete;
 mod datanode;
 mod events;
 pub(crate) mod liveness;
+mod recovery;
 #[cfg(test)]
 mod tests;
+mod writers;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use granary_client::{BlockId, Error, ErrorKind, RequestId};
+use granary_client::{BlockId, Error, ErrorKind, FsPath, InodeId, LeaseHolder, RequestId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
@@ -27,10 +30,12 @@ use tokio::sync::{watch, Notify};
 use crate::blocks::BlockMap;
 use crate::config::NamenodeConfig;
 use crate::datanodes::{admin_state, DatanodeManager};
+use crate::leases::LeaseTable;
 use crate::namespace::durability::GroupCommit;
 use crate::namespace::store::{RetryLimits, RetryRecord, Store};
-use crate::namespace::{Changes, Namespace};
+use crate::namespace::{Changes, FileInode, Namespace};
 use crate::now_ms;
+use crate::recovery::Recoveries;
 use crate::replication::{self, ReplicationState, Settings};
 use crate::retry_cache::{self, Op, RetryKey};
 use crate::safemode::SafeMode;
@@ -43,6 +48,10 @@ pub(crate) struct State {
     pub datanodes: DatanodeManager,
     pub replication: ReplicationState,
     pub safemode: SafeMode,
+    /// Who has which files open, and when each holder last renewed.
+    pub leases: LeaseTable,
+    /// Block recoveries in flight.
+    pub recoveries: Recoveries,
     /// The job tracker's events, once it subscribed.
     pub events: TrackerEvents,
 }
@@ -85,17 +94,30 @@ impl Namesystem {
         let store = Store::open_with(&config.meta_dir, config.journal_segment_size, limits)?;
         let ns = store.load(now_ms())?;
         let mut blocks = BlockMap::default();
+        let mut leases = LeaseTable::default();
+        let started = Instant::now();
         for inode in ns.inodes() {
             if let Some(f) = inode.file() {
                 for b in &f.blocks {
                     let length = (!f.under_construction).then_some(b.length);
-                    blocks.insert(b.id, inode.id, f.replication, length);
+                    blocks.insert(b.id, inode.id, f.replication, length, b.generation);
+                }
+                // Every holder's soft limit starts afresh.
+                if let Some(holder) = f.lease_holder.as_ref().filter(|_| f.under_construction) {
+                    leases.add(holder, inode.id, started);
                 }
             }
         }
         let (files, dirs) = ns.counts();
         let meta_dir = config.meta_dir.display().to_string();
-        tracing::info!(files, directories = dirs, meta_dir, "namespace loaded");
+        let open = leases.holders();
+        tracing::info!(
+            files,
+            directories = dirs,
+            lease_holders = open,
+            meta_dir,
+            "namespace loaded"
+        );
         let remembered = admin_state::load(store.db())?;
         if !remembered.is_empty() {
             tracing::info!(datanodes = remembered.len(), "admin states loaded");
@@ -111,6 +133,8 @@ impl Namesystem {
                 datanodes,
                 replication: ReplicationState::default(),
                 safemode,
+                leases,
+                recoveries: Recoveries::default(),
                 events: TrackerEvents::default(),
             }),
             commit: GroupCommit::new(store.clone()),
@@ -125,6 +149,11 @@ impl Namesystem {
 
     pub fn config(&self) -> &NamenodeConfig {
         &self.config
+    }
+
+    /// What create and append answer: writers renew every half of it.
+    fn lease_soft_limit_ms(&self) -> u64 {
+        u64::try_from(self.config.lease_soft_limit.as_millis()).unwrap_or(u64::MAX)
     }
 
     pub fn store(&self) -> &Store {
@@ -261,6 +290,10 @@ impl Namesystem {
         }
         let mut changes = Changes::default();
         let result = apply(&mut state, &mut changes, now);
+        for &removed in &changes.removed {
+            state.leases.remove(removed);
+            state.recoveries.finish(removed);
+        }
         let record = match retry {
             Some((op, key)) if retry_cache::is_cacheable(&result) => {
                 match retry_cache::encode(op, &result, now) {
@@ -310,4 +343,22 @@ impl Namesystem {
             }
         }
     }
+}
+
+/// The file a writer call names, if `holder` still holds it: open, its lease, and not being
+/// recovered (a recovery took the file from its writer; `lease_expired`).
+pub(crate) fn writer_file<'a>(
+    state: &'a State,
+    path: &FsPath,
+    file: InodeId,
+    holder: &LeaseHolder,
+) -> Result<&'a FileInode, Error> {
+    let f = state.ns.writable_file(path, file, holder)?;
+    if state.recoveries.is_recovering(file) {
+        return Err(Error::new(
+            ErrorKind::LeaseExpired,
+            format!("{path}: the lease of {holder} expired and the file is being recovered"),
+        ));
+    }
+    Ok(f)
 }

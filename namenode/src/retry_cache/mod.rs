@@ -50,6 +50,11 @@ pub enum Op {
     Delete,
     Rename,
     SetReplication,
+    Append,
+    ReopenBlock,
+    Flush,
+    Truncate,
+    Concat,
 }
 
 impl Op {
@@ -62,6 +67,11 @@ impl Op {
             Op::Delete => "delete",
             Op::Rename => "rename",
             Op::SetReplication => "set_replication",
+            Op::Append => "append",
+            Op::ReopenBlock => "reopen_block",
+            Op::Flush => "flush",
+            Op::Truncate => "truncate",
+            Op::Concat => "concat",
         }
     }
 }

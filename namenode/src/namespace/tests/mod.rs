@@ -1,7 +1,7 @@
 //! Namespace semantics, in memory.
 
 use granary_client::protocol::{CommittedBlock, FileKind, FileStatus};
-use granary_client::{BlockId, Digest, Error, ErrorKind, FsPath, InodeId};
+use granary_client::{BlockId, Digest, Error, ErrorKind, FsPath, Generation, InodeId, LeaseHolder};
 
 use super::{Changes, FileParams, Namespace};
 
@@ -38,6 +38,11 @@ impl Namespace {
     }
 }
 
+/// The writer every test file is leased to.
+fn w() -> LeaseHolder {
+    "test-writer".parse().unwrap()
+}
+
 fn params() -> FileParams {
     FileParams {
         replication: 3,
@@ -52,7 +57,7 @@ fn kind<T: std::fmt::Debug>(result: Result<T, granary_client::Error>) -> ErrorKi
 
 fn committed(id: BlockId, length: u64) -> CommittedBlock {
     CommittedBlock {
-        generation: Default::default(),
+        generation: Generation(1),
         id,
         length,
         sha256: Digest::of(&id.0.to_be_bytes()),
@@ -64,9 +69,10 @@ fn committed(id: BlockId, length: u64) -> CommittedBlock {
 fn touch_file(ns: &mut Namespace, path: &str) -> InodeId {
     let mut changes = Changes::default();
     let id = ns
-        .create(&p(path), params(), false, false, 1, &mut changes)
+        .create(&p(path), params(), &w(), false, false, 1, &mut changes)
         .unwrap();
-    ns.complete(&p(path), id, &[], 2, &mut changes).unwrap();
+    ns.complete(&p(path), id, &w(), &[], 2, &mut changes)
+        .unwrap();
     id
 }
 
@@ -80,39 +86,54 @@ fn create_checks_parent_and_existing_entries() {
     let mut ns = Namespace::new(0);
     let c = &mut Changes::default();
     assert_eq!(
-        kind(ns.create(&p("/a/f"), params(), false, false, 1, c)),
+        kind(ns.create(&p("/a/f"), params(), &w(), false, false, 1, c)),
         ErrorKind::NotFound
     );
     assert_eq!(
-        kind(ns.create(&p("/"), params(), false, false, 1, c)),
+        kind(ns.create(&p("/"), params(), &w(), false, false, 1, c)),
         ErrorKind::InvalidArgument
     );
     mkdirs(&mut ns, "/a");
     touch_file(&mut ns, "/a/f");
     assert_eq!(
-        kind(ns.create(&p("/a/f/g"), params(), false, true, 1, c)),
+        kind(ns.create(&p("/a/f/g"), params(), &w(), false, true, 1, c)),
         ErrorKind::NotADirectory
     );
     assert_eq!(
-        kind(ns.create(&p("/a"), params(), true, false, 1, c)),
+        kind(ns.create(&p("/a"), params(), &w(), true, false, 1, c)),
         ErrorKind::IsADirectory
     );
     assert_eq!(
-        kind(ns.create(&p("/a/f"), params(), false, false, 1, c)),
+        kind(ns.create(&p("/a/f"), params(), &w(), false, false, 1, c)),
         ErrorKind::AlreadyExists
     );
 
     let uc = ns
-        .create(&p("/a/uc"), params(), false, false, 1, c)
+        .create(&p("/a/uc"), params(), &w(), false, false, 1, c)
         .unwrap();
+    let other: LeaseHolder = "other-writer".parse().unwrap();
     assert_eq!(
-        kind(ns.create(&p("/a/uc"), params(), true, false, 1, c)),
-        ErrorKind::UnderConstruction
+        kind(ns.create(&p("/a/uc"), params(), &other, true, false, 1, c)),
+        ErrorKind::LeaseHeld
     );
-    assert!(ns.writable_file(&p("/a/uc"), uc).is_ok());
+    assert!(ns.writable_file(&p("/a/uc"), uc, &w()).is_ok());
+    assert_eq!(
+        kind(ns.writable_file(&p("/a/uc"), uc, &other)),
+        ErrorKind::LeaseExpired,
+        "only the holder writes"
+    );
+    assert_eq!(
+        kind(ns.create(&p("/a/uc"), params(), &w(), false, false, 1, c)),
+        ErrorKind::AlreadyExists,
+        "the holder itself overwrites only when asked"
+    );
+    let again = ns
+        .create(&p("/a/uc"), params(), &w(), true, false, 1, c)
+        .unwrap();
+    assert_ne!(again, uc, "the holder may overwrite its own open file");
 
     let deep = ns
-        .create(&p("/x/y/z"), params(), false, true, 1, c)
+        .create(&p("/x/y/z"), params(), &w(), false, true, 1, c)
         .unwrap();
     assert!(ns.lookup(&p("/x/y")).unwrap().is_some());
     assert_eq!(ns.lookup(&p("/x/y/z")).unwrap(), Some(deep));
@@ -123,15 +144,15 @@ fn overwrite_replaces_the_file_and_drops_its_blocks() {
     let mut ns = Namespace::new(0);
     let mut c = Changes::default();
     let old = ns
-        .create(&p("/f"), params(), false, false, 1, &mut c)
+        .create(&p("/f"), params(), &w(), false, false, 1, &mut c)
         .unwrap();
-    let b = ns.add_block(&p("/f"), old, &mut c).unwrap();
-    ns.complete(&p("/f"), old, &[committed(b, 10)], 2, &mut c)
+    let b = ns.add_block(&p("/f"), old, &w(), None, &mut c).unwrap().0;
+    ns.complete(&p("/f"), old, &w(), &[committed(b, 10)], 2, &mut c)
         .unwrap();
 
     let mut c = Changes::default();
     let new = ns
-        .create(&p("/f"), params(), true, false, 3, &mut c)
+        .create(&p("/f"), params(), &w(), true, false, 3, &mut c)
         .unwrap();
     assert_ne!(new, old);
     assert_eq!(c.removed, vec![old]);
@@ -140,29 +161,37 @@ fn overwrite_replaces_the_file_and_drops_its_blocks() {
 }
 
 #[test]
-fn files_under_construction_are_invisible() {
+fn open_files_are_visible_with_their_holder_and_committed_length() {
     let mut ns = Namespace::new(0);
     let c = &mut Changes::default();
     mkdirs(&mut ns, "/d");
-    let id = ns.create(&p("/d/f"), params(), false, false, 1, c).unwrap();
-    assert_eq!(kind(ns.stat(&p("/d/f"))), ErrorKind::NotFound);
-    assert!(ns.list(&p("/d"), false).unwrap().is_empty());
-    assert!(ns
-        .list(&p("/"), true)
-        .unwrap()
-        .iter()
-        .all(|e| e.path != p("/d/f")));
+    let id = ns
+        .create(&p("/d/f"), params(), &w(), false, false, 1, c)
+        .unwrap();
+    let open = ns.stat(&p("/d/f")).unwrap();
+    assert_eq!((open.lease_holder, open.length), (Some(w()), 0));
+    assert_eq!(ns.list(&p("/d"), false).unwrap().len(), 1);
+    assert_eq!(ns.counts(), (1, 2));
+    let (b1, generation) = ns.add_block(&p("/d/f"), id, &w(), None, c).unwrap();
     assert_eq!(
-        kind(ns.rename(&p("/d/f"), &p("/d/g"), 1, c)),
-        ErrorKind::NotFound
+        generation,
+        Generation(1),
+        "a new block is written at generation 1"
     );
-    assert_eq!(ns.counts(), (0, 2));
+    let first = committed(b1, BS);
+    let (b2, _) = ns.add_block(&p("/d/f"), id, &w(), Some(&first), c).unwrap();
+    assert_eq!(
+        ns.stat(&p("/d/f")).unwrap().length,
+        BS,
+        "the previous block is committed"
+    );
 
-    let status = ns.complete(&p("/d/f"), id, &[], 5, c).unwrap();
-    assert_eq!(status.kind, FileKind::File);
+    let status = ns
+        .complete(&p("/d/f"), id, &w(), &[first, committed(b2, 5)], 5, c)
+        .unwrap();
+    assert_eq!((status.length, &status.lease_holder), (BS + 5, &None));
     assert_eq!(status.modified_ms, 5);
     assert_eq!(ns.stat(&p("/d/f")).unwrap(), status);
-    assert_eq!(ns.list(&p("/d"), false).unwrap(), vec![status.clone()]);
     assert_eq!(ns.list(&p("/d/f"), false).unwrap(), vec![status]);
 }
 
@@ -215,9 +244,9 @@ fn delete_semantics() {
     mkdirs(&mut ns, "/d/e");
     touch_file(&mut ns, "/d/e/f1");
     let f2 = ns
-        .create(&p("/d/f2"), params(), false, false, 1, c)
+        .create(&p("/d/f2"), params(), &w(), false, false, 1, c)
         .unwrap();
-    let b = ns.add_block(&p("/d/f2"), f2, c).unwrap();
+    let b = ns.add_block(&p("/d/f2"), f2, &w(), None, c).unwrap().0;
     assert_eq!(
         kind(ns.delete(&p("/d"), false, 1, c)),
         ErrorKind::DirectoryNotEmpty
@@ -235,4 +264,5 @@ fn delete_semantics() {
     assert_eq!(ns.delete(&p("/empty"), false, 1, &mut c).unwrap().files, 0);
 }
 
+mod appends;
 mod moves;

@@ -3,7 +3,7 @@
 use granary_client::{ErrorKind, InodeId};
 
 use super::super::{Changes, FileParams, Namespace};
-use super::{committed, kind, mkdirs, p, params, touch_file, BS};
+use super::{committed, kind, mkdirs, p, params, touch_file, w, BS};
 
 #[test]
 fn renaming_a_directory_rewrites_one_record_and_moves_the_subtree() {
@@ -81,29 +81,33 @@ fn rename_errors() {
 fn block_allocation_and_completion_rules() {
     let mut ns = Namespace::new(0);
     let c = &mut Changes::default();
-    let id = ns.create(&p("/f"), params(), false, false, 1, c).unwrap();
-    assert_eq!(kind(ns.add_block(&p("/g"), id, c)), ErrorKind::NotFound);
+    let id = ns
+        .create(&p("/f"), params(), &w(), false, false, 1, c)
+        .unwrap();
     assert_eq!(
-        kind(ns.add_block(&p("/f"), InodeId(999), c)),
+        kind(ns.add_block(&p("/g"), id, &w(), None, c)),
         ErrorKind::NotFound
     );
-    let b1 = ns.add_block(&p("/f"), id, c).unwrap();
-    let b2 = ns.add_block(&p("/f"), id, c).unwrap();
-    let b3 = ns.add_block(&p("/f"), id, c).unwrap();
+    assert_eq!(
+        kind(ns.add_block(&p("/f"), InodeId(999), &w(), None, c)),
+        ErrorKind::NotFound
+    );
+    let b1 = ns.add_block(&p("/f"), id, &w(), None, c).unwrap().0;
+    let b2 = ns.add_block(&p("/f"), id, &w(), None, c).unwrap().0;
+    let b3 = ns.add_block(&p("/f"), id, &w(), None, c).unwrap().0;
     assert!(b1 < b2 && b2 < b3);
 
     assert_eq!(
-        kind(ns.abandon_block(&p("/f"), id, b1, c)),
+        kind(ns.abandon_block(&p("/f"), id, &w(), b1, c)),
         ErrorKind::InvalidArgument
     );
     let mut c = Changes::default();
-    ns.abandon_block(&p("/f"), id, b3, &mut c).unwrap();
+    ns.abandon_block(&p("/f"), id, &w(), b3, &mut c).unwrap();
     assert_eq!(c.dropped_blocks, vec![b3]);
-    ns.abandon_block(&p("/f"), id, b3, &mut c).unwrap();
+    ns.abandon_block(&p("/f"), id, &w(), b3, &mut c).unwrap();
 
     let bad_cases = [
         vec![committed(b2, BS), committed(b1, 5)],
-        vec![committed(b1, 5), committed(b2, 5)],
         vec![committed(b1, BS), committed(b3, 5)],
         vec![committed(b1, BS), committed(b2, 0)],
         vec![committed(b1, BS + 1)],
@@ -111,7 +115,7 @@ fn block_allocation_and_completion_rules() {
     ];
     for blocks in bad_cases {
         assert_eq!(
-            kind(ns.complete(&p("/f"), id, &blocks, 1, &mut c)),
+            kind(ns.complete(&p("/f"), id, &w(), &blocks, 1, &mut c)),
             ErrorKind::InvalidArgument,
             "{blocks:?}"
         );
@@ -119,23 +123,23 @@ fn block_allocation_and_completion_rules() {
 
     let mut c = Changes::default();
     let status = ns
-        .complete(&p("/f"), id, &[committed(b2, 5)], 3, &mut c)
+        .complete(&p("/f"), id, &w(), &[committed(b2, 5)], 3, &mut c)
         .unwrap();
     assert_eq!(status.length, 5);
     assert_eq!(c.dropped_blocks, vec![b1]);
     assert_eq!(
-        ns.complete(&p("/f"), id, &[committed(b2, 5)], 4, &mut c)
+        ns.complete(&p("/f"), id, &w(), &[committed(b2, 5)], 4, &mut c)
             .unwrap(),
         status,
         "repeat is harmless"
     );
     assert_eq!(
-        kind(ns.add_block(&p("/f"), id, &mut c)),
-        ErrorKind::UnderConstruction
+        kind(ns.add_block(&p("/f"), id, &w(), None, &mut c)),
+        ErrorKind::LeaseExpired
     );
     assert_eq!(
-        kind(ns.complete(&p("/f"), id, &[], 4, &mut c)),
-        ErrorKind::UnderConstruction
+        kind(ns.complete(&p("/f"), id, &w(), &[], 4, &mut c)),
+        ErrorKind::LeaseExpired
     );
 }
 
@@ -190,12 +194,20 @@ fn listings_page_in_name_order_with_a_cursor() {
             complete: true,
             ..params()
         };
-        ns.create(&path, complete, false, false, 1, &mut changes)
+        ns.create(&path, complete, &w(), false, false, 1, &mut changes)
             .unwrap();
     }
-    // Under construction: looked at, never listed.
-    ns.create(&p("/big/f005000x"), params(), false, false, 1, &mut changes)
-        .unwrap();
+    // Open for writing: listed too.
+    ns.create(
+        &p("/big/f005000x"),
+        params(),
+        &w(),
+        false,
+        false,
+        1,
+        &mut changes,
+    )
+    .unwrap();
     let limit = 100;
     let mut cursor: Option<String> = None;
     let mut seen = Vec::with_capacity(ENTRIES);
@@ -212,8 +224,9 @@ fn listings_page_in_name_order_with_a_cursor() {
         }
     }
     assert_eq!(pages, ENTRIES / limit + 1);
-    assert_eq!(seen.len(), ENTRIES);
-    let expected: Vec<String> = (0..ENTRIES).map(|i| format!("/big/f{i:06}")).collect();
+    assert_eq!(seen.len(), ENTRIES + 1);
+    let mut expected: Vec<String> = (0..ENTRIES).map(|i| format!("/big/f{i:06}")).collect();
+    expected.insert(5001, "/big/f005000x".to_string());
     assert_eq!(seen, expected, "every entry once, in name order");
 
     let after_last = ns.list_page(&p("/big"), Some("f009999"), limit).unwrap();
@@ -226,7 +239,7 @@ fn listings_page_in_name_order_with_a_cursor() {
         .collect();
     assert_eq!(
         names,
-        vec!["/big/f005000"],
+        vec!["/big/f005000", "/big/f005000x"],
         "a cursor need not name an entry"
     );
     assert_eq!(missing_cursor.next_start_after.as_deref(), Some("f005000x"));

@@ -22,7 +22,7 @@ fn report(id: &str, blocks: &[BlockId]) -> BlockReportRequest {
     let replicas = blocks
         .iter()
         .map(|&block| ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length: 100,
             sha256: None,

@@ -45,7 +45,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     let received = |id: &str, block, length| BlockReceivedRequest {
         id: dn(id),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length,
             sha256: Some(Digest::of(b"x")),
@@ -72,7 +72,7 @@ async fn blocks_are_placed_reported_located_and_deleted() {
     );
 
     let committed = CommittedBlock {
-        generation: Default::default(),
+        generation: granary_client::Generation(1),
         id: allocated.block,
         length: 100,
         sha256: Digest::of(b"x"),
@@ -99,13 +99,13 @@ async fn blocks_are_placed_reported_located_and_deleted() {
         id: outsider.unwrap(),
         replicas: vec![
             ReplicaReport {
-                generation: Default::default(),
+                generation: granary_client::Generation(1),
                 block: allocated.block,
                 length: 99,
                 sha256: None,
             },
             ReplicaReport {
-                generation: Default::default(),
+                generation: granary_client::Generation(1),
                 block: BlockId(777),
                 length: 5,
                 sha256: None,
@@ -190,7 +190,7 @@ async fn corrupt_replicas_are_never_offered_and_dead_datanodes_lose_their_replic
     let reported = BlockReceivedRequest {
         id: holders[1].clone(),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length: 100,
             sha256: None,
@@ -247,7 +247,7 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
     let report = BlockReportRequest {
         id: dn("dn-a"),
         replicas: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length: 42,
             sha256: None,
@@ -257,10 +257,18 @@ async fn files_under_construction_keep_their_blocks_across_a_restart() {
         .unwrap()
         .commands
         .is_empty());
+    let status = running.nn.stat(&p("/uc")).unwrap();
     assert_eq!(
-        running.nn.stat(&p("/uc")).unwrap_err().kind,
-        ErrorKind::NotFound
+        status.lease_holder,
+        Some("test-writer".parse().unwrap()),
+        "still open"
     );
+    assert!(running
+        .nn
+        .locate(&p("/uc"), None)
+        .unwrap()
+        .blocks
+        .is_empty());
     running.close().await;
 }
 
@@ -277,7 +285,7 @@ async fn reports_under_a_live_id_from_another_host_are_refused_and_change_nothin
     let forged = BlockReceivedRequest {
         id: dn("dn-a"),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block: BlockId(4242),
             length: 7,
             sha256: Some(Digest::of(b"forged")),

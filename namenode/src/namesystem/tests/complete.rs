@@ -39,7 +39,7 @@ fn complete_req(path: &str, file: InodeId, block: CommittedBlock) -> CompleteReq
 
 fn claim(block: BlockId, sha256: Digest, persisted_on: &AddBlockResponse) -> CommittedBlock {
     CommittedBlock {
-        generation: Default::default(),
+        generation: granary_client::Generation(1),
         id: block,
         length: 100,
         sha256,
@@ -65,7 +65,7 @@ async fn a_complete_with_a_forged_digest_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::BlockMismatch, "{err}");
     assert!(!err.kind.is_transient());
-    assert_eq!(nn.stat(&p("/f")).unwrap_err().kind, ErrorKind::NotFound);
+    assert_open_and_empty(nn, "/f");
 
     let longer = CommittedBlock {
         length: 100 + 1,
@@ -99,7 +99,7 @@ async fn a_complete_claiming_replicas_no_datanode_reported_is_refused() {
     let err = nn.complete(req.clone()).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotReplicatedYet, "{err}");
     assert!(err.kind.is_transient(), "the writer retries");
-    assert_eq!(nn.stat(&p("/f")).unwrap_err().kind, ErrorKind::NotFound);
+    assert_open_and_empty(nn, "/f");
     assert!(
         nn.lock()
             .blocks
@@ -180,7 +180,7 @@ async fn a_late_report_contradicting_the_committed_digest_is_deleted() {
     let late = BlockReceivedRequest {
         id: outsider.clone(),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length: 100,
             sha256: Some(Digest::of(b"something else")),
@@ -224,7 +224,7 @@ async fn after_a_restart_the_full_reports_digests_let_the_file_complete() {
     let full_report = |id: &str, sha256: Digest| BlockReportRequest {
         id: dn(id),
         replicas: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block: allocated.block,
             length: 100,
             sha256: Some(sha256),
@@ -254,4 +254,12 @@ async fn after_a_restart_the_full_reports_digests_let_the_file_complete() {
         "the replica of other bytes is dropped"
     );
     running.close().await;
+}
+
+/// An open file is visible, with its holder, at its committed length (nothing yet).
+fn assert_open_and_empty(nn: &super::Namesystem, path: &str) {
+    let status = nn.stat(&p(path)).unwrap();
+    assert_eq!(status.lease_holder, Some("test-writer".parse().unwrap()));
+    assert_eq!(status.length, 0);
+    assert!(nn.locate(&p(path), None).unwrap().blocks.is_empty());
 }

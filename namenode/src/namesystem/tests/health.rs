@@ -34,7 +34,7 @@ async fn fsck_classifies_every_block_below_a_path() {
     let extra = BlockReceivedRequest {
         id: third.unwrap(),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block: over,
             length: 100,
             sha256: None,
@@ -57,7 +57,7 @@ async fn fsck_classifies_every_block_below_a_path() {
         block_received(nn, gone).unwrap();
     }
 
-    let all = nn.fsck(&p("/")).unwrap();
+    let all = nn.fsck(&p("/"), false).unwrap();
     assert_eq!(all.status, HealthStatus::Corrupt);
     assert_eq!(
         (all.files, all.directories, all.blocks, all.bytes),
@@ -89,17 +89,23 @@ async fn fsck_classifies_every_block_below_a_path() {
     );
     assert_eq!((report.missing_blocks, report.corrupt_blocks), (1, 1));
 
-    let ok = nn.fsck(&p("/d/ok")).unwrap();
+    let ok = nn.fsck(&p("/d/ok"), false).unwrap();
     assert_eq!(ok.status, HealthStatus::Healthy);
     assert_eq!((ok.files, ok.directories, ok.blocks), (1, 0, 1));
-    let under_only = nn.fsck(&p("/d/under")).unwrap();
+    let under_only = nn.fsck(&p("/d/under"), false).unwrap();
     assert_eq!(
         under_only.status,
         HealthStatus::Healthy,
         "under-replicated is not corrupt"
     );
-    assert_eq!(nn.fsck(&p("/e")).unwrap().status, HealthStatus::Corrupt);
-    assert_eq!(nn.fsck(&p("/nope")).unwrap_err().kind, ErrorKind::NotFound);
+    assert_eq!(
+        nn.fsck(&p("/e"), false).unwrap().status,
+        HealthStatus::Corrupt
+    );
+    assert_eq!(
+        nn.fsck(&p("/nope"), false).unwrap_err().kind,
+        ErrorKind::NotFound
+    );
     running.close().await;
 }
 
@@ -158,7 +164,7 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
     let received = BlockReceivedRequest {
         id: targets[0].id.clone(),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length: 100,
             sha256: None,
@@ -210,7 +216,7 @@ async fn fsck_walks_a_large_tree_in_small_steps() {
     block_received(nn, gone).unwrap();
 
     let mut steps = 0;
-    let mut fsck = crate::fsck::Fsck::new(&p("/t"));
+    let mut fsck = crate::fsck::Fsck::new(&p("/t"), false);
     while !fsck.step(&nn.lock(), 4).unwrap() {
         steps += 1;
         assert!(steps < 100, "the walk must end");
@@ -223,6 +229,10 @@ async fn fsck_walks_a_large_tree_in_small_steps() {
     );
     let under: Vec<_> = report.under_replicated.iter().map(|b| &b.file).collect();
     assert_eq!(under, vec![&p("/t/d1/z")]);
-    assert_eq!(nn.fsck(&p("/t")).unwrap(), report, "the same as one call");
+    assert_eq!(
+        nn.fsck(&p("/t"), false).unwrap(),
+        report,
+        "the same as one call"
+    );
     running.close().await;
 }

@@ -25,7 +25,15 @@ async fn a_directory_of_100_000_entries_is_listed_in_pages_of_ls_limit() {
             let path = p(&format!("/big/f{i:06}"));
             state
                 .ns
-                .create(&path, params, false, true, 1, &mut changes)
+                .create(
+                    &path,
+                    params,
+                    &"test-writer".parse().unwrap(),
+                    false,
+                    true,
+                    1,
+                    &mut changes,
+                )
                 .unwrap();
         }
     }

@@ -169,7 +169,7 @@ fn report_written(nn: &Namesystem, id: &DatanodeId, block: BlockId, length: u64)
     let report = BlockReceivedRequest {
         id: id.clone(),
         received: vec![ReplicaReport {
-            generation: Default::default(),
+            generation: granary_client::Generation(1),
             block,
             length,
             sha256: Some(Digest::of(WRITTEN)),
@@ -207,7 +207,7 @@ async fn put_one_block(
         report_written(nn, holder, allocated.block, 100);
     }
     let block = CommittedBlock {
-        generation: Default::default(),
+        generation: granary_client::Generation(1),
         id: allocated.block,
         length: 100,
         sha256: Digest::of(WRITTEN),
@@ -360,19 +360,21 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
     };
     assert_eq!(
         nn.add_block(add, None).await.unwrap_err().kind,
-        ErrorKind::UnderConstruction,
+        ErrorKind::LeaseExpired,
         "a complete file takes no blocks"
     );
     let refused = [
         ("/d/empty", false, ErrorKind::AlreadyExists),
         ("/d", true, ErrorKind::IsADirectory),
     ];
-    nn.create(create_req("/d/open", RequestId::new()))
-        .await
-        .unwrap();
+    let other_writer = CreateRequest {
+        holder: "other-writer".parse().unwrap(),
+        ..create_req("/d/open", RequestId::new())
+    };
+    nn.create(other_writer).await.unwrap();
     let refused = refused
         .into_iter()
-        .chain([("/d/open", true, ErrorKind::UnderConstruction)]);
+        .chain([("/d/open", true, ErrorKind::LeaseHeld)]);
     for (path, overwrite, kind) in refused {
         let req = CreateRequest {
             overwrite,
@@ -440,6 +442,9 @@ mod admin;
 mod blocks;
 mod complete;
 mod health;
+mod leases;
 mod listing;
 mod liveness;
 mod registration;
+mod reshaping;
+mod writers;

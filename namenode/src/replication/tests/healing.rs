@@ -7,7 +7,7 @@ use std::time::Duration;
 use granary_client::BlockId;
 use granary_compute::tracker::NamespaceEvent;
 
-use super::{dn, Fixture, LEN, TIMEOUT};
+use super::{dn, Fixture, G0, LEN, TIMEOUT};
 use crate::replication::queue::NOTHING_TO_COPY;
 use crate::replication::Health;
 use crate::safemode::SafeMode;
@@ -169,7 +169,9 @@ fn missing_blocks_stay_queued_and_heal_when_a_replica_returns() {
         .datanodes
         .register(info, Default::default(), f.now)
         .unwrap();
-    f.state.blocks.apply_full_report(&dn("a"), &[(block, LEN)]);
+    f.state
+        .blocks
+        .apply_full_report(&dn("a"), &[(block, LEN, G0)]);
     assert_eq!(f.pass().copies_ordered, 1);
 }
 
@@ -185,7 +187,9 @@ fn a_corrupt_replica_is_replaced_then_deleted_and_never_made_good_by_a_report() 
     assert!(deletes.is_empty(), "kept until the block is whole again");
 
     // The datanode lists the corrupt replica in a full report: still corrupt.
-    f.state.blocks.apply_full_report(&dn("a"), &[(block, LEN)]);
+    f.state
+        .blocks
+        .apply_full_report(&dn("a"), &[(block, LEN, G0)]);
     assert_eq!(f.counts(block).corrupt, 1);
     assert_eq!(f.counts(block).live, 1);
 
@@ -244,7 +248,7 @@ fn nothing_is_copied_or_deleted_in_safe_mode() {
     assert_eq!(f.commands(), (Vec::new(), Vec::new()));
 
     let mut events = f.state.events.subscribe().unwrap();
-    f.state.blocks.add_replica(unreported, &dn("c"));
+    f.state.blocks.add_replica(unreported, &dn("c"), G0);
     let pass = f.pass();
     assert!(pass.left_safe_mode);
     assert!(

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use granary_client::protocol::{DatanodeCommand, DatanodeInfo, StorageReport};
-use granary_client::{BlockId, DatanodeId, InodeId};
+use granary_client::{BlockId, DatanodeId, Generation, InodeId};
+
+const G0: Generation = Generation(0);
 
 use super::{count, run_pass, Pass, ReplicaCounts, ReplicationState, Settings};
 use crate::blocks::BlockMap;
@@ -61,6 +63,8 @@ impl Fixture {
                 datanodes,
                 replication: ReplicationState::default(),
                 safemode: SafeMode::at_startup(0.0, 0, 0),
+                leases: Default::default(),
+                recoveries: Default::default(),
                 events: TrackerEvents::default(),
             },
             settings: Settings {
@@ -82,9 +86,9 @@ impl Fixture {
     fn block(&mut self, id: u64, replication: u16, holders: &[&str]) -> BlockId {
         let block = BlockId(id);
         let blocks = &mut self.state.blocks;
-        blocks.insert(block, InodeId(100), replication, Some(LEN));
+        blocks.insert(block, InodeId(100), replication, Some(LEN), G0);
         for holder in holders {
-            blocks.add_replica(block, &dn(holder));
+            blocks.add_replica(block, &dn(holder), G0);
         }
         block
     }
@@ -133,7 +137,7 @@ impl Fixture {
 
     /// A target reports the replica of a copy, as its incremental report would.
     fn land(&mut self, block: BlockId, target: &str) {
-        self.state.blocks.add_replica(block, &dn(target));
+        self.state.blocks.add_replica(block, &dn(target), G0);
         self.state.replication.copy_landed(block, &dn(target), LEN);
     }
 
