@@ -96,10 +96,13 @@ async fn bad_appends_truncates_and_concats_get_one_line_and_change_nothing() {
     std::fs::write(local.path(), b"more").unwrap();
     let local = local.path().to_str().unwrap();
     for (args, expect) in [
-        (vec!["fs", "truncate", "2000", "/d/f"], "beyond"),
+        (
+            vec!["fs", "truncate", "2000", "/d/f"],
+            "holds only 1500 bytes",
+        ),
         (vec!["fs", "append", local, "/d"], "directory"),
         (vec!["fs", "append", local, "/d/missing"], "no such file"),
-        (vec!["fs", "concat", "/d/f", "/e/g"], "same directory"),
+        (vec!["fs", "concat", "/d/f", "/e/g"], "not in the target's directory"),
         (vec!["fs", "concat", "/d/f", "/d/f"], "itself"),
     ] {
         let line = cluster.granary(&args).fails_with_one_line();
@@ -187,7 +190,10 @@ async fn concat_moves_the_sources_blocks_onto_the_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_client_reads_what_the_writer_hflushed_while_it_is_open() {
-    let cluster = lease_cluster(&[("GRANARY_LEASE_SOFT_LIMIT", "60s")]);
+    let cluster = lease_cluster(&[
+        ("GRANARY_LEASE_SOFT_LIMIT", "60s"),
+        ("GRANARY_LEASE_HARD_LIMIT", "10m"),
+    ]);
     let (writer_fs, reader_fs) = (cluster.client(), cluster.client());
     let mut writer = writer_fs
         .create_writer(&p("/live"), &PutOptions::default())

@@ -23,7 +23,7 @@ pub fn p(s: &str) -> FsPath {
 }
 
 /// 3 datanodes, 1 MiB blocks, replication 3, a 1 s lease soft limit, a 4 s hard limit and a
-/// 2 s recovery timeout, plus `extra` environment.
+/// 2 s recovery timeout, with `extra` environment added (or replacing those).
 pub fn lease_cluster(extra: &[(&'static str, &'static str)]) -> TestCluster {
     let mut env = vec![
         ("GRANARY_LEASE_SOFT_LIMIT", "1s"),
@@ -31,6 +31,7 @@ pub fn lease_cluster(extra: &[(&'static str, &'static str)]) -> TestCluster {
         ("GRANARY_RECOVERY_TIMEOUT", "2s"),
         ("GRANARY_LEASE_CHECK_INTERVAL", "200ms"),
     ];
+    env.retain(|(key, _)| !extra.iter().any(|(k, _)| k == key));
     env.extend_from_slice(extra);
     TestCluster::start(ClusterSpec {
         env,
