@@ -6,7 +6,7 @@
 use granary_client::checksum::Digest;
 use granary_client::{BlockId, DatanodeId, Generation};
 
-use super::BlockMap;
+use super::{BlockInfo, BlockMap};
 
 /// A finalized replica as its datanode described it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +27,13 @@ impl BlockMap {
         });
     }
 
-    /// The block's file closed with it at `generation`, `length` and `sha256`: replicas
-    /// reported with anything else, or known at an older generation, leave the map and are
-    /// returned, to be deleted. Replicas reported without a digest (by an older datanode) at
-    /// the generation stay, held to `length` by later reports.
+    /// The block's file closed with it at `generation`, `length` and `sha256`. Replicas
+    /// reported at that generation with another length or digest leave the map and are
+    /// returned, to be deleted. Replicas known only at an older generation leave the map too
+    /// (never located again); they are returned for deletion unless they were in the block's
+    /// pipeline, whose report of the new state may merely be late (a full report deletes them
+    /// if it never comes). Replicas reported without a digest (by an older datanode) at the
+    /// generation stay, held to `length` by later reports.
     pub fn commit(
         &mut self,
         block: BlockId,
@@ -43,50 +46,62 @@ impl BlockMap {
             length,
             sha256,
         };
-        let wrong = self
+        let (gone, to_delete) = self
             .update(block, |info| {
                 info.length = Some(length);
-                info.generation = generation;
-                info.pipeline.clear();
                 let reported = std::mem::take(&mut info.reported);
-                let mut wrong: Vec<DatanodeId> = reported
+                let wrong: Vec<DatanodeId> = reported
                     .into_iter()
-                    .filter(|(_, r)| *r != committed)
+                    .filter(|(_, r)| r.generation == generation && *r != committed)
                     .map(|(datanode, _)| datanode)
                     .collect();
-                wrong.extend(stale_replicas(info, generation));
-                wrong.sort();
-                wrong.dedup();
-                wrong
+                let (mut gone, mut to_delete) = older_than(info, generation);
+                info.pipeline.clear();
+                gone.extend(wrong.iter().cloned());
+                to_delete.extend(wrong);
+                (gone, to_delete)
             })
             .unwrap_or_default();
-        for datanode in &wrong {
-            self.remove_replica(block, datanode);
-        }
-        wrong
+        self.forget(block, &gone);
+        to_delete
     }
 
-    /// A flush committed the block (still being written) at `generation`: replicas older
-    /// than it leave the map and are returned, to be deleted.
+    /// A flush (or `add_block`'s `previous`) committed the block, still being written, at
+    /// `generation`: replicas older than it leave the map; those to delete (not in the
+    /// pipeline, see [`BlockMap::commit`]) are returned.
     pub fn commit_generation(&mut self, block: BlockId, generation: Generation) -> Vec<DatanodeId> {
-        let stale = self
+        let (gone, to_delete) = self
             .update(block, |info| {
                 info.generation = generation;
                 info.reported.retain(|_, r| r.generation >= generation);
-                stale_replicas(info, generation)
+                older_than(info, generation)
             })
             .unwrap_or_default();
-        for datanode in &stale {
+        self.forget(block, &gone);
+        to_delete
+    }
+
+    fn forget(&mut self, block: BlockId, gone: &[DatanodeId]) {
+        for datanode in gone {
             self.remove_replica(block, datanode);
         }
-        stale
     }
 }
 
-fn stale_replicas(info: &super::BlockInfo, generation: Generation) -> Vec<DatanodeId> {
-    info.replica_generations
+/// Sets the committed generation and answers the replicas older than it, and those of them
+/// not in the pipeline (to delete).
+fn older_than(info: &mut BlockInfo, generation: Generation) -> (Vec<DatanodeId>, Vec<DatanodeId>) {
+    info.generation = generation;
+    let older: Vec<DatanodeId> = info
+        .replica_generations
         .iter()
         .filter(|(_, &g)| g < generation)
         .map(|(datanode, _)| datanode.clone())
-        .collect()
+        .collect();
+    let to_delete = older
+        .iter()
+        .filter(|dn| !info.pipeline.contains(dn))
+        .cloned()
+        .collect();
+    (older, to_delete)
 }

@@ -102,9 +102,12 @@ impl Namesystem {
                     let length = (!f.under_construction).then_some(b.length);
                     blocks.insert(b.id, inode.id, f.replication, length, b.generation);
                 }
-                // Every holder's soft limit starts afresh.
-                if let Some(holder) = f.lease_holder.as_ref().filter(|_| f.under_construction) {
-                    leases.add(holder, inode.id, started);
+                // Every holder's soft limit starts afresh. A file opened before leases
+                // existed has no holder: any writer may recover it at once, and the hard
+                // limit closes it.
+                if f.under_construction {
+                    let holder = f.lease_holder.clone().unwrap_or_else(pre_lease_writer);
+                    leases.add(&holder, inode.id, started);
                 }
             }
         }
@@ -343,6 +346,14 @@ impl Namesystem {
             }
         }
     }
+}
+
+/// The holder the lease table files a file under when its inode names none (opened before
+/// leases existed).
+fn pre_lease_writer() -> LeaseHolder {
+    "granary-pre-lease-writer"
+        .parse()
+        .expect("a valid constant lease holder")
 }
 
 /// The file a writer call names, if `holder` still holds it: open, its lease, and not being

@@ -73,6 +73,18 @@ async fn a_lease_is_held_then_recovered_for_the_next_writer_past_its_soft_limit(
         "an open file's last block is not missing"
     );
 
+    let forged = CommitBlockSyncRequest {
+        id: primary.clone(),
+        block,
+        generation,
+        recovered: None,
+    };
+    let elsewhere = nn.commit_block_sync(forged, std::net::IpAddr::from([10, 9, 9, 9]));
+    assert_eq!(
+        elsewhere.await.unwrap_err().kind,
+        ErrorKind::UnknownDatanode,
+        "checked by host"
+    );
     let stale = commit_sync(
         nn,
         &primary,

@@ -332,3 +332,34 @@ async fn concat_moves_blocks_into_the_target_and_refuses_bad_sources() {
     );
     running.close().await;
 }
+
+#[tokio::test]
+async fn a_pipeline_node_whose_report_is_late_is_not_deleted_as_stale() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open(dir.path());
+    let nn = &running.nn;
+    register(nn, "dn-a", 1);
+    register(nn, "dn-b", 2);
+    let (block, _) = put(nn, "/f", 100).await;
+    let appended = append(nn, "/f", "appender").await.unwrap();
+    report(nn, &dn("dn-a"), block, 2, 120);
+    let written = vec![block_at(block, 2, 120)];
+    complete(nn, "/f", appended.file, "appender", written)
+        .await
+        .unwrap();
+    let located = nn.locate(&p("/f"), None).unwrap();
+    assert_eq!(ids(&located.blocks[0].locations), vec![dn("dn-a")]);
+    assert!(
+        commands(nn, &dn("dn-b")).is_empty(),
+        "dn-b was in the pipeline: not deleted"
+    );
+
+    report(nn, &dn("dn-b"), block, 2, 120);
+    let located = nn.locate(&p("/f"), None).unwrap();
+    assert_eq!(
+        located.blocks[0].locations.len(),
+        2,
+        "its late report counts"
+    );
+    running.close().await;
+}
