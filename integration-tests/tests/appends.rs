@@ -102,7 +102,10 @@ async fn bad_appends_truncates_and_concats_get_one_line_and_change_nothing() {
         ),
         (vec!["fs", "append", local, "/d"], "directory"),
         (vec!["fs", "append", local, "/d/missing"], "no such file"),
-        (vec!["fs", "concat", "/d/f", "/e/g"], "not in the target's directory"),
+        (
+            vec!["fs", "concat", "/d/f", "/e/g"],
+            "not in the target's directory",
+        ),
         (vec!["fs", "concat", "/d/f", "/d/f"], "itself"),
     ] {
         let line = cluster.granary(&args).fails_with_one_line();

@@ -13,8 +13,8 @@ mod jobs;
 use std::time::Duration;
 
 use check::{
-    data_files_without_sidecar, known_blocks, p, replica_ids, temp_files, wait_healthy, Written,
-    HEAL_TIMEOUT,
+    data_files_without_sidecar, impatient_client, known_blocks, p, replica_ids, temp_files,
+    wait_healthy, Written, HEAL_TIMEOUT,
 };
 use granary_client::protocol::{FileKind, JobState};
 use granary_client::{ErrorKind, Granary, PutOptions};
@@ -32,7 +32,7 @@ const VICTIM: Daemon = Daemon::Datanode(2);
 /// failpoint is armed, one of them spanning blocks.
 async fn cluster_with_files() -> (TestCluster, Granary, Written) {
     let cluster = TestCluster::start(ClusterSpec::default());
-    let fs = cluster.client();
+    let fs = impatient_client(&cluster);
     let mut written = Written::default();
     written.put_all(&fs, "/before", 2, 1_500_000).await;
     (cluster, fs, written)
@@ -82,10 +82,10 @@ async fn namenode_crash_before_a_journal_append_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namenode_crash_before_the_journal_fdatasync_loses_nothing_acknowledged() {
     // The record was written but not synced: a process crash keeps it in the page cache, so
-    // the restart replays the create. The file is under construction: invisible, its path
-    // taken.
+    // the restart replays the create. The file is open, empty, leased to its writer (with a
+    // fresh soft limit after the restart): another writer is refused.
     let (cluster, written) = namenode_crash("journal::fdatasync", &[]).await;
-    written.assert_in_flight(&cluster.client(), false).await;
+    written.assert_in_flight_open(&cluster.client()).await;
     let (path, data) = &written.unacked[0];
     let options = PutOptions {
         create_parents: true,
@@ -96,7 +96,7 @@ async fn namenode_crash_before_the_journal_fdatasync_loses_nothing_acknowledged(
         .put_bytes(data, path, &options)
         .await
         .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::UnderConstruction, "{err:?}");
+    assert_eq!(err.kind, ErrorKind::LeaseHeld, "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

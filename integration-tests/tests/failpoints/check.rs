@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use granary_client::protocol::FileKind;
-use granary_client::{FsPath, Granary, PutOptions};
+use granary_client::{ClientConfig, FsPath, Granary, PutOptions};
 use granary_integration_tests::{test_bytes, Daemon, TestCluster};
 
 /// Longest one put may take, recovery and the client's retries included.
@@ -16,6 +16,16 @@ pub const HEAL_TIMEOUT: Duration = Duration::from_secs(40);
 
 pub fn p(s: &str) -> FsPath {
     FsPath::parse(s).unwrap()
+}
+
+/// A client that fails at once when the namenode is down (no retry window), so a test sees
+/// which write the crash failed.
+pub fn impatient_client(cluster: &TestCluster) -> Granary {
+    let config = ClientConfig {
+        namenode_retry_window: Duration::ZERO,
+        ..cluster.client_config()
+    };
+    Granary::new(config).expect("client")
 }
 
 /// Files written by a test: the acknowledged ones, and the one whose put failed.
@@ -73,8 +83,15 @@ impl Written {
             assert!(read == *data, "acknowledged {path} has other bytes");
         }
         for (path, data) in &self.unacked {
-            if fs.try_stat(path).await.unwrap().is_some() {
-                let read = fs.read_to_vec(path).await.unwrap();
+            let Some(status) = fs.try_stat(path).await.unwrap() else {
+                continue;
+            };
+            let read = fs.read_to_vec(path).await.unwrap();
+            if status.lease_holder.is_some() {
+                // Still open (its writer's lease outlives the crash): only ever a prefix of
+                // what was sent, and marked as open.
+                assert!(data.starts_with(&read), "open {path} holds other bytes");
+            } else {
                 assert!(read == *data, "unacknowledged {path} is visible half-done");
             }
         }
@@ -96,6 +113,16 @@ impl Written {
         let (path, _) = self.unacked.first().expect("a put failed at the crash");
         let found = fs.try_stat(path).await.unwrap().is_some();
         assert_eq!(found, present, "{path}: present after the restart");
+    }
+
+    /// The unacknowledged file is there but still open for writing, with nothing readable
+    /// (its create was durable, nothing after it).
+    pub async fn assert_in_flight_open(&self, fs: &Granary) {
+        let (path, _) = self.unacked.first().expect("a put failed at the crash");
+        let status = fs.try_stat(path).await.unwrap();
+        let status = status.unwrap_or_else(|| panic!("{path}: absent after the restart"));
+        assert!(status.lease_holder.is_some(), "{path} is open for writing");
+        assert_eq!(status.length, 0, "{path}: nothing committed");
     }
 }
 
