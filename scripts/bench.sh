@@ -69,17 +69,18 @@ for k in sys.argv[1:]:
 print(d)' "$@"
 }
 
-# Seconds from the SIGKILL of a `granary fs put` that is mid-file (its first block written,
-# the second being spooled from a FIFO) until `granary fs recover-lease --wait` answers the
-# file closed.
+# Seconds from the SIGKILL of a `granary fs put` that is mid-file (its first block committed,
+# its second being written, its third being spooled from a FIFO) until `granary fs
+# recover-lease --wait` answers the file closed.
 recovery_seconds() {
   local fifo="$WORK/put.fifo" put_pid length=0 start end
   mkfifo "$fifo"
   granary fs put "$fifo" /bench-recover &
   put_pid=$!
   exec 3> "$fifo"
-  head -c $((192 * 1024 * 1024)) "$WORK/src.bin" >&3
-  # Visible once the second block is allocated: the first one is committed then.
+  head -c $((300 * 1024 * 1024)) "$WORK/src.bin" >&3
+  # Visible once the second block is allocated (its 128 MiB spooled): the first one is
+  # committed then.
   for _ in $(seq 600); do
     length=$(granary fs stat --json /bench-recover 2>/dev/null | json_field length || echo 0)
     [ "$length" -ge $((128 * 1024 * 1024)) ] && break
