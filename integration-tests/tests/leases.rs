@@ -220,3 +220,75 @@ async fn puts_in_flight_ride_out_a_namenode_kill_9_and_restart() {
         assert_eq!(sha256_hex(&read), sha256_hex(data), "/in/f{i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_writer_renews_its_lease_past_the_soft_limit() {
+    let cluster = lease_cluster(&[("GRANARY_LEASE_HARD_LIMIT", "10m")]);
+    let (writer_fs, other) = (cluster.client(), cluster.client());
+    let mut writer = writer_fs
+        .create_writer(&p("/slow"), &PutOptions::default())
+        .await
+        .unwrap();
+    writer.write(b"first\n").await.unwrap();
+    writer.hflush().await.unwrap();
+    // Three soft limits with no write: only the background renewal keeps the lease.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let refused = other
+        .append_writer(&p("/slow"))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.kind, ErrorKind::LeaseHeld, "{refused}");
+    writer.write(b"second\n").await.unwrap();
+    let summary = writer.close().await.unwrap();
+    assert_eq!(summary.status.length, 13);
+    assert_eq!(
+        other.read_to_vec(&p("/slow")).await.unwrap(),
+        b"first\nsecond\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_over_an_open_file_reads_what_was_flushed_when_it_was_planned() {
+    let cluster = lease_cluster(&[
+        ("GRANARY_LEASE_SOFT_LIMIT", "60s"),
+        ("GRANARY_LEASE_HARD_LIMIT", "10m"),
+    ]);
+    let fs = cluster.client();
+    let mut writer = fs
+        .create_writer(
+            &p("/in/open.txt"),
+            &PutOptions {
+                create_parents: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    writer.write(b"apple pear\napple\n").await.unwrap();
+    writer.hflush().await.unwrap();
+    writer.write(b"unflushed plum\n").await.unwrap();
+    let out = cluster
+        .granary(&[
+            "job",
+            "run",
+            "--input",
+            "/in",
+            "--output",
+            "/out",
+            "--builtin",
+            "wordcount",
+            "--json",
+        ])
+        .ok();
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(status["state"], "succeeded", "{status:#}");
+    let mut output = Vec::new();
+    for part in fs.part_files(&p("/out")).await.unwrap() {
+        output.extend(fs.read_to_vec(&part).await.unwrap());
+    }
+    let mut lines: Vec<&str> = std::str::from_utf8(&output).unwrap().lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, vec!["apple\t2", "pear\t1"]);
+    writer.close().await.unwrap();
+}
