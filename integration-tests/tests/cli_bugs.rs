@@ -276,7 +276,7 @@ fn messages_say_what_happened_and_what_to_do() {
     );
     assert!(!safemode.contains("OFF"), "{safemode}");
 
-    let again = cluster.cluster_cmd(&["up"]).ok();
+    let again = cluster.cluster_cmd(&["up", "--port", "0"]).ok();
     assert!(
         again.stdout.contains("cluster already up"),
         "{}",

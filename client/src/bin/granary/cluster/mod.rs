@@ -99,7 +99,9 @@ impl UpArgs {
         [
             (
                 "--port",
-                self.port.is_some_and(|p| kept_port.is_some_and(|k| k != p)),
+                // 0 asks for any port: the one kept is as good.
+                self.port
+                    .is_some_and(|p| p != 0 && kept_port.is_some_and(|k| k != p)),
             ),
             (
                 "--block-size",
