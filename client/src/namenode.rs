@@ -281,7 +281,7 @@ impl NamenodeClient {
             let error = match send().await {
                 Ok(response) => {
                     self.reached.store(true, Ordering::Relaxed);
-                    match decode_response(response).await {
+                    match decode_response(response, "namenode").await {
                         Err(e) if e.kind == ErrorKind::SafeMode && was_unreachable => e,
                         decoded => return decoded,
                     }
@@ -308,11 +308,14 @@ impl NamenodeClient {
     }
 }
 
-/// Turns a response into the expected body or the server's error.
+/// Turns a response into the expected body or the server's error; `peer` names what the
+/// server should be ("namenode", "datanode") for an answer no Granary server gives.
 pub(crate) async fn decode_response<Resp: DeserializeOwned>(
     response: reqwest::Response,
+    peer: &str,
 ) -> Result<Resp> {
     let status = response.status();
+    let from = response_origin(response.url());
     let body = response.bytes().await.map_err(|e| {
         Error::new(
             ErrorKind::Unavailable,
@@ -320,22 +323,39 @@ pub(crate) async fn decode_response<Resp: DeserializeOwned>(
         )
     })?;
     if status.is_success() {
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::internal(format!("unexpected response body: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::internal(format!(
+                "unexpected response body from {from} (is it a Granary {peer}?): {e}"
+            ))
+        })
     } else {
-        Err(wire_error(status, &body))
+        Err(wire_error(status, &body, &from, peer))
     }
 }
 
-/// The error a failed response carries, or a generic one if its body is not a `WireError`.
-pub(crate) fn wire_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
+/// The error a failed response carries. A body that is not a `WireError` did not come from
+/// a Granary server (every one of its errors is one): say so rather than repeat the body,
+/// often a whole HTML page.
+pub(crate) fn wire_error(
+    status: reqwest::StatusCode,
+    body: &[u8],
+    from: &str,
+    peer: &str,
+) -> Error {
     match serde_json::from_slice::<WireError>(body) {
         Ok(wire) => wire.into(),
         Err(_) => Error::internal(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(body).trim()
+            "this is not a Granary {peer} (HTTP {} from {from})",
+            status.as_u16()
         )),
     }
+}
+
+/// Where a response came from, without its query string.
+pub(crate) fn response_origin(url: &reqwest::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.to_string()
 }
 
 /// A short reason for a transport error (reqwest's own text omits the cause).

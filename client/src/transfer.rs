@@ -13,7 +13,7 @@ use crate::config::{ClientConfig, ACK_WAIT_FACTOR};
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::{Frame, ReadFrameCodec};
 use crate::ids::{BlockId, Generation};
-use crate::namenode::{decode_response, transport_reason, wire_error};
+use crate::namenode::{decode_response, response_origin, transport_reason, wire_error};
 use crate::protocol::{
     routes, DatanodeInfo, ReadBlockQuery, WriteBlockAck, WritePipeline, PIPELINE_HEADER,
 };
@@ -147,7 +147,7 @@ pub fn write_block(
             )
             .with_datanode(first.id.clone())
         })?;
-        let decoded = tokio::time::timeout(ack_wait, decode_response(response)).await;
+        let decoded = tokio::time::timeout(ack_wait, decode_response(response, "datanode")).await;
         let result: Result<WriteBlockAck> = decoded
             .unwrap_or_else(|_| Err(stalled(format!("no whole answer within {ack_wait:?}"))));
         result.map_err(|e| match e.datanode {
@@ -211,11 +211,12 @@ pub async fn read_block(
     };
     let status = response.status();
     if !status.is_success() {
+        let from = response_origin(response.url());
         let body = match tokio::time::timeout(stall, response.bytes()).await {
             Ok(body) => body.unwrap_or_default(),
             Err(_) => Bytes::new(),
         };
-        return Err(wire_error(status, &body));
+        return Err(wire_error(status, &body, &from, "datanode"));
     }
     let bytes = response
         .bytes_stream()

@@ -79,6 +79,15 @@ impl Datanode {
         self.storage.used as f64 / self.storage.capacity as f64
     }
 
+    /// New replicas it reported finalized: counted as used at once, so the report does not
+    /// show blocks without their bytes until the next heartbeat restates the storage. They
+    /// were placed here, so they leave `scheduled_bytes`.
+    pub fn replicas_landed(&mut self, bytes: u64) {
+        self.storage.used = self.storage.used.saturating_add(bytes);
+        self.storage.remaining = self.storage.remaining.saturating_sub(bytes);
+        self.scheduled_bytes = self.scheduled_bytes.saturating_sub(bytes);
+    }
+
     pub fn report(&self, blocks: u64, now: Instant) -> DatanodeReport {
         DatanodeReport {
             info: self.info.clone(),

@@ -202,6 +202,7 @@ impl Namesystem {
         datanodes.reporting_from(&req.id, peer)?;
         let mut landed = false;
         let mut under_construction = false;
+        let mut new_bytes = 0u64;
         for replica in &req.received {
             let mut verdict =
                 blocks.check_replica(replica.block, replica.length, replica.generation);
@@ -211,6 +212,12 @@ impl Namesystem {
             }
             match verdict {
                 ReplicaVerdict::Accept => {
+                    let new_here = blocks
+                        .get(replica.block)
+                        .is_some_and(|info| !info.replicas.contains(&req.id));
+                    if new_here {
+                        new_bytes = new_bytes.saturating_add(replica.length);
+                    }
                     blocks.add_replica(replica.block, &req.id, replica.generation);
                     if let Some(sha256) = replica.sha256 {
                         let reported = Reported {
@@ -236,6 +243,9 @@ impl Namesystem {
         }
         for &block in &req.deleted {
             blocks.remove_replica(block, &req.id);
+        }
+        if let Ok(node) = datanodes.reporting_mut(&req.id) {
+            node.replicas_landed(new_bytes);
         }
         let left_safe_mode = update_safe_mode(&mut state);
         drop(state);

@@ -92,11 +92,8 @@ pub async fn run(fs: Granary, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             if json {
                 print_json(&status)?;
             } else {
-                println!(
-                    "safe mode is {}: {}",
-                    if status.on { "ON" } else { "OFF" },
-                    status.message
-                );
+                // The namenode's message says whether safe mode is on, and why.
+                println!("{}", status.message);
             }
         }
         AdminCommand::Decommission { datanode } => {

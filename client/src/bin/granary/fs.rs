@@ -1,10 +1,9 @@
 //! `granary fs ...`: the filesystem commands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Subcommand;
 use granary_client::protocol::{FileKind, FileStatus};
 use granary_client::size::parse_size;
@@ -13,6 +12,7 @@ use serde::Serialize;
 
 use crate::output::{self, print_json};
 
+mod copying;
 mod listing;
 mod writing;
 
@@ -142,16 +142,21 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             block_size,
             mut paths,
         } => {
-            let dst = fs_path(&paths.pop().unwrap_or_default())?;
+            let raw_dst = paths.pop().unwrap_or_default();
+            let dst = fs_path(&raw_dst)?;
             let opts = PutOptions {
                 replication,
                 block_size,
                 overwrite: force,
                 create_parents: parents,
             };
-            put(&fs, &paths, &dst, &opts).await?
+            // The path parser drops a trailing `/`, which means "a directory" to the user.
+            let must_be_dir = raw_dst.ends_with('/');
+            copying::put(&fs, &paths, &dst, must_be_dir, &opts).await?
         }
-        FsCommand::Get { force, src, dst } => get(&fs, &fs_path(&src)?, &dst, force).await?,
+        FsCommand::Get { force, src, dst } => {
+            copying::get(&fs, &fs_path(&src)?, &dst, force).await?
+        }
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,
@@ -217,84 +222,6 @@ async fn into_directory(fs: &Granary, src: &FsPath, dst: FsPath) -> anyhow::Resu
         },
         _ => Ok(dst),
     }
-}
-
-async fn put(
-    fs: &Granary,
-    sources: &[String],
-    dst: &FsPath,
-    opts: &PutOptions,
-) -> anyhow::Result<()> {
-    // Check every source before writing anything.
-    for src in sources.iter().filter(|s| s.as_str() != "-") {
-        let meta = std::fs::metadata(src).with_context(|| src.to_string())?;
-        if meta.is_dir() {
-            bail!("{src}: is a directory (put takes files)");
-        }
-    }
-    let dst_is_dir = matches!(fs.try_stat(dst).await?, Some(s) if s.kind == FileKind::Directory);
-    if sources.len() > 1 && !dst_is_dir {
-        bail!("{dst}: not an existing directory (needed to put several files)");
-    }
-    for src in sources {
-        let target = if dst_is_dir {
-            let name = Path::new(src)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|_| src != "-");
-            match name {
-                Some(name) => dst.join(name)?,
-                None => bail!("{dst}: is a directory; name the destination file for stdin"),
-            }
-        } else {
-            dst.clone()
-        };
-        let summary = if src == "-" {
-            fs.put_reader(tokio::io::stdin(), &target, opts, None)
-                .await?
-        } else {
-            let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
-            let bar = output::progress_bar(total, &format!("put {target}"));
-            let progress_bar = bar.clone();
-            let summary = fs
-                .put_file(
-                    Path::new(src),
-                    &target,
-                    opts,
-                    Some(Arc::new(move |n| progress_bar.set_position(n))),
-                )
-                .await;
-            bar.finish_and_clear();
-            summary?
-        };
-        if summary.under_replicated() {
-            eprintln!(
-                "granary: warning: {target} is under-replicated: {} of {} replicas (not enough live datanodes)",
-                summary.min_replicas, summary.status.replication
-            );
-        }
-    }
-    Ok(())
-}
-
-async fn get(fs: &Granary, src: &FsPath, dst: &Path, force: bool) -> anyhow::Result<()> {
-    let status = fs.stat(src).await?;
-    if status.kind == FileKind::Directory {
-        bail!("{src}: is a directory (get copies files)");
-    }
-    let dst = if dst.is_dir() {
-        dst.join(src.file_name().unwrap_or("root"))
-    } else {
-        dst.to_path_buf()
-    };
-    if dst.exists() && !force {
-        bail!("{}: already exists (use -f to overwrite)", dst.display());
-    }
-    let bar = output::progress_bar(status.length, &format!("get {src}"));
-    let result = fs.get_file(src, &dst, Some(&|n| bar.set_position(n))).await;
-    bar.finish_and_clear();
-    result?;
-    Ok(())
 }
 
 async fn cat(fs: &Granary, paths: &[String]) -> anyhow::Result<()> {

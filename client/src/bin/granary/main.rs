@@ -4,12 +4,13 @@ mod admin;
 mod cluster;
 mod drill;
 mod fs;
+mod interrupt;
 mod job;
 mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use granary_client::{ClientConfig, Granary};
 
 #[derive(Parser)]
@@ -70,18 +71,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = match Cli::try_parse() {
+    let cli = match parse_cli() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            // clap's usage block is for help; a mistake gets one line.
-            let rendered = e.to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            eprintln!("granary: {}", one_line(first));
+            // A usage mistake keeps clap's whole message: the missing arguments, the allowed
+            // values, the "did you mean" tips and the list of commands are in its later lines.
+            let _ = e.print();
             return ExitCode::from(2);
         }
     };
@@ -99,13 +95,42 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let local_default = cli.namenode.is_none();
+    let result = runtime.block_on(run(cli));
+    // Not a plain drop, which would wait for a read of stdin blocked on its thread, as after
+    // an interrupted `put -`.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
+        Err(e) if e.is::<interrupt::Interrupted>() => {
+            eprintln!("granary: {}", one_line(&e.to_string()));
+            ExitCode::from(130)
+        }
         Err(e) => {
-            eprintln!("granary: {}", one_line(&format!("{e:#}")));
+            let mut message = one_line(&format!("{e:#}"));
+            let unreachable = e
+                .downcast_ref::<granary_client::Error>()
+                .is_some_and(|e| e.kind == granary_client::ErrorKind::Unavailable);
+            if local_default && unreachable && message.contains("cannot reach the namenode") {
+                message
+                    .push_str(" (no local cluster running? start one with `granary cluster up`)");
+            }
+            eprintln!("granary: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command line, where a command group given without its command (`granary`,
+/// `granary fs`) shows its help, with the list of commands, as a usage error.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    let command = Cli::command()
+        .arg_required_else_help(true)
+        .mut_subcommands(|group| {
+            let has_commands = group.has_subcommands();
+            group.arg_required_else_help(has_commands)
+        });
+    Cli::from_arg_matches(&command.try_get_matches()?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -2,22 +2,20 @@
 //! 127.0.0.1 and datanode i on 127.0.0.(i+2), recorded in `<dir>/cluster.json`.
 
 pub(crate) mod process;
+mod startup;
 pub(crate) mod state;
+mod status;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use granary_client::config::DEFAULT_NAMENODE;
-use granary_client::protocol::DatanodeState;
 use granary_client::size::parse_size;
-use granary_client::Granary;
-use serde::Serialize;
-
-use crate::output::print_json;
+use startup::{ensure_namenode, wait_until_registered, Started};
 use state::{ClusterSettings, ClusterState, NamenodeProcess};
 
 /// How long `cluster up` waits for the daemons to start and register.
@@ -55,24 +53,75 @@ pub struct UpArgs {
     /// Cluster directory (data, logs, cluster.json). Default ~/.granary/cluster.
     #[arg(long, env = "GRANARY_CLUSTER_DIR")]
     dir: Option<PathBuf>,
-    /// Namenode port on 127.0.0.1 (0: any free port). Kept for restarts.
-    #[arg(long, default_value_t = 9870)]
-    port: u16,
-    /// Default block size of a new cluster, e.g. 128M, 1MiB.
-    #[arg(long, default_value = "128M", value_parser = parse_size_arg)]
-    block_size: u64,
-    /// Default replication of a new cluster.
-    #[arg(long, default_value_t = 3)]
-    replication: u16,
-    /// Datanode heartbeat interval of a new cluster.
-    #[arg(long, default_value = "3s")]
-    heartbeat_interval: humantime::Duration,
-    /// Silence after which a datanode is declared dead, for a new cluster.
-    #[arg(long, default_value = "30s")]
-    dead_after: humantime::Duration,
-    /// Spread datanodes over this many racks (`/rack-0`, `/rack-1`, ...); 0: one default rack.
-    #[arg(long, default_value_t = 0)]
-    racks: u32,
+    /// Namenode port on 127.0.0.1 (0: any free port) [default: 9870]. Kept for restarts.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Default block size of a new cluster, e.g. 128M, 1MiB [default: 128M].
+    #[arg(long, value_parser = parse_size_arg)]
+    block_size: Option<u64>,
+    /// Default replication of a new cluster [default: 3].
+    #[arg(long)]
+    replication: Option<u16>,
+    /// Datanode heartbeat interval of a new cluster [default: 3s].
+    #[arg(long)]
+    heartbeat_interval: Option<humantime::Duration>,
+    /// Silence after which a datanode is declared dead, for a new cluster [default: 30s].
+    #[arg(long)]
+    dead_after: Option<humantime::Duration>,
+    /// Spread datanodes over this many racks (`/rack-0`, `/rack-1`, ...); 0: one default rack
+    /// [default: 0]. Only for a new cluster.
+    #[arg(long)]
+    racks: Option<u32>,
+}
+
+impl UpArgs {
+    /// The settings of a new cluster: the flags given, defaults for the rest.
+    fn settings(&self) -> ClusterSettings {
+        let duration = |given: Option<humantime::Duration>, default: &str| {
+            given.map_or_else(|| default.to_string(), |d| d.to_string())
+        };
+        ClusterSettings {
+            block_size: self.block_size.unwrap_or(128 << 20),
+            replication: self.replication.unwrap_or(3),
+            heartbeat_interval: duration(self.heartbeat_interval, "3s"),
+            dead_after: duration(self.dead_after, "30s"),
+            racks: self.racks.unwrap_or(0),
+        }
+    }
+
+    /// The flags given that differ from what an existing cluster keeps.
+    fn ignored(&self, state: &ClusterState) -> Vec<&'static str> {
+        let kept = &state.settings;
+        let differs = |given: Option<humantime::Duration>, kept: &str| {
+            given.is_some_and(|d| humantime::parse_duration(kept).ok() != Some(*d))
+        };
+        let kept_port = state.namenode.addr.map(|a| a.port());
+        [
+            (
+                "--port",
+                // 0 asks for any port: the one kept is as good.
+                self.port
+                    .is_some_and(|p| p != 0 && kept_port.is_some_and(|k| k != p)),
+            ),
+            (
+                "--block-size",
+                self.block_size.is_some_and(|b| b != kept.block_size),
+            ),
+            (
+                "--replication",
+                self.replication.is_some_and(|r| r != kept.replication),
+            ),
+            (
+                "--heartbeat-interval",
+                differs(self.heartbeat_interval, &kept.heartbeat_interval),
+            ),
+            ("--dead-after", differs(self.dead_after, &kept.dead_after)),
+            ("--racks", self.racks.is_some_and(|r| r != kept.racks)),
+        ]
+        .into_iter()
+        .filter_map(|(flag, ignored)| ignored.then_some(flag))
+        .collect()
+    }
 }
 
 fn parse_size_arg(raw: &str) -> Result<u64, String> {
@@ -82,7 +131,7 @@ fn parse_size_arg(raw: &str) -> Result<u64, String> {
 pub async fn run(cmd: ClusterCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ClusterCommand::Up(args) => up(args).await?,
-        ClusterCommand::Status { dir, json } => status(&cluster_dir(dir)?, json)?,
+        ClusterCommand::Status { dir, json } => status::status(&cluster_dir(dir)?, json)?,
         ClusterCommand::Down { dir } => down(&cluster_dir(dir)?)?,
     }
     Ok(ExitCode::SUCCESS)
@@ -114,21 +163,26 @@ pub fn default_namenode_url() -> String {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    if args.replication == 0 {
+    if args.replication == Some(0) {
         bail!("--replication must be at least 1");
     }
     let dir = cluster_dir(args.dir.clone())?;
     std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     let existing = ClusterState::load(&dir)?;
     let is_new = existing.is_none();
+    if let Some(state) = &existing {
+        let ignored = args.ignored(state);
+        if !ignored.is_empty() {
+            eprintln!(
+                "granary: warning: ignoring {}: the cluster in {} keeps the settings it was \
+                 created with (use a new --dir for other settings)",
+                ignored.join(", "),
+                dir.display()
+            );
+        }
+    }
     let mut state = existing.unwrap_or_else(|| ClusterState {
-        settings: ClusterSettings {
-            block_size: args.block_size,
-            replication: args.replication,
-            heartbeat_interval: args.heartbeat_interval.to_string(),
-            dead_after: args.dead_after.to_string(),
-            racks: args.racks,
-        },
+        settings: args.settings(),
         namenode: NamenodeProcess {
             pid: None,
             addr: None,
@@ -138,7 +192,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         datanodes: Vec::new(),
     });
 
-    let url = ensure_namenode(&dir, &mut state, args.port)?;
+    let port = args.port.unwrap_or(9870);
+    let (url, namenode_started) = match ensure_namenode(&dir, &mut state, port) {
+        Ok(started) => started,
+        Err(e) => {
+            // A new cluster whose namenode never came up is forgotten, so the next
+            // `cluster up` starts afresh (with its datanodes) instead of restarting this one.
+            if is_new {
+                let _ = std::fs::remove_file(dir.join(state::STATE_FILE));
+            }
+            return Err(e);
+        }
+    };
     let wanted = args
         .datanodes
         .unwrap_or(if is_new { 3 } else { 0 })
@@ -157,6 +222,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         // The new process writes its address afresh; until it has, it is not up (an entry at
         // the previous process's address may still look live to the namenode).
         let _ = std::fs::remove_file(addr_file(&dir, index));
+        let log_start = process::log_len(&slot.log);
         let child = process::spawn(
             &datanode_bin,
             [
@@ -176,156 +242,30 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             &slot.log,
         )?;
         slot.pid = Some(child.id());
-        started.push((index, child));
+        started.push(Started {
+            index,
+            child,
+            log_start,
+        });
         state.save(&dir)?;
     }
+    let nothing_started = started.is_empty() && !namenode_started;
     wait_until_registered(&dir, &state, &url, &mut started).await?;
+    let what = if nothing_started {
+        "cluster already up"
+    } else {
+        "cluster up"
+    };
     println!(
-        "cluster up: namenode {url}, {} datanodes, directory {}",
+        "{what}: namenode {url}, {} datanodes, directory {}",
         state.datanodes.len(),
         dir.display()
     );
     Ok(())
 }
 
-/// Starts the namenode unless it runs; returns its URL.
-fn ensure_namenode(dir: &Path, state: &mut ClusterState, port: u16) -> anyhow::Result<String> {
-    let nn = &state.namenode;
-    if let (Some(pid), Some(url)) = (nn.pid, state.namenode_url()) {
-        if process::is_running(pid, &nn.meta_dir) {
-            return Ok(url);
-        }
-    }
-    if let Some(pid) = nn.pid {
-        process::wait_exited(pid, EXIT_WAIT);
-    }
-    let port = nn.addr.map(|a| a.port()).unwrap_or(port);
-    let addr_path = dir.join("namenode.addr");
-    let _ = std::fs::remove_file(&addr_path);
-    let s = &state.settings;
-    let mut child = process::spawn(
-        &process::daemon_binary("granary-namenode")?,
-        [
-            "--listen".into(),
-            format!("127.0.0.1:{port}"),
-            "--meta-dir".into(),
-            nn.meta_dir.display().to_string(),
-            "--addr-file".into(),
-            addr_path.display().to_string(),
-            "--block-size".into(),
-            s.block_size.to_string(),
-            "--replication".into(),
-            s.replication.to_string(),
-            "--heartbeat-interval".into(),
-            s.heartbeat_interval.clone(),
-            "--dead-after".into(),
-            s.dead_after.clone(),
-        ],
-        &nn.log,
-    )?;
-    // Recorded at once, so `cluster down` can stop it whatever happens next.
-    state.namenode.pid = Some(child.id());
-    state.save(dir)?;
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    let addr: SocketAddr = loop {
-        if let Some(addr) = std::fs::read_to_string(&addr_path)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break addr;
-        }
-        if !matches!(child.try_wait(), Ok(None)) || Instant::now() > deadline {
-            // A namenode that never published its address is of no use: stop it.
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!(
-                "the namenode did not start: {}",
-                process::log_tail(&state.namenode.log, 3)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    state.namenode.addr = Some(addr);
-    state.save(dir)?;
-    Ok(format!("http://{addr}"))
-}
-
 fn addr_file(dir: &Path, index: u32) -> PathBuf {
     dir.join(format!("datanode-{index}.addr"))
-}
-
-/// Waits until every running datanode of the cluster is live at the namenode. `started` are the
-/// datanodes this command started, watched for an early exit; each of them counts only once
-/// live at the address it wrote, not at its previous process's.
-async fn wait_until_registered(
-    dir: &Path,
-    state: &ClusterState,
-    url: &str,
-    started: &mut [(u32, std::process::Child)],
-) -> anyhow::Result<()> {
-    let fs = Granary::connect(url)?;
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let ids: Vec<(u32, Option<String>)> = state
-            .datanodes
-            .iter()
-            .map(|d| (d.index, state::datanode_id(&d.data_dir)))
-            .collect();
-        if let (true, Ok(report)) = (ids.iter().all(|(_, id)| id.is_some()), fs.report().await) {
-            // Registered and not dead: a decommissioned or in-maintenance node keeps that
-            // state when it comes back, and is up all the same.
-            let registered = |index: u32, id: &String| {
-                let fresh = started
-                    .iter()
-                    .any(|(started, _)| *started == index)
-                    .then(|| std::fs::read_to_string(addr_file(dir, index)));
-                let wanted_addr = match fresh {
-                    None => None,
-                    Some(Ok(addr)) => match addr.trim().parse::<SocketAddr>() {
-                        Ok(addr) => Some(addr),
-                        Err(_) => return false,
-                    },
-                    Some(Err(_)) => return false,
-                };
-                // The namenode records the host a registration came from: only a bound host
-                // (not a wildcard) can be compared.
-                let at_wanted = |got: SocketAddr| {
-                    wanted_addr.is_none_or(|want| {
-                        got.port() == want.port()
-                            && (want.ip().is_unspecified() || got.ip() == want.ip())
-                    })
-                };
-                report.datanodes.iter().any(|d| {
-                    d.info.id.0 == *id && d.state != DatanodeState::Dead && at_wanted(d.info.addr)
-                })
-            };
-            let all_up = ids
-                .iter()
-                .all(|(index, id)| id.as_ref().is_some_and(|id| registered(*index, id)));
-            if all_up {
-                return Ok(());
-            }
-        }
-        for (index, child) in started.iter_mut() {
-            if !matches!(child.try_wait(), Ok(None)) {
-                let log = state
-                    .datanodes
-                    .iter()
-                    .find(|d| d.index == *index)
-                    .map(|d| d.log.clone())
-                    .unwrap_or_default();
-                bail!("datanode {index} exited: {}", process::log_tail(&log, 3));
-            }
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "datanodes did not register within {}s (logs in {})",
-                STARTUP_TIMEOUT.as_secs(),
-                dir.join("logs").display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn load_existing(dir: &Path) -> anyhow::Result<ClusterState> {
@@ -338,7 +278,13 @@ fn load_existing(dir: &Path) -> anyhow::Result<ClusterState> {
 }
 
 fn down(dir: &Path) -> anyhow::Result<()> {
-    let mut state = load_existing(dir)?;
+    let Some(mut state) = ClusterState::load(dir)? else {
+        println!(
+            "cluster down: no cluster in {}, nothing to stop",
+            dir.display()
+        );
+        return Ok(());
+    };
     // Datanodes first, all at once, so the namenode does not spend the shutdown re-planning.
     let mut stopping = Vec::new();
     for d in &state.datanodes {
@@ -350,104 +296,21 @@ fn down(dir: &Path) -> anyhow::Result<()> {
     for (pid, marker) in &stopping {
         process::stop(*pid, marker, STOP_GRACE)?;
     }
-    if let Some(pid) = state.namenode.pid {
+    let nn = &state.namenode;
+    let namenode = nn.pid.filter(|pid| process::is_running(*pid, &nn.meta_dir));
+    if let Some(pid) = namenode {
         process::stop(pid, &state.namenode.meta_dir, STOP_GRACE)?;
     }
     state.namenode.pid = None;
     state.datanodes.iter_mut().for_each(|d| d.pid = None);
     state.save(dir)?;
-    println!(
-        "cluster down: stopped {} datanodes and the namenode ({})",
-        stopping.len(),
-        dir.display()
-    );
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct StatusOutput {
-    dir: PathBuf,
-    namenode: NamenodeStatus,
-    datanodes: Vec<DatanodeStatus>,
-}
-
-#[derive(Serialize)]
-struct NamenodeStatus {
-    url: Option<String>,
-    pid: Option<u32>,
-    running: bool,
-    meta_dir: PathBuf,
-    log: PathBuf,
-}
-
-#[derive(Serialize)]
-struct DatanodeStatus {
-    index: u32,
-    id: Option<String>,
-    address: Option<String>,
-    pid: Option<u32>,
-    running: bool,
-    data_dir: PathBuf,
-    rack: String,
-    log: PathBuf,
-}
-
-fn status(dir: &Path, json: bool) -> anyhow::Result<()> {
-    let state = load_existing(dir)?;
-    let nn = &state.namenode;
-    let out = StatusOutput {
-        dir: dir.to_path_buf(),
-        namenode: NamenodeStatus {
-            url: state.namenode_url(),
-            pid: nn.pid,
-            running: nn
-                .pid
-                .is_some_and(|pid| process::is_running(pid, &nn.meta_dir)),
-            meta_dir: nn.meta_dir.clone(),
-            log: nn.log.clone(),
-        },
-        datanodes: state
-            .datanodes
-            .iter()
-            .map(|d| DatanodeStatus {
-                index: d.index,
-                id: state::datanode_id(&d.data_dir),
-                address: std::fs::read_to_string(addr_file(dir, d.index))
-                    .ok()
-                    .map(|s| s.trim().to_string()),
-                pid: d.pid,
-                running: d
-                    .pid
-                    .is_some_and(|pid| process::is_running(pid, &d.data_dir)),
-                data_dir: d.data_dir.clone(),
-                rack: d.rack.clone(),
-                log: d.log.clone(),
-            })
-            .collect(),
-    };
-    if json {
-        return print_json(&out);
-    }
-    let pid = |p: Option<u32>, running: bool| match (p, running) {
-        (Some(p), true) => p.to_string(),
-        _ => "stopped".to_string(),
-    };
-    println!("directory: {}", out.dir.display());
-    println!(
-        "namenode:  {} (pid {})",
-        out.namenode.url.as_deref().unwrap_or("-"),
-        pid(out.namenode.pid, out.namenode.running)
-    );
-    for d in &out.datanodes {
-        println!(
-            "datanode {}: {} {} pid {} rack {} data {}",
-            d.index,
-            d.id.as_deref().unwrap_or("-"),
-            d.address.as_deref().unwrap_or("-"),
-            pid(d.pid, d.running),
-            d.rack,
-            d.data_dir.display()
-        );
+    match (stopping.len(), namenode) {
+        (0, None) => println!("cluster down: nothing was running in {}", dir.display()),
+        (n, None) => println!("cluster down: stopped {n} datanodes ({})", dir.display()),
+        (n, Some(_)) => println!(
+            "cluster down: stopped {n} datanodes and the namenode ({})",
+            dir.display()
+        ),
     }
     Ok(())
 }

@@ -128,9 +128,41 @@ pub fn signal(pid: u32, sig: libc::c_int) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The last `lines` lines of a log, for error messages.
-pub fn log_tail(log: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join(" | ")
+/// The length of a log now, so what a process started next writes can be told apart.
+pub fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
+
+/// Why a daemon ended, from what it wrote to `log` after `start`: its `Error: ...` line
+/// (what a Rust `main` returning an error prints), without the backtrace that may follow
+/// and with the OS's wording of the cause shortened ("address already in use").
+pub fn failure_cause(log: &Path, start: u64) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(log).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("Error: "))
+        .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()))?;
+    Some(shorten_os_error(line.trim()))
+}
+
+/// `...: Address already in use (os error 98)` becomes `...: address already in use`.
+fn shorten_os_error(line: &str) -> String {
+    let without_code = match line.rfind(" (os error ") {
+        Some(at) if line.ends_with(')') => &line[..at],
+        _ => line,
+    };
+    match without_code.rsplit_once(": ") {
+        Some((context, cause)) => {
+            let mut chars = cause.chars();
+            let first = chars.next().map(|c| c.to_lowercase().to_string());
+            format!("{context}: {}{}", first.unwrap_or_default(), chars.as_str())
+        }
+        None => without_code.to_string(),
+    }
 }

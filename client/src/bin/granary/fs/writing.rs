@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use granary_client::protocol::DatanodeState;
+use granary_client::write::{Progress, PutSummary};
 use granary_client::{FsPath, Granary};
 
+use crate::interrupt::{until_signal, Interrupted, CLEANUP_LIMIT};
 use crate::output;
 
 /// How long `--wait` and `-w` wait for a file to close before giving up.
@@ -26,30 +29,88 @@ pub async fn append(fs: &Granary, sources: &[String], dst: &FsPath) -> anyhow::R
         bail!("stdin (-) can be appended only once");
     }
     for src in sources {
-        let summary = if src == "-" {
-            fs.append_reader(tokio::io::stdin(), dst, None).await?
-        } else {
-            let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
-            let bar = output::progress_bar(total, &format!("append {src} to {dst}"));
-            let progress_bar = bar.clone();
-            let summary = fs
-                .append_file(
-                    Path::new(src),
-                    dst,
-                    Some(Arc::new(move |n| progress_bar.set_position(n))),
-                )
-                .await;
-            bar.finish_and_clear();
-            summary?
+        let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
+        let bar = match src.as_str() {
+            "-" => indicatif::ProgressBar::hidden(),
+            _ => output::progress_bar(total, &format!("append {src} to {dst}")),
         };
-        if summary.under_replicated() {
-            eprintln!(
-                "granary: warning: {dst} is under-replicated: {} of {} replicas (not enough live datanodes)",
-                summary.min_replicas, summary.status.replication
-            );
-        }
+        let progress_bar = bar.clone();
+        let progress: Progress = Arc::new(move |n| progress_bar.set_position(n));
+        let result = if src == "-" {
+            until_signal(fs.append_reader(tokio::io::stdin(), dst, None)).await?
+        } else {
+            until_signal(fs.append_file(Path::new(src), dst, Some(progress))).await?
+        };
+        bar.finish_and_clear();
+        let Some(result) = result else {
+            return Err(close_interrupted(fs, dst).await.into());
+        };
+        warn_if_under_replicated(fs, dst, &result?).await;
     }
     Ok(())
+}
+
+/// After an interrupted append: closes `dst` at what its datanodes hold if this command still
+/// holds it open (its old content stays; the file is not deleted), so the next writer need not
+/// wait for the lease to expire.
+async fn close_interrupted(fs: &Granary, dst: &FsPath) -> Interrupted {
+    let cleanup = async {
+        let status = fs.stat(dst).await?;
+        if status.lease_holder.as_ref() != Some(fs.lease_holder()) {
+            return Ok(false);
+        }
+        fs.recover_lease(dst).await?;
+        Ok::<_, granary_client::Error>(true)
+    };
+    match tokio::time::timeout(CLEANUP_LIMIT, cleanup).await {
+        Ok(Ok(true)) => Interrupted(format!(
+            "interrupted: {dst} is being closed at what was appended so far"
+        )),
+        Ok(Ok(false)) => Interrupted(format!("interrupted: nothing was appended to {dst}")),
+        Ok(Err(e)) => Interrupted(format!(
+            "interrupted: could not close {dst} (its lease expires on its own): {e}"
+        )),
+        Err(_) => Interrupted(format!(
+            "interrupted: could not close {dst} within {}s (its lease expires on its own)",
+            CLEANUP_LIMIT.as_secs()
+        )),
+    }
+}
+
+/// Warns, on one line, that a write left `path` with fewer replicas than it asks for, and why:
+/// too few datanodes that take new replicas, or one that failed during the write.
+pub async fn warn_if_under_replicated(fs: &Granary, path: &FsPath, summary: &PutSummary) {
+    if !summary.under_replicated() {
+        return;
+    }
+    let wanted = usize::from(summary.status.replication);
+    let reason = match fs.report().await {
+        Ok(report) => {
+            let count = |state| report.datanodes.iter().filter(|d| d.state == state).count();
+            let live = count(DatanodeState::Live);
+            let leaving = count(DatanodeState::Decommissioning)
+                + count(DatanodeState::Decommissioned)
+                + count(DatanodeState::Maintenance);
+            if live < wanted && leaving > 0 {
+                format!(
+                    "only {live} datanodes take new replicas; {leaving} more are being \
+                     decommissioned, decommissioned or in maintenance"
+                )
+            } else if live < wanted {
+                format!("not enough live datanodes: {live}")
+            } else if summary.pipeline_recoveries > 0 {
+                "a datanode failed during the write; the namenode adds the missing replicas"
+                    .to_string()
+            } else {
+                "datanodes refused the block; the namenode adds the missing replicas".to_string()
+            }
+        }
+        Err(_) => "the namenode adds the missing replicas".to_string(),
+    };
+    eprintln!(
+        "granary: warning: {path} is under-replicated: {} of {wanted} replicas ({reason})",
+        summary.min_replicas
+    );
 }
 
 pub async fn truncate(fs: &Granary, path: &FsPath, length: u64, wait: bool) -> anyhow::Result<()> {
