@@ -239,13 +239,13 @@ async fn a_second_client_reads_what_the_writer_hflushed_while_it_is_open() {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum KillPoint {
     /// While it spools its input, before anything is sent.
-    BeforeSending,
+    WhileSpooling,
     /// While every datanode holds the new bytes but has not finalized them (a failpoint
     /// sleeps before the finalizing fsync).
-    BeforeFinalize,
+    Unfinalized,
     /// While every datanode has finalized the new bytes but the ack has not reached the
     /// client (a failpoint sleeps before the pipeline ack).
-    BeforeAck,
+    Unacknowledged,
 }
 
 /// Appends 200,000 bytes to a file of a little over half a block through a `granary fs
@@ -260,9 +260,9 @@ async fn killed_append(point: KillPoint) {
         .await
         .unwrap();
     let failpoints = match point {
-        KillPoint::BeforeSending => None,
-        KillPoint::BeforeFinalize => Some(format!("{APPEND_FINALIZE_POINT}=sleep(4000)")),
-        KillPoint::BeforeAck => Some("pipeline::ack=sleep(4000)".to_string()),
+        KillPoint::WhileSpooling => None,
+        KillPoint::Unfinalized => Some(format!("{APPEND_FINALIZE_POINT}=sleep(4000)")),
+        KillPoint::Unacknowledged => Some("pipeline::ack=sleep(4000)".to_string()),
     };
     if let Some(failpoints) = &failpoints {
         for i in 0..3 {
@@ -274,7 +274,7 @@ async fn killed_append(point: KillPoint) {
     let new_length = (old.len() + more.len()) as u64;
     let mut appender = FifoWriter::start(&cluster, &["append"], "/a");
     appender.feed(&more);
-    if point == KillPoint::BeforeSending {
+    if point == KillPoint::WhileSpooling {
         cluster.wait_for(
             "the append to open the file",
             Duration::from_secs(20),
@@ -292,7 +292,7 @@ async fn killed_append(point: KillPoint) {
             .collect();
         let sidecars_before: Vec<Vec<u64>> = dirs.iter().map(|dir| sidecar_sizes(dir)).collect();
         appender.end_input();
-        if point == KillPoint::BeforeFinalize {
+        if point == KillPoint::Unfinalized {
             cluster.wait_for(
                 "the new bytes on every datanode",
                 Duration::from_secs(20),
@@ -324,7 +324,7 @@ async fn killed_append(point: KillPoint) {
     let length = wait_closed(&fs, &p("/a")).await;
     let mut new = old.clone();
     new.extend_from_slice(&more);
-    let expected = if point == KillPoint::BeforeAck {
+    let expected = if point == KillPoint::Unacknowledged {
         &new
     } else {
         &old
@@ -343,17 +343,17 @@ const APPEND_FINALIZE_POINT: &str = "replica::append_fsync";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appender_killed_before_sending_leaves_the_old_content() {
-    killed_append(KillPoint::BeforeSending).await;
+    killed_append(KillPoint::WhileSpooling).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appender_killed_before_the_datanodes_finalize_leaves_the_old_content() {
-    killed_append(KillPoint::BeforeFinalize).await;
+    killed_append(KillPoint::Unfinalized).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appender_killed_before_the_ack_leaves_the_new_content() {
-    killed_append(KillPoint::BeforeAck).await;
+    killed_append(KillPoint::Unacknowledged).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,7 +155,10 @@ mod tests {
         // Header, payload, header, payload, ...
         let payloads: Vec<&Bytes> = items.iter().skip(1).step_by(2).collect();
         let lengths = payloads.iter().map(|p| p.len()).collect();
-        (lengths, payloads.into_iter().flat_map(|p| p.to_vec()).collect())
+        (
+            lengths,
+            payloads.into_iter().flat_map(|p| p.to_vec()).collect(),
+        )
     }
 
     #[test]
