@@ -133,6 +133,7 @@ bench_fs() {
   local -a ap rc
   mkdir -p "$WORK/pieces"
   split -b $((SIZE_MIB / APPEND_PIECES))M "$WORK/src.bin" "$WORK/pieces/p."
+  sync
   for run in $(seq "$RUNS"); do
     granary fs put -r 3 /dev/null /bench-append
     ap+=("$(seconds sh -c 'for piece in "$1"/p.*; do granary fs append "$piece" /bench-append || exit 1; done' sh "$WORK/pieces")")
