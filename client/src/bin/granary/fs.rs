@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::output::{self, print_json};
 
 mod copying;
+mod entries;
 mod listing;
 mod writing;
 
@@ -77,6 +78,40 @@ pub enum FsCommand {
     },
     /// Rename a file or directory; into DST when DST is a directory.
     Mv { src: String, dst: String },
+    /// Create empty files; an existing empty file is left alone, anything else there is
+    /// refused (as `hdfs dfs -touchz`).
+    Touchz {
+        /// Files to create.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Check a path; the answer is the exit status only: 0 yes, 1 no (as `hdfs dfs -test`).
+    #[command(group(clap::ArgGroup::new("check").required(true).multiple(false)))]
+    Test {
+        /// PATH exists.
+        #[arg(short = 'e', group = "check")]
+        exists: bool,
+        /// PATH is a directory.
+        #[arg(short = 'd', group = "check")]
+        directory: bool,
+        /// PATH is a file.
+        #[arg(short = 'f', group = "check")]
+        file: bool,
+        /// PATH is a file of more than 0 bytes.
+        #[arg(short = 's', group = "check")]
+        non_empty: bool,
+        /// PATH is a file of 0 bytes.
+        #[arg(short = 'z', group = "check")]
+        zero_length: bool,
+        /// The path to check.
+        path: String,
+    },
+    /// Remove empty directories (a directory with entries is refused; see `rm -r`).
+    Rmdir {
+        /// Directories to remove.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
     /// Change a file's replication (every file below a directory); the cluster adds or
     /// trims replicas in the background.
     Setrep {
@@ -127,6 +162,10 @@ pub enum FsCommand {
 
 fn parse_size_arg(raw: &str) -> Result<u64, String> {
     parse_size(raw).map_err(|e| e.message)
+}
+
+fn fs_paths(raw: &[String]) -> anyhow::Result<Vec<FsPath>> {
+    raw.iter().map(|r| fs_path(r)).collect()
 }
 
 fn fs_path(raw: &str) -> anyhow::Result<FsPath> {
@@ -181,6 +220,26 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
                     })?;
             }
         }
+        FsCommand::Touchz { paths } => entries::touchz(&fs, &fs_paths(&paths)?).await?,
+        FsCommand::Test {
+            exists,
+            directory,
+            file,
+            non_empty,
+            zero_length,
+            path,
+        } => {
+            use entries::TestCheck;
+            let check = match (exists, directory, file, non_empty, zero_length) {
+                (true, ..) => TestCheck::E,
+                (_, true, ..) => TestCheck::D,
+                (_, _, true, ..) => TestCheck::F,
+                (_, _, _, true, _) => TestCheck::S,
+                _ => TestCheck::Z,
+            };
+            return entries::test(&fs, check, &fs_path(&path)?).await;
+        }
+        FsCommand::Rmdir { paths } => entries::rmdir(&fs, &fs_paths(&paths)?).await?,
         FsCommand::Mv { src, dst } => {
             let src = fs_path(&src)?;
             let dst = into_directory(&fs, &src, fs_path(&dst)?).await?;
@@ -203,11 +262,7 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             return writing::recover_lease(&fs, &fs_path(&path)?, wait).await
         }
         FsCommand::Concat { target, sources } => {
-            let sources = sources
-                .iter()
-                .map(|raw| fs_path(raw))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            fs.concat(&fs_path(&target)?, &sources).await?;
+            fs.concat(&fs_path(&target)?, &fs_paths(&sources)?).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
