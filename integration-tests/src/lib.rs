@@ -135,6 +135,20 @@ pub struct DatanodeStatus {
     pub data_dir: PathBuf,
 }
 
+/// Every file of the finalized replicas in a datanode's data directory (data files and their
+/// `.meta` sidecars, in `current/<bucket>/`).
+pub fn replica_files(data_dir: &Path) -> Vec<PathBuf> {
+    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
+        return Vec::new();
+    };
+    buckets
+        .flatten()
+        .filter_map(|bucket| std::fs::read_dir(bucket.path()).ok())
+        .flat_map(|files| files.flatten())
+        .map(|file| file.path())
+        .collect()
+}
+
 /// Directory of the workspace's binaries (`target/debug` or `target/release`), found from the
 /// test executable (`target/<profile>/deps/<test>`).
 pub fn bin_dir() -> PathBuf {

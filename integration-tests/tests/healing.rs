@@ -80,14 +80,9 @@ async fn assert_replicas(
 
 /// Finalized replicas in a datanode's data directory (one sidecar each).
 fn replicas_on_disk(data_dir: &std::path::Path) -> u64 {
-    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
-        return 0;
-    };
-    buckets
-        .flatten()
-        .filter_map(|bucket| std::fs::read_dir(bucket.path()).ok())
-        .flat_map(|files| files.flatten())
-        .filter(|f| f.path().extension().is_some_and(|e| e == "meta"))
+    granary_integration_tests::replica_files(data_dir)
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "meta"))
         .count() as u64
 }
 

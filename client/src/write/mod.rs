@@ -127,14 +127,10 @@ pub(crate) async fn put_file(
         .create(&create_request(dst, opts, &fs.holder, false))
         .await?;
     let mut writer = Writer::created(fs, dst, &created, progress);
-    let result = async {
-        writer
-            .write_range(BlockSource::whole(file, length, 0))
-            .await?;
-        writer.complete().await
-    }
-    .await;
-    writer.abort_on_error(result).await
+    let written = writer
+        .write_range(BlockSource::whole(file, length, 0))
+        .await;
+    writer.close(written).await
 }
 
 /// Appends a local file to `dst`.
@@ -152,14 +148,10 @@ pub(crate) async fn append_file(
         }
     };
     let mut writer = Writer::append(fs, dst, progress).await?;
-    let result = async {
-        writer
-            .write_range(BlockSource::whole(file, length, 0))
-            .await?;
-        writer.complete().await
-    }
-    .await;
-    writer.abort_on_error(result).await
+    let written = writer
+        .write_range(BlockSource::whole(file, length, 0))
+        .await;
+    writer.close(written).await
 }
 
 /// A local source, opened once (a FIFO's writer may already have sent bytes that a second
@@ -231,28 +223,30 @@ async fn write_stream<R: AsyncRead + Unpin>(
     mut writer: Writer<'_>,
     mut reader: R,
 ) -> Result<PutSummary> {
-    let result = async {
-        let spool =
-            Arc::new(tempfile::tempfile().map_err(|e| Error::io("creating spool file", e))?);
-        let mut written = 0;
-        loop {
-            let room = writer.room();
-            let spooled = spool_block(&mut reader, &spool, room).await?;
-            if spooled == 0 {
-                break;
-            }
-            writer
-                .write_range(BlockSource::whole(spool.clone(), spooled, written))
-                .await?;
-            written += spooled;
-            if spooled < room {
-                break;
-            }
+    let written = spool_through(&mut writer, &mut reader).await;
+    writer.close(written).await
+}
+
+async fn spool_through<R: AsyncRead + Unpin>(
+    writer: &mut Writer<'_>,
+    reader: &mut R,
+) -> Result<()> {
+    let spool = Arc::new(tempfile::tempfile().map_err(|e| Error::io("creating spool file", e))?);
+    let mut written = 0;
+    loop {
+        let room = writer.room();
+        let spooled = spool_block(reader, &spool, room).await?;
+        if spooled == 0 {
+            return Ok(());
         }
-        writer.complete().await
+        writer
+            .write_range(BlockSource::whole(spool.clone(), spooled, written))
+            .await?;
+        written += spooled;
+        if spooled < room {
+            return Ok(());
+        }
     }
-    .await;
-    writer.abort_on_error(result).await
 }
 
 /// Creates `dst` empty and complete in one namenode call.
@@ -271,8 +265,7 @@ async fn put_empty(fs: &Granary, dst: &FsPath, opts: &PutOptions) -> Result<PutS
         // A namenode older than `CreateRequest::complete` started it under construction.
         None => {
             let mut writer = Writer::created(fs, dst, &created, None);
-            let result = writer.complete().await;
-            writer.abort_on_error(result).await
+            writer.close(Ok(())).await
         }
     }
 }

@@ -4,7 +4,7 @@
 //! generation: the datanodes discard a segment they did not finalize, and cut back one they
 //! finalized that the namenode never committed, so the block is never left half-written.
 
-use super::frames::{self, is_pipeline_fault};
+use super::frames::is_pipeline_fault;
 use super::writer::Writer;
 use super::BlockSource;
 use crate::backoff::Backoff;
@@ -42,20 +42,11 @@ impl Writer<'_> {
                 generation: open.generation,
                 append_from: Some(open.length),
             };
-            let sent = frames::send(
-                self.fs,
-                &open.pipeline,
-                open.block,
-                segment,
-                &source,
-                self.progress.clone(),
-            )
-            .await;
-            match sent {
-                Ok(ack) => {
-                    self.acknowledged(ack, true);
-                    return Ok(());
-                }
+            match self
+                .send(&open.pipeline, open.block, segment, &source)
+                .await
+            {
+                Ok(()) => return Ok(()),
                 // The block's holders are the only possible pipeline: wait for a busy one.
                 Err(e) if e.kind == ErrorKind::Busy => {
                     if busy_rounds == self.fs.config.busy_retries {

@@ -90,12 +90,8 @@ impl<'a> FileWriter<'a> {
 
     /// Sends what is left and closes the file (releasing its lease).
     pub async fn close(mut self) -> Result<PutSummary> {
-        let result = async {
-            self.send_pending().await?;
-            self.writer.complete().await
-        }
-        .await;
-        self.writer.abort_on_error(result).await
+        let sent = self.send_pending().await;
+        self.writer.close(sent).await
     }
 
     async fn send_pending(&mut self) -> Result<()> {

@@ -95,20 +95,15 @@ impl<'a> Writer<'a> {
             holder: fs.holder.clone(),
             request_id: RequestId::new(),
         };
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
-        let mut attempt = 1;
-        let opened = loop {
-            match fs.nn.append(&request).await {
-                Err(e)
-                    if e.kind == ErrorKind::RecoveryInProgress && attempt < COMMIT_RETRIES * 4 =>
-                {
-                    tracing::debug!("append {path}: {e}; retry {attempt}");
-                    backoff.wait().await;
-                    attempt += 1;
-                }
-                result => break result?,
-            }
-        };
+        // The previous writer's recovery takes a few of its rounds: wait longer than a commit.
+        let opened = retry_while(
+            ErrorKind::RecoveryInProgress,
+            COMMIT_RETRIES * 4,
+            path,
+            "append",
+            || fs.nn.append(&request),
+        )
+        .await?;
         let lease = lease_guard(fs, opened.lease_soft_limit_ms);
         let mut writer = Writer::new(
             fs,
@@ -229,20 +224,11 @@ impl<'a> Writer<'a> {
                 generation: allocation.generation,
                 append_from: None,
             };
-            let sent = frames::send(
-                self.fs,
-                &allocation.pipeline,
-                allocation.block,
-                segment,
-                &source,
-                self.progress.clone(),
-            )
-            .await;
-            match sent {
-                Ok(ack) => {
-                    self.acknowledged(ack, false);
-                    return Ok(());
-                }
+            match self
+                .send(&allocation.pipeline, allocation.block, segment, &source)
+                .await
+            {
+                Ok(()) => return Ok(()),
                 Err(e) if is_pipeline_fault(&e) => {
                     let culprit = e
                         .datanode
@@ -297,9 +283,24 @@ impl<'a> Writer<'a> {
         ))
     }
 
+    /// One pipeline attempt at `segment` of `block` (a new block, or bytes continuing the
+    /// tail), recorded as the file's last block once acknowledged.
+    pub(super) async fn send(
+        &mut self,
+        pipeline: &[DatanodeInfo],
+        block: BlockId,
+        segment: BlockSegment,
+        source: &BlockSource,
+    ) -> Result<()> {
+        let progress = self.progress.clone();
+        let ack = frames::send(self.fs, pipeline, block, segment, source, progress).await?;
+        self.acknowledged(ack, segment.append_from.is_some());
+        Ok(())
+    }
+
     /// Records a pipeline's ack of the last block: a new block (`continues_tail` false) or a
     /// new segment of the tail.
-    pub(super) fn acknowledged(&mut self, ack: WriteBlockAck, continues_tail: bool) {
+    fn acknowledged(&mut self, ack: WriteBlockAck, continues_tail: bool) {
         self.min_replicas = self.min_replicas.min(ack.persisted_on.len());
         let block = CommittedBlock {
             id: ack.block,
@@ -371,8 +372,18 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Closes the file after its bytes were `written`: completes it (releasing the lease), or
+    /// cleans up after a failure of either.
+    pub(super) async fn close(&mut self, written: Result<()>) -> Result<PutSummary> {
+        let result = match written {
+            Ok(()) => self.complete().await,
+            Err(e) => Err(e),
+        };
+        self.abort_on_error(result).await
+    }
+
     /// Completes the file and releases the lease.
-    pub(super) async fn complete(&mut self) -> Result<PutSummary> {
+    async fn complete(&mut self) -> Result<PutSummary> {
         let request = CompleteRequest {
             path: self.path.clone(),
             file: self.file,
@@ -395,7 +406,7 @@ impl<'a> Writer<'a> {
     /// A failed put leaves nothing behind: the file under construction is deleted. A failed
     /// append closes the file at once, at what its datanodes hold (a recovery), rather than
     /// leaving it open until the lease runs out.
-    pub(super) async fn abort_on_error(&self, result: Result<PutSummary>) -> Result<PutSummary> {
+    async fn abort_on_error(&self, result: Result<PutSummary>) -> Result<PutSummary> {
         if result.is_err() {
             let cleanup = match self.opened {
                 Opened::Created => {
@@ -423,8 +434,31 @@ fn lease_guard(fs: &Granary, soft_limit_ms: u64) -> LeaseGuard {
 
 /// A `complete` or `flush`, retried with back-off while the namenode has not heard from the
 /// datanodes yet (`not_replicated_yet`, as HDFS's client retries `complete`), for at most
-/// [`COMMIT_RETRIES`] attempts. The request id stays the same across attempts.
+/// [`COMMIT_RETRIES`] attempts.
 async fn commit_with_retries<T, F, Fut>(path: &FsPath, what: &str, call: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    retry_while(
+        ErrorKind::NotReplicatedYet,
+        COMMIT_RETRIES,
+        path,
+        what,
+        call,
+    )
+    .await
+}
+
+/// `call`, repeated with back-off while it answers `kind`, for at most `attempts` tries. The
+/// request (and its id) stays the same across tries.
+async fn retry_while<T, F, Fut>(
+    kind: ErrorKind,
+    attempts: u32,
+    path: &FsPath,
+    what: &str,
+    call: F,
+) -> Result<T>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
@@ -433,7 +467,7 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Err(e) if e.kind == ErrorKind::NotReplicatedYet && attempt < COMMIT_RETRIES => {
+            Err(e) if e.kind == kind && attempt < attempts => {
                 tracing::debug!("{what} {path}: {e}; retry {attempt}");
                 backoff.wait().await;
                 attempt += 1;

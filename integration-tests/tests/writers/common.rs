@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use granary_client::{FsPath, Granary};
-use granary_integration_tests::{ClusterSpec, TestCluster};
+use granary_integration_tests::{replica_files, ClusterSpec, TestCluster};
 
 pub const MIB: usize = 1 << 20;
 /// Longest a lease recovery may take in these tests (soft limit, recovery timeouts and
@@ -104,47 +104,48 @@ fn mkfifo(path: &Path) {
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo");
 }
 
+fn is_sidecar(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "meta")
+}
+
+/// A replica's data file, `blk_<id>`: no extension, and not a hidden temporary.
+fn is_data(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| !name.to_string_lossy().contains('.'))
+}
+
+fn sizes(paths: impl Iterator<Item = PathBuf>) -> Vec<u64> {
+    paths
+        .filter_map(|path| path.metadata().ok().map(|m| m.len()))
+        .collect()
+}
+
 /// Finalized replicas (sidecars) in a datanode's data directory.
 pub fn finalized_replicas(data_dir: &Path) -> usize {
-    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
-        return 0;
-    };
-    buckets
-        .flatten()
-        .filter_map(|bucket| std::fs::read_dir(bucket.path()).ok())
-        .flat_map(|files| files.flatten())
-        .filter(|f| f.file_name().to_string_lossy().ends_with(".meta"))
+    replica_files(data_dir)
+        .iter()
+        .filter(|f| is_sidecar(f))
         .count()
 }
 
 /// The sizes of the replica data files in a datanode's data directory (finalized or being
 /// appended to in place).
 pub fn replica_lengths(data_dir: &Path) -> Vec<u64> {
-    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
-        return Vec::new();
-    };
-    buckets
-        .flatten()
-        .filter_map(|bucket| std::fs::read_dir(bucket.path()).ok())
-        .flat_map(|files| files.flatten())
-        .filter(|f| !f.file_name().to_string_lossy().contains('.'))
-        .filter_map(|f| f.metadata().ok().map(|m| m.len()))
-        .collect()
+    sizes(
+        replica_files(data_dir)
+            .into_iter()
+            .filter(|f| !is_sidecar(f)),
+    )
 }
 
 /// The sizes of the sidecars in a datanode's data directory: one grows when its replica is
 /// finalized longer.
 pub fn sidecar_sizes(data_dir: &Path) -> Vec<u64> {
-    let Ok(buckets) = std::fs::read_dir(data_dir.join("current")) else {
-        return Vec::new();
-    };
-    buckets
-        .flatten()
-        .filter_map(|bucket| std::fs::read_dir(bucket.path()).ok())
-        .flat_map(|files| files.flatten())
-        .filter(|f| f.file_name().to_string_lossy().ends_with(".meta"))
-        .filter_map(|f| f.metadata().ok().map(|m| m.len()))
-        .collect()
+    sizes(
+        replica_files(data_dir)
+            .into_iter()
+            .filter(|f| is_sidecar(f)),
+    )
 }
 
 /// Waits until every datanode holds `count` finalized replicas.
