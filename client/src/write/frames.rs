@@ -1,7 +1,6 @@
 //! One pipeline attempt: frames are read and digested on a blocking thread while the
 //! connection sends them, so disk, hashing and network overlap.
 
-use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use bytes::{Bytes, BytesMut};
@@ -109,7 +108,7 @@ fn produce_frames(
         let in_chunk = ((start_in_block + sent) % CHUNK_SIZE as u64) as usize;
         let len = (CHUNK_SIZE - in_chunk).min((source.length - sent) as usize);
         let mut chunk = BytesMut::zeroed(len);
-        if let Err(e) = read_at(&source.file, &mut chunk, source.offset + sent) {
+        if let Err(e) = source.file.read_exact_at(&mut chunk, source.offset + sent) {
             send(Err(std::io::Error::other("local read failed")));
             return Err(Error::io("reading local file", e));
         }
@@ -124,10 +123,6 @@ fn produce_frames(
         }
     }
     Ok((sent, digester.finish()))
-}
-
-fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    file.read_exact_at(buf, offset)
 }
 
 #[cfg(test)]

@@ -2,13 +2,12 @@
 //! terminals, stopped cleanly by Ctrl-C or SIGTERM.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use granary_client::protocol::FileKind;
 use granary_client::{ErrorKind, FsPath, Granary, PutOptions};
 
-use super::writing::warn_if_under_replicated;
+use super::writing::{check_local_sources, source_progress, warn_if_under_replicated};
 use crate::interrupt::{until_signal, Interrupted, CLEANUP_LIMIT};
 use crate::output;
 
@@ -19,13 +18,7 @@ pub async fn put(
     must_be_dir: bool,
     opts: &PutOptions,
 ) -> anyhow::Result<()> {
-    // Check every source before writing anything.
-    for src in sources.iter().filter(|s| s.as_str() != "-") {
-        let meta = std::fs::metadata(src).with_context(|| src.to_string())?;
-        if meta.is_dir() {
-            bail!("{src}: is a directory (put takes files)");
-        }
-    }
+    check_local_sources(sources, "put")?;
     let dst_is_dir = matches!(fs.try_stat(dst).await?, Some(s) if s.kind == FileKind::Directory);
     if must_be_dir && !dst_is_dir {
         bail!(
@@ -49,14 +42,7 @@ pub async fn put(
         } else {
             dst.clone()
         };
-        let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
-        let bar = match src.as_str() {
-            "-" => indicatif::ProgressBar::hidden(),
-            _ => output::progress_bar(total, &format!("put {target}")),
-        };
-        let progress_bar = bar.clone();
-        let progress: granary_client::write::Progress =
-            Arc::new(move |n| progress_bar.set_position(n));
+        let (bar, progress) = source_progress(src, &format!("put {target}"));
         let result = if src == "-" {
             until_signal(fs.put_reader(tokio::io::stdin(), &target, opts, None)).await?
         } else {

@@ -19,23 +19,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(300);
 
 /// Appends each source in turn; every source is checked before anything is appended.
 pub async fn append(fs: &Granary, sources: &[String], dst: &FsPath) -> anyhow::Result<()> {
-    for src in sources.iter().filter(|s| s.as_str() != "-") {
-        let meta = std::fs::metadata(src).with_context(|| src.to_string())?;
-        if meta.is_dir() {
-            bail!("{src}: is a directory (append takes files)");
-        }
-    }
+    check_local_sources(sources, "append")?;
     if sources.iter().filter(|s| s.as_str() == "-").count() > 1 {
         bail!("stdin (-) can be appended only once");
     }
     for src in sources {
-        let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
-        let bar = match src.as_str() {
-            "-" => indicatif::ProgressBar::hidden(),
-            _ => output::progress_bar(total, &format!("append {src} to {dst}")),
-        };
-        let progress_bar = bar.clone();
-        let progress: Progress = Arc::new(move |n| progress_bar.set_position(n));
+        let (bar, progress) = source_progress(src, &format!("append {src} to {dst}"));
         let result = if src == "-" {
             until_signal(fs.append_reader(tokio::io::stdin(), dst, None)).await?
         } else {
@@ -79,6 +68,32 @@ async fn close_interrupted(fs: &Granary, dst: &FsPath) -> Interrupted {
 
 /// Warns, on one line, that a write left `path` with fewer replicas than it asks for, and why:
 /// too few datanodes that take new replicas, or one that failed during the write.
+/// Checks every local source (`-` is stdin) before anything is written: each must exist and
+/// not be a directory.
+pub fn check_local_sources(sources: &[String], verb: &str) -> anyhow::Result<()> {
+    for src in sources.iter().filter(|s| s.as_str() != "-") {
+        let meta = std::fs::metadata(src).with_context(|| src.to_string())?;
+        if meta.is_dir() {
+            bail!("{src}: is a directory ({verb} takes files)");
+        }
+    }
+    Ok(())
+}
+
+/// The progress bar of copying local source `src` (hidden for stdin, whose length is
+/// unknown), and the callback that moves it.
+pub fn source_progress(src: &str, label: &str) -> (indicatif::ProgressBar, Progress) {
+    let bar = match src {
+        "-" => indicatif::ProgressBar::hidden(),
+        _ => {
+            let total = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
+            output::progress_bar(total, label)
+        }
+    };
+    let moved = bar.clone();
+    (bar, Arc::new(move |n| moved.set_position(n)))
+}
+
 pub async fn warn_if_under_replicated(fs: &Granary, path: &FsPath, summary: &PutSummary) {
     if !summary.under_replicated() {
         return;
