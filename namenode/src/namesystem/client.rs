@@ -33,17 +33,7 @@ impl Namesystem {
             .mutate(
                 Some((Op::Create, &req.request_id)),
                 |state, changes, now| {
-                    if let Some(existing) = state.ns.lookup(&req.path)? {
-                        self.take_over(
-                            state,
-                            existing,
-                            &req.path,
-                            &req.holder,
-                            now,
-                            changes,
-                            &mut orders,
-                        )?;
-                    }
+                    self.take_over(state, &req.path, &req.holder, now, changes, &mut orders)?;
                     let file = state.ns.create(
                         &req.path,
                         params,

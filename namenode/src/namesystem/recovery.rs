@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::complete::settle_closed_file;
 use super::{Namesystem, State};
 use crate::blocks::Reported;
-use crate::namespace::Changes;
+use crate::namespace::{Changes, FileInode};
 use crate::recovery::{choose_primary, BlockRecovery};
 
 /// `Recover` commands decided under the lock, sent once their generation is durable.
@@ -189,28 +189,25 @@ impl Namesystem {
         }
     }
 
-    /// Another writer (`requester`) wants `file` at `path`. Nothing to do unless it is open:
-    /// by the requester itself, fine; by a holder within its soft limit, `lease_held` naming
-    /// it; otherwise the file is recovered first: closed at once, fine, or
-    /// `recovery_in_progress` while its last block is recovered.
-    #[allow(clippy::too_many_arguments)]
+    /// Another writer (`requester`) wants the file at `path`; its id, or `None` when
+    /// nothing is there. Nothing to do unless it is open: by the requester itself, fine; by
+    /// a holder within its soft limit, `lease_held` naming it; otherwise the file is
+    /// recovered first: closed at once, fine, or `recovery_in_progress` while its last
+    /// block is recovered.
     pub(super) fn take_over(
         &self,
         state: &mut State,
-        file: InodeId,
         path: &FsPath,
         requester: &LeaseHolder,
         now_ms: u64,
         changes: &mut Changes,
         orders: &mut RecoveryOrders,
-    ) -> Result<(), Error> {
-        let open = state
-            .ns
-            .get(file)
-            .and_then(|i| i.file())
-            .filter(|f| f.under_construction);
-        let Some(f) = open else {
-            return Ok(());
+    ) -> Result<Option<InodeId>, Error> {
+        let Some(file) = state.ns.lookup(path)? else {
+            return Ok(None);
+        };
+        let Some(f) = open_file(state, file) else {
+            return Ok(Some(file));
         };
         if state.recoveries.is_recovering(file) {
             return Err(recovery_in_progress(path));
@@ -218,7 +215,7 @@ impl Namesystem {
         let soft = self.config.lease_soft_limit;
         if let Some(holder) = f.lease_holder.clone() {
             if &holder == requester {
-                return Ok(());
+                return Ok(Some(file));
             }
             if !state.leases.expired(&holder, Instant::now(), soft) {
                 let age = state
@@ -239,7 +236,7 @@ impl Namesystem {
             );
         }
         match self.begin_recovery(state, file, now_ms, changes, orders)? {
-            true => Ok(()),
+            true => Ok(Some(file)),
             false => Err(recovery_in_progress(path)),
         }
     }
@@ -257,12 +254,7 @@ impl Namesystem {
         if state.recoveries.is_recovering(file) {
             return Ok(false);
         }
-        let open = state
-            .ns
-            .get(file)
-            .and_then(|i| i.file())
-            .filter(|f| f.under_construction);
-        let Some(f) = open else {
+        let Some(f) = open_file(state, file) else {
             state.leases.remove(file);
             return Ok(true);
         };
@@ -338,6 +330,15 @@ impl Namesystem {
             }
         }
     }
+}
+
+/// The file `file`, when it is open for writing.
+fn open_file(state: &State, file: InodeId) -> Option<&FileInode> {
+    state
+        .ns
+        .get(file)
+        .and_then(|i| i.file())
+        .filter(|f| f.under_construction)
 }
 
 fn recovery_in_progress(path: &FsPath) -> Error {

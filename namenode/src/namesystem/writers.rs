@@ -31,21 +31,14 @@ impl Namesystem {
             .mutate(
                 Some((Op::Append, &req.request_id)),
                 |state, changes, now| {
-                    let Some(existing) = state.ns.lookup(&req.path)? else {
+                    let taken =
+                        self.take_over(state, &req.path, &req.holder, now, changes, &mut orders)?;
+                    if taken.is_none() {
                         return Err(Error::not_found(format!(
                             "cannot append to {}: no such file",
                             req.path
                         )));
-                    };
-                    self.take_over(
-                        state,
-                        existing,
-                        &req.path,
-                        &req.holder,
-                        now,
-                        changes,
-                        &mut orders,
-                    )?;
+                    }
                     let mut pipeline = self.append_pipeline(state, &req.path)?;
                     let appended = state.ns.append(&req.path, &req.holder, now, changes)?;
                     state.leases.add(&req.holder, appended.file, Instant::now());
@@ -137,17 +130,7 @@ impl Namesystem {
             .mutate(
                 Some((Op::Truncate, &req.request_id)),
                 |state, changes, now| {
-                    if let Some(existing) = state.ns.lookup(&req.path)? {
-                        self.take_over(
-                            state,
-                            existing,
-                            &req.path,
-                            &req.holder,
-                            now,
-                            changes,
-                            &mut orders,
-                        )?;
-                    }
+                    self.take_over(state, &req.path, &req.holder, now, changes, &mut orders)?;
                     let (_, cut) = state.ns.truncate_plan(&req.path, req.length)?;
                     let mut candidates = Vec::new();
                     if let Some(Cut { block, .. }) = cut {

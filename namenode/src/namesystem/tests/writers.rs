@@ -6,7 +6,7 @@ use granary_client::{
     BlockId, DatanodeId, Digest, Error, Generation, InodeId, LeaseHolder, RequestId,
 };
 
-use super::{block_received, p, peer_of, rid, Namesystem};
+use super::{block_received, create_req, p, peer_of, rid, Namesystem};
 
 pub(super) fn holder(name: &str) -> LeaseHolder {
     name.parse().unwrap()
@@ -15,14 +15,8 @@ pub(super) fn holder(name: &str) -> LeaseHolder {
 /// Opens `path` for `writer` (creating parents).
 pub(super) async fn open(nn: &Namesystem, path: &str, writer: &str) -> Result<InodeId, Error> {
     let req = CreateRequest {
-        path: p(path),
-        replication: None,
-        block_size: None,
-        overwrite: false,
-        create_parents: true,
-        complete: false,
         holder: holder(writer),
-        request_id: RequestId::new(),
+        ..create_req(path, RequestId::new())
     };
     Ok(nn.create(req).await?.file)
 }
