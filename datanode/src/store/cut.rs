@@ -91,12 +91,7 @@ impl BlockStore {
         meta: &BlockMeta,
     ) -> Result<PathBuf, Error> {
         let path = self.tmp_path(block, ".meta");
-        let write = || -> io::Result<()> {
-            let mut file = File::create_new(&path)?;
-            io::Write::write_all(&mut file, &meta.encode())?;
-            file.sync_data()
-        };
-        if let Err(e) = write() {
+        if let Err(e) = write_sidecar(&path, meta) {
             let _ = fs::remove_file(&path);
             return Err(self.io_error(format!("writing the sidecar of {block}"), e));
         }
@@ -115,7 +110,8 @@ impl BlockStore {
     }
 
     /// Cuts a marked replica (`meta`, `file` from [`Self::open_marked`]) to `length` bytes at
-    /// `generation` and returns the new sidecar.
+    /// `generation` and returns the new sidecar, and the verified bytes of the chunk `length`
+    /// falls inside (as [`Self::read_partial`]).
     pub(super) fn cut_open(
         &self,
         block: BlockId,
@@ -123,10 +119,10 @@ impl BlockStore {
         file: &File,
         generation: Generation,
         length: u64,
-    ) -> Result<BlockMeta, Error> {
+    ) -> Result<(BlockMeta, Vec<u8>), Error> {
         let partial = self.read_partial(block, file, meta, length)?;
-        let partial = (!partial.is_empty()).then(|| Digest::of(&partial));
-        let cut = meta.cut(generation, length, partial);
+        let digest = (!partial.is_empty()).then(|| Digest::of(&partial));
+        let cut = meta.cut(generation, length, digest);
         let tmp = self.write_sidecar_tmp(block, &cut)?;
         self.install_sidecar(block, &tmp)?;
         if !self.update_replica(block, &cut, true) {
@@ -137,7 +133,7 @@ impl BlockStore {
         file.set_len(length)
             .map_err(|e| self.io_error(format!("cutting {block}"), e))?;
         tracing::info!(%block, %generation, length, from = meta.length, "replica cut");
-        Ok(cut)
+        Ok((cut, partial))
     }
 
     /// Cuts the replica whose mark is held to `length` bytes at `generation` (a recovery's
@@ -171,6 +167,7 @@ impl BlockStore {
             ));
         }
         self.cut_open(block, &meta, &file, generation, length)
+            .map(|(cut, _)| cut)
     }
 
     /// The replica whose mark is held, every chunk verified: its state up to `at` (or all of
@@ -206,4 +203,11 @@ impl BlockStore {
         )
         .with_datanode(self.id.clone())
     }
+}
+
+/// Writes `meta` to a new file at `path`, fsynced.
+pub(super) fn write_sidecar(path: &Path, meta: &BlockMeta) -> io::Result<()> {
+    let mut file = File::create_new(path)?;
+    io::Write::write_all(&mut file, &meta.encode())?;
+    file.sync_data()
 }

@@ -73,6 +73,16 @@ impl Stored {
         }
     }
 
+    /// The replica as block reports describe it.
+    fn report(&self, block: BlockId) -> ReplicaReport {
+        ReplicaReport {
+            block,
+            generation: self.generation,
+            length: self.length,
+            sha256: Some(self.digest),
+        }
+    }
+
     fn describes(&self, meta: &meta::BlockMeta) -> bool {
         (self.generation, self.length, self.digest)
             == (meta.generation, meta.length, meta.block_digest)
@@ -144,12 +154,7 @@ impl BlockStore {
             .lock()
             .replicas
             .iter()
-            .map(|(&block, stored)| ReplicaReport {
-                generation: stored.generation,
-                block,
-                length: stored.length,
-                sha256: Some(stored.digest),
-            })
+            .map(|(&block, stored)| stored.report(block))
             .collect();
         out.sort_by_key(|r| r.block);
         out
@@ -169,12 +174,7 @@ impl BlockStore {
         self.lock()
             .replicas
             .get(&block)
-            .map(|stored| ReplicaReport {
-                block,
-                generation: stored.generation,
-                length: stored.length,
-                sha256: Some(stored.digest),
-            })
+            .map(|stored| stored.report(block))
     }
 
     /// Removes a finalized replica. `Ok(false)` if there was none. The sidecar goes first: a

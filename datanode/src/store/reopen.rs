@@ -68,20 +68,23 @@ impl BlockStore {
             self.mark_in(&mut index, block)
                 .ok_or_else(|| being_written(block))?
         };
-        let (mut meta, mut file) = self.open_marked(block)?;
-        if meta.length > from {
-            meta = self.cut_open(block, &meta, &file, meta.generation, from)?;
-        }
-        let on_disk = file
-            .metadata()
-            .map_err(|e| self.io_error(format!("reopening {block}"), e))?
-            .len();
-        if on_disk > from {
-            // Left by an interrupted segment: nobody reads it, and it is overwritten now.
-            file.set_len(from)
-                .map_err(|e| self.io_error(format!("reopening {block}"), e))?;
-        }
-        let partial = self.read_partial(block, &file, &meta, from)?;
+        let (meta, mut file) = self.open_marked(block)?;
+        let (meta, partial) = if meta.length > from {
+            // The cut leaves the data file at `from` bytes.
+            self.cut_open(block, &meta, &file, meta.generation, from)?
+        } else {
+            let on_disk = file
+                .metadata()
+                .map_err(|e| self.io_error(format!("reopening {block}"), e))?
+                .len();
+            if on_disk > from {
+                // Left by an interrupted segment: nobody reads it, and it is overwritten now.
+                file.set_len(from)
+                    .map_err(|e| self.io_error(format!("reopening {block}"), e))?;
+            }
+            let partial = self.read_partial(block, &file, &meta, from)?;
+            (meta, partial)
+        };
         file.seek(SeekFrom::Start(from))
             .map_err(|e| self.io_error(format!("reopening {block}"), e))?;
         let mut chunks = meta.chunks;

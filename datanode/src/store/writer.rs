@@ -14,6 +14,7 @@ use granary_client::framing::Frame;
 use granary_client::{BlockId, Error, ErrorKind, Generation};
 use sha2::{Digest as _, Sha256};
 
+use super::cut::write_sidecar;
 use super::grid::FrameGrid;
 use super::marks::BlockMark;
 use super::meta::BlockMeta;
@@ -47,6 +48,16 @@ pub(super) enum Target {
     Reopened(Reopened),
 }
 
+impl Target {
+    /// The mark of the block, held until the target is dropped.
+    fn mark(&self) -> &BlockMark {
+        match self {
+            Target::New(temp) => &temp.mark,
+            Target::Reopened(reopened) => reopened.mark(),
+        }
+    }
+}
+
 /// A replica whose data and sidecar are written and fsynced, ready to commit.
 pub struct PreparedReplica {
     target: Target,
@@ -55,7 +66,6 @@ pub struct PreparedReplica {
 
 /// Owns the temporary files and the mark of one new block.
 pub(super) struct TempReplica {
-    store: Arc<BlockStore>,
     block: BlockId,
     data: PathBuf,
     meta: PathBuf,
@@ -84,7 +94,6 @@ impl BlockStore {
                 .ok_or_else(|| being_written(block))?
         };
         let temp = TempReplica {
-            store: Arc::clone(self),
             block,
             data: self.tmp_path(block, ""),
             meta: self.tmp_path(block, ".meta"),
@@ -153,18 +162,12 @@ pub(super) fn being_written(block: BlockId) -> Error {
 
 impl BlockWriter {
     pub fn block(&self) -> BlockId {
-        match &self.target {
-            Target::New(temp) => temp.block,
-            Target::Reopened(reopened) => reopened.block(),
-        }
+        self.target.mark().block()
     }
 
     /// Cancelled when a recovery of the block stops this write.
     pub fn cancellation(&self) -> tokio_util::sync::CancellationToken {
-        match &self.target {
-            Target::New(temp) => temp.mark.cancellation(),
-            Target::Reopened(reopened) => reopened.mark().cancellation(),
-        }
+        self.target.mark().cancellation()
     }
 
     /// Verifies one frame and appends its payload, keeping to the chunk grid.
@@ -216,12 +219,7 @@ impl BlockWriter {
             self.length,
             std::mem::take(&mut self.chunks),
         );
-        let write_meta = || -> io::Result<()> {
-            let mut file = File::create_new(&meta_path)?;
-            file.write_all(&meta.encode())?;
-            file.sync_data()
-        };
-        if let Err(e) = write_meta() {
+        if let Err(e) = write_sidecar(&meta_path, &meta) {
             return Err(self.disk_error(e));
         }
         Ok(PreparedReplica {
@@ -231,20 +229,16 @@ impl BlockWriter {
     }
 
     fn disk_error(&self, e: io::Error) -> Error {
-        let store = match &self.target {
-            Target::New(temp) => &temp.store,
-            Target::Reopened(reopened) => reopened.mark().store(),
-        };
-        store.io_error(format!("writing {}", self.block()), e)
+        self.target
+            .mark()
+            .store()
+            .io_error(format!("writing {}", self.block()), e)
     }
 }
 
 impl PreparedReplica {
     pub fn block(&self) -> BlockId {
-        match &self.target {
-            Target::New(temp) => temp.block,
-            Target::Reopened(reopened) => reopened.block(),
-        }
+        self.target.mark().block()
     }
 
     pub fn generation(&self) -> Generation {
