@@ -15,6 +15,7 @@ use crate::output::{self, print_json};
 mod copying;
 mod entries;
 mod listing;
+mod paths;
 mod writing;
 
 #[derive(Subcommand)]
@@ -164,14 +165,6 @@ fn parse_size_arg(raw: &str) -> Result<u64, String> {
     parse_size(raw).map_err(|e| e.message)
 }
 
-fn fs_paths(raw: &[String]) -> anyhow::Result<Vec<FsPath>> {
-    raw.iter().map(|r| fs_path(r)).collect()
-}
-
-fn fs_path(raw: &str) -> anyhow::Result<FsPath> {
-    Ok(FsPath::parse(raw)?)
-}
-
 pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         FsCommand::Put {
@@ -182,7 +175,7 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             mut paths,
         } => {
             let raw_dst = paths.pop().unwrap_or_default();
-            let dst = fs_path(&raw_dst)?;
+            let dst = paths::destination(&fs, &raw_dst).await?;
             let opts = PutOptions {
                 replication,
                 block_size,
@@ -194,22 +187,22 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             copying::put(&fs, &paths, &dst, must_be_dir, &opts).await?
         }
         FsCommand::Get { force, src, dst } => {
-            copying::get(&fs, &fs_path(&src)?, &dst, force).await?
+            copying::get(&fs, &paths::expand_one(&fs, &src).await?, &dst, force).await?
         }
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,
             json,
             path,
-        } => listing::ls(&fs, &fs_path(&path)?, recursive, json).await?,
+        } => listing::ls(&fs, &paths::expand_one(&fs, &path).await?, recursive, json).await?,
         FsCommand::Mkdir { parents, paths } => {
             for raw in &paths {
-                fs.mkdir(&fs_path(raw)?, parents).await?;
+                fs.mkdir(&paths::destination(&fs, raw).await?, parents)
+                    .await?;
             }
         }
         FsCommand::Rm { recursive, paths } => {
-            for raw in &paths {
-                let path = fs_path(raw)?;
+            for path in paths::expand(&fs, &paths).await? {
                 fs.delete(&path, recursive)
                     .await
                     .map_err(|e| match e.kind {
@@ -220,7 +213,13 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
                     })?;
             }
         }
-        FsCommand::Touchz { paths } => entries::touchz(&fs, &fs_paths(&paths)?).await?,
+        FsCommand::Touchz { paths } => {
+            let mut targets = Vec::with_capacity(paths.len());
+            for raw in &paths {
+                targets.push(paths::destination(&fs, raw).await?);
+            }
+            entries::touchz(&fs, &targets).await?
+        }
         FsCommand::Test {
             exists,
             directory,
@@ -237,32 +236,48 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
                 (_, _, _, true, _) => TestCheck::S,
                 _ => TestCheck::Z,
             };
-            return entries::test(&fs, check, &fs_path(&path)?).await;
+            return entries::test(&fs, check, &paths::destination(&fs, &path).await?).await;
         }
-        FsCommand::Rmdir { paths } => entries::rmdir(&fs, &fs_paths(&paths)?).await?,
+        FsCommand::Rmdir { paths } => {
+            entries::rmdir(&fs, &paths::expand(&fs, &paths).await?).await?
+        }
         FsCommand::Mv { src, dst } => {
-            let src = fs_path(&src)?;
-            let dst = into_directory(&fs, &src, fs_path(&dst)?).await?;
+            let src = paths::expand_one(&fs, &src).await?;
+            let dst = into_directory(&fs, &src, paths::destination(&fs, &dst).await?).await?;
             fs.rename(&src, &dst).await?;
         }
         FsCommand::Setrep {
             wait,
             replication,
             path,
-        } => listing::setrep(&fs, &fs_path(&path)?, replication, wait).await?,
-        FsCommand::Stat { json, path } => stat(&fs, &fs_path(&path)?, json).await?,
+        } => {
+            listing::setrep(
+                &fs,
+                &paths::expand_one(&fs, &path).await?,
+                replication,
+                wait,
+            )
+            .await?
+        }
+        FsCommand::Stat { json, path } => {
+            stat(&fs, &paths::expand_one(&fs, &path).await?, json).await?
+        }
         FsCommand::Append { mut paths } => {
-            let dst = fs_path(&paths.pop().unwrap_or_default())?;
+            let dst = paths::expand_one(&fs, &paths.pop().unwrap_or_default()).await?;
             writing::append(&fs, &paths, &dst).await?
         }
         FsCommand::Truncate { wait, length, path } => {
-            writing::truncate(&fs, &fs_path(&path)?, length, wait).await?
+            writing::truncate(&fs, &paths::expand_one(&fs, &path).await?, length, wait).await?
         }
         FsCommand::RecoverLease { wait, path } => {
-            return writing::recover_lease(&fs, &fs_path(&path)?, wait).await
+            return writing::recover_lease(&fs, &paths::expand_one(&fs, &path).await?, wait).await
         }
         FsCommand::Concat { target, sources } => {
-            fs.concat(&fs_path(&target)?, &fs_paths(&sources)?).await?;
+            fs.concat(
+                &paths::expand_one(&fs, &target).await?,
+                &paths::expand(&fs, &sources).await?,
+            )
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -281,8 +296,8 @@ async fn into_directory(fs: &Granary, src: &FsPath, dst: FsPath) -> anyhow::Resu
 
 async fn cat(fs: &Granary, paths: &[String]) -> anyhow::Result<()> {
     let mut stdout = tokio::io::stdout();
-    for raw in paths {
-        let reader = fs.open(&fs_path(raw)?).await?;
+    for path in paths::expand(fs, paths).await? {
+        let reader = fs.open(&path).await?;
         reader.copy_to(&mut stdout, None).await?;
     }
     Ok(())
