@@ -4,6 +4,7 @@ mod admin;
 mod cluster;
 mod drill;
 mod fs;
+mod hadoop_args;
 mod interrupt;
 mod job;
 mod output;
@@ -121,23 +122,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// `granary fs -ls /`, typed from `hdfs dfs` habit: the dash names an fs command.
-fn hadoop_habit_hint(args: impl Iterator<Item = String>) -> Option<String> {
-    let args: Vec<String> = args.collect();
-    let at = args.iter().position(|a| a == "fs")?;
-    let typed = args.get(at + 1)?;
-    let name = typed.strip_prefix('-')?;
-    let fs = Cli::command().find_subcommand("fs")?.clone();
-    fs.find_subcommand(name)?;
-    Some(format!(
-        "unknown argument '{typed}'; did you mean `granary fs {name}`? (fs commands take no dash)"
-    ))
-}
-
 /// The command line, where a command group given without its command (`granary`,
 /// `granary fs`) shows its help, with the list of commands, as a usage error.
 fn parse_cli() -> Result<Cli, clap::Error> {
-    if let Some(hint) = hadoop_habit_hint(std::env::args().skip(1)) {
+    let args = hadoop_args::args();
+    if let Some(hint) = hadoop_args::habit_hint(&args) {
         return Err(Cli::command().error(clap::error::ErrorKind::UnknownArgument, hint));
     }
     let command = Cli::command()
@@ -146,7 +135,7 @@ fn parse_cli() -> Result<Cli, clap::Error> {
             let has_commands = group.has_subcommands();
             group.arg_required_else_help(has_commands)
         });
-    Cli::from_arg_matches(&command.try_get_matches()?)
+    Cli::from_arg_matches(&command.try_get_matches_from(args)?)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
