@@ -15,6 +15,7 @@ pub enum AdminCommand {
     /// Datanodes (live, dead, decommissioning, decommissioned, in maintenance) with capacity,
     /// usage, block count and heartbeat age; cluster totals.
     Report {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -26,6 +27,7 @@ pub enum AdminCommand {
         /// Also list the files open for writing, with their lease holder and the lease's age.
         #[arg(long = "openforwrite")]
         open_for_write: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -33,16 +35,24 @@ pub enum AdminCommand {
     Safemode {
         #[arg(value_enum)]
         action: SafeModeArg,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Drain a datanode: every block it holds gets its full replica count elsewhere.
-    Decommission { datanode: DatanodeId },
+    Decommission {
+        /// The datanode's id (as `admin report` lists it).
+        datanode: DatanodeId,
+    },
     /// Return a decommissioned (or decommissioning) datanode to service.
-    Recommission { datanode: DatanodeId },
+    Recommission {
+        /// The datanode's id (as `admin report` lists it).
+        datanode: DatanodeId,
+    },
     /// A datanode about to be restarted on purpose: its blocks are not re-replicated while it is
     /// away, for at most DURATION.
     Maintenance {
+        /// The datanode's id (as `admin report` lists it).
         datanode: DatanodeId,
         /// e.g. 10m, 1h (default: the namenode's bound).
         #[arg(long = "for")]

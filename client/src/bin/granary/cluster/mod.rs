@@ -34,6 +34,7 @@ pub enum ClusterCommand {
     Status {
         #[arg(long, env = "GRANARY_CLUSTER_DIR")]
         dir: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

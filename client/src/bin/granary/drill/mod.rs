@@ -56,6 +56,7 @@ pub struct DrillArgs {
     /// Local cluster directory, for --kill and --during-job (default: as `granary cluster`).
     #[arg(long, env = "GRANARY_CLUSTER_DIR")]
     dir: Option<PathBuf>,
+    /// Print the findings as JSON instead of text.
     #[arg(long)]
     json: bool,
 }

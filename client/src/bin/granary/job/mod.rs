@@ -21,17 +21,23 @@ pub enum JobCommand {
     Run(Box<RunArgs>),
     /// Jobs known to the cluster, newest first.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One job's state, progress and counters.
     Status {
+        /// The job's id (as `job list` and `job run` print it).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Stop a running job; its partial output is removed.
-    Kill { id: String },
+    Kill {
+        /// The job's id (as `job list` and `job run` print it).
+        id: String,
+    },
 }
 
 pub async fn run(fs: Granary, cmd: JobCommand) -> anyhow::Result<ExitCode> {
