@@ -326,6 +326,9 @@ fn local_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
+    if dir.exists() {
+        bail!("{}: exists and is not a directory", dir.display());
+    }
     std::fs::create_dir(dir).with_context(|| dir.display().to_string())
 }
 
