@@ -13,6 +13,7 @@ use crate::output::{self, print_json};
 
 mod copying;
 mod entries;
+mod getting;
 mod listing;
 mod paths;
 mod writing;
@@ -27,7 +28,7 @@ pub enum FsCommand {
     MoveFromLocal(copying::PutArgs),
     /// Copy files and directories out of the cluster to a local path.
     #[command(visible_alias = "copyToLocal")]
-    Get(copying::GetArgs),
+    Get(getting::GetArgs),
     /// Write files to stdout.
     Cat {
         #[arg(required = true)]
@@ -156,7 +157,7 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         FsCommand::Put(args) => copying::put(&fs, &args).await?,
         FsCommand::MoveFromLocal(args) => copying::move_from_local(&fs, &args).await?,
-        FsCommand::Get(args) => copying::get(&fs, &args).await?,
+        FsCommand::Get(args) => getting::get(&fs, &args).await?,
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,
