@@ -222,7 +222,9 @@ async fn put_file(
 /// replicas deleted. A file another writer holds, or one that was never created, is left alone.
 async fn abandon(fs: &Granary, target: Option<FsPath>) -> Interrupted {
     let Some(target) = target else {
-        return Interrupted("interrupted between two files".to_string());
+        return Interrupted(
+            "interrupted between two files (the ones copied so far stay)".to_string(),
+        );
     };
     let cleanup = async {
         let status = fs.try_stat(&target).await?;

@@ -59,7 +59,7 @@ pub async fn get(fs: &Granary, args: &GetArgs) -> anyhow::Result<()> {
             // Dropping the copy removed the temporary file of the file being copied.
             let message = match current.lock().ok().and_then(|mut c| c.take()) {
                 Some(local) => format!("interrupted: {} was not written", local.display()),
-                None => "interrupted between two files".to_string(),
+                None => "interrupted between two files (the ones copied so far stay)".to_string(),
             };
             Err(Interrupted(message).into())
         }
