@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod framing;
 pub mod fs;
+pub mod glob;
 pub mod ids;
 pub mod jobs;
 pub mod namenode;

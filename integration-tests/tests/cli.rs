@@ -36,7 +36,11 @@ fn bad_input_is_one_line_and_changes_nothing() {
             vec!["fs", "put", "/nonexistent/local/file", "/d/y"],
             "No such file",
         ),
-        (vec!["fs", "get", "/d", out], "directory"),
+        // A directory copies to a local directory, not onto a file.
+        (
+            vec!["fs", "get", "/d", src],
+            "exists and is not a directory",
+        ),
         (vec!["fs", "get", "/missing", out], "no such file"),
         (vec!["fs", "cat", "/missing"], "no such file"),
         (vec!["fs", "rm", "/d"], "not empty"),

@@ -1,51 +1,34 @@
 //! `granary fs ...`: the filesystem commands.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Subcommand;
 use granary_client::protocol::{FileKind, FileStatus};
 use granary_client::size::parse_size;
-use granary_client::{ErrorKind, FsPath, Granary, PutOptions};
+use granary_client::{ErrorKind, FsPath, Granary};
 use serde::Serialize;
 
 use crate::output::{self, print_json};
 
 mod copying;
 mod entries;
+mod getting;
 mod listing;
 mod paths;
 mod writing;
 
 #[derive(Subcommand)]
 pub enum FsCommand {
-    /// Copy local files (or `-` for stdin) into the cluster.
-    Put {
-        /// Overwrite an existing file.
-        #[arg(short = 'f', long)]
-        force: bool,
-        /// Create missing parent directories.
-        #[arg(short = 'p', long)]
-        parents: bool,
-        /// Replicas per block (default: the cluster's).
-        #[arg(short = 'r', long)]
-        replication: Option<u16>,
-        /// Block size, e.g. 64M, 128MiB (default: the cluster's).
-        #[arg(short = 'b', long, value_parser = parse_size_arg)]
-        block_size: Option<u64>,
-        /// Local sources, then the destination path.
-        #[arg(required = true, num_args = 2..)]
-        paths: Vec<String>,
-    },
-    /// Copy a file out of the cluster to a local path.
-    Get {
-        /// Overwrite an existing local file.
-        #[arg(short = 'f', long)]
-        force: bool,
-        src: String,
-        dst: PathBuf,
-    },
+    /// Copy local files and directories (or `-` for stdin) into the cluster.
+    #[command(visible_alias = "copyFromLocal")]
+    Put(copying::PutArgs),
+    /// Put, then delete the local sources once every one of them is in the cluster.
+    #[command(name = "moveFromLocal")]
+    MoveFromLocal(copying::PutArgs),
+    /// Copy files and directories out of the cluster to a local path.
+    #[command(visible_alias = "copyToLocal")]
+    Get(getting::GetArgs),
     /// Write files to stdout.
     Cat {
         #[arg(required = true)]
@@ -77,8 +60,13 @@ pub enum FsCommand {
         #[arg(required = true)]
         paths: Vec<String>,
     },
-    /// Rename a file or directory; into DST when DST is a directory.
-    Mv { src: String, dst: String },
+    /// Rename a file or directory; into DST when DST is a directory (which it must be for
+    /// several sources).
+    Mv {
+        /// Sources, then the destination.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
     /// Create empty files; an existing empty file is left alone, anything else there is
     /// refused (as `hdfs dfs -touchz`).
     Touchz {
@@ -167,28 +155,9 @@ fn parse_size_arg(raw: &str) -> Result<u64, String> {
 
 pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        FsCommand::Put {
-            force,
-            parents,
-            replication,
-            block_size,
-            mut paths,
-        } => {
-            let raw_dst = paths.pop().unwrap_or_default();
-            let dst = paths::destination(&fs, &raw_dst).await?;
-            let opts = PutOptions {
-                replication,
-                block_size,
-                overwrite: force,
-                create_parents: parents,
-            };
-            // The path parser drops a trailing `/`, which means "a directory" to the user.
-            let must_be_dir = raw_dst.ends_with('/');
-            copying::put(&fs, &paths, &dst, must_be_dir, &opts).await?
-        }
-        FsCommand::Get { force, src, dst } => {
-            copying::get(&fs, &paths::expand_one(&fs, &src).await?, &dst, force).await?
-        }
+        FsCommand::Put(args) => copying::put(&fs, &args).await?,
+        FsCommand::MoveFromLocal(args) => copying::move_from_local(&fs, &args).await?,
+        FsCommand::Get(args) => getting::get(&fs, &args).await?,
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,
@@ -241,10 +210,16 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
         FsCommand::Rmdir { paths } => {
             entries::rmdir(&fs, &paths::expand(&fs, &paths).await?).await?
         }
-        FsCommand::Mv { src, dst } => {
-            let src = paths::expand_one(&fs, &src).await?;
-            let dst = into_directory(&fs, &src, paths::destination(&fs, &dst).await?).await?;
-            fs.rename(&src, &dst).await?;
+        FsCommand::Mv { mut paths } => {
+            let dst = paths::destination(&fs, &paths.pop().unwrap_or_default()).await?;
+            let sources = paths::expand(&fs, &paths).await?;
+            if sources.len() > 1 && !is_directory(&fs, &dst).await? {
+                bail!("{dst}: not an existing directory (needed to move several sources)");
+            }
+            for src in &sources {
+                fs.rename(src, &into_directory(&fs, src, dst.clone()).await?)
+                    .await?;
+            }
         }
         FsCommand::Setrep {
             wait,
@@ -281,6 +256,10 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn is_directory(fs: &Granary, path: &FsPath) -> anyhow::Result<bool> {
+    Ok(matches!(fs.try_stat(path).await?, Some(s) if s.kind == FileKind::Directory))
 }
 
 /// `dst/name-of-src` when `dst` is an existing directory, else `dst` (as `cp` and `mv` do).

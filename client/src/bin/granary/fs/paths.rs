@@ -1,23 +1,51 @@
 //! How `fs` commands turn their path arguments into cluster paths. Every command resolves its
-//! arguments here, so the rules (and globs) are the same for all of them.
+//! arguments here, so the rules are the same for all of them: a glob (`*`, `?`, `[...]`, see
+//! [`granary_client::glob`]) expands to the existing paths it matches, and is an error when it
+//! matches none, as in `hdfs dfs`; a plain path passes through unchanged (the command reports
+//! it missing, as it would anyway).
 
+use anyhow::bail;
+use granary_client::glob::{self, is_glob};
 use granary_client::{FsPath, Granary};
 
-/// The paths that existing-path arguments name (sources, files to read or delete), in order.
+/// The paths that existing-path arguments name (sources, files to read or delete), in order;
+/// a glob's matches sorted by path.
 pub async fn expand(fs: &Granary, raw: &[String]) -> anyhow::Result<Vec<FsPath>> {
     let mut paths = Vec::with_capacity(raw.len());
     for r in raw {
-        paths.push(expand_one(fs, r).await?);
+        paths.extend(matches(fs, r).await?);
     }
     Ok(paths)
 }
 
-/// The one existing path an argument names (commands that take a single source).
-pub async fn expand_one(_fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
-    Ok(FsPath::parse(raw)?)
+/// The one existing path an argument names (commands that take a single source); a glob
+/// matching several paths is refused.
+pub async fn expand_one(fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
+    let mut found = matches(fs, raw).await?;
+    if found.len() > 1 {
+        bail!(
+            "`{raw}': matches {} paths ({}, ...); this command takes one",
+            found.len(),
+            found[0]
+        );
+    }
+    Ok(found.remove(0))
 }
 
-/// A destination argument (it may not exist yet).
-pub async fn destination(_fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
-    Ok(FsPath::parse(raw)?)
+/// A destination argument: a plain path may not exist yet; a glob must match exactly one
+/// existing path.
+pub async fn destination(fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
+    expand_one(fs, raw).await
+}
+
+/// A plain path itself, or the paths a glob matches (at least one).
+async fn matches(fs: &Granary, raw: &str) -> anyhow::Result<Vec<FsPath>> {
+    if !is_glob(raw) {
+        return Ok(vec![FsPath::parse(raw)?]);
+    }
+    let found = glob::expand(fs, raw).await?;
+    if found.is_empty() {
+        bail!("`{raw}': No such file or directory");
+    }
+    Ok(found.into_iter().map(|status| status.path).collect())
 }
