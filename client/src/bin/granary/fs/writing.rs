@@ -66,8 +66,6 @@ async fn close_interrupted(fs: &Granary, dst: &FsPath) -> Interrupted {
     }
 }
 
-/// Warns, on one line, that a write left `path` with fewer replicas than it asks for, and why:
-/// too few datanodes that take new replicas, or one that failed during the write.
 /// Checks every local source (`-` is stdin) before anything is written: each must exist and
 /// not be a directory.
 pub fn check_local_sources(sources: &[String], verb: &str) -> anyhow::Result<()> {
@@ -94,6 +92,8 @@ pub fn source_progress(src: &str, label: &str) -> (indicatif::ProgressBar, Progr
     (bar, Arc::new(move |n| moved.set_position(n)))
 }
 
+/// Warns, on one line, that a write left `path` with fewer replicas than it asks for, and why:
+/// too few datanodes that take new replicas, or one that failed during the write.
 pub async fn warn_if_under_replicated(fs: &Granary, path: &FsPath, summary: &PutSummary) {
     if !summary.under_replicated() {
         return;
