@@ -9,6 +9,8 @@
 //! itself for the namenode's emptier.
 
 pub mod names;
+#[cfg(test)]
+mod tests;
 mod user;
 
 use std::future::Future;

@@ -12,24 +12,29 @@ use std::time::Duration;
 use granary_client::protocol::FileKind;
 use granary_client::trash::{names, Trash, TrashNamespace};
 use granary_client::{Error, ErrorKind, FsPath};
-use tokio::time::{Instant, MissedTickBehavior};
 
 use self::namespace::NamesystemTrash;
 use crate::namesystem::Namesystem;
 
-/// Runs the emptier every `period` (the first pass one period after start-up) until the
-/// task is aborted with the namenode.
+/// Runs the emptier every `period`, at the multiples of `period` since the Unix epoch (as
+/// HDFS's emptier), so a namenode restarted more often than `period` still empties its trash,
+/// until the task is aborted with the namenode.
 pub async fn run_emptier(namesystem: Arc<Namesystem>, period: Duration, interval: Duration) {
     let ns = NamesystemTrash::new(namesystem);
-    let mut ticker = tokio::time::interval_at(Instant::now() + period, period);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tracing::info!(?period, ?interval, "trash emptier running");
     loop {
-        ticker.tick().await;
+        tokio::time::sleep(until_next_multiple(names::now_ms(), period)).await;
         if let Err(e) = empty_every_trash(&ns, interval, names::now_ms()).await {
-            log_failure("/user", &e);
+            log_failure(names::HOME_ROOT, &e);
         }
     }
+}
+
+/// The time from `now_ms` to the next multiple of `period` since the epoch (a whole period
+/// when `now_ms` is one).
+fn until_next_multiple(now_ms: u64, period: Duration) -> Duration {
+    let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(period_ms - now_ms % period_ms)
 }
 
 /// One pass over every user's trash at `now_ms`.
@@ -69,5 +74,24 @@ fn log_failure(what: &str, e: &Error) {
     match e.kind {
         ErrorKind::SafeMode => tracing::debug!(%what, "trash emptier waits for safe mode: {e}"),
         _ => tracing::warn!(%what, "trash emptier: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_fall_on_multiples_of_the_period() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(
+            until_next_multiple(7_200_000 + 1_000, hour),
+            hour - Duration::from_secs(1)
+        );
+        assert_eq!(until_next_multiple(7_200_000, hour), hour);
+        assert_eq!(
+            until_next_multiple(1_500, Duration::from_secs(1)),
+            Duration::from_millis(500)
+        );
     }
 }
