@@ -83,6 +83,7 @@ pub struct ServerDefaults {
     pub default_replication: u16,
     /// How long deleted files stay in the trash (`trash_interval`); 0: `fs rm` deletes at once.
     pub trash_interval_ms: u64,
-    /// How often the namenode's trash emptier checkpoints each trash (`trash_checkpoint_interval`).
+    /// How often the namenode's trash emptier checkpoints each trash (`trash_checkpoint_interval`,
+    /// or `trash_interval` when that is 0 or longer); 0 when the trash is off.
     pub trash_checkpoint_interval_ms: u64,
 }

@@ -11,11 +11,16 @@ use granary_client::{ErrorKind, FsPath, Granary};
 
 use crate::output::print_json;
 
-/// The trash of the local user, with the namenode's trash interval.
-async fn user_trash(fs: &Granary) -> anyhow::Result<Trash<'_, Granary>> {
-    let defaults = fs.server_defaults().await?;
+/// The namenode's trash interval (0: the trash is off).
+async fn trash_interval(fs: &Granary) -> anyhow::Result<Duration> {
+    Ok(Duration::from_millis(
+        fs.server_defaults().await?.trash_interval_ms,
+    ))
+}
+
+/// The trash of the local user, keeping things for `interval`.
+fn user_trash(fs: &Granary, interval: Duration) -> anyhow::Result<Trash<'_, Granary>> {
     let root = trash::trash_root(&trash::local_user()?)?;
-    let interval = Duration::from_millis(defaults.trash_interval_ms);
     Ok(Trash::new(fs, root, interval)?)
 }
 
@@ -26,9 +31,13 @@ pub async fn rm(
     recursive: bool,
     skip_trash: bool,
 ) -> anyhow::Result<()> {
-    let trash = match skip_trash {
+    let interval = match skip_trash {
+        true => Duration::ZERO,
+        false => trash_interval(fs).await?,
+    };
+    let trash = match interval.is_zero() {
         true => None,
-        false => Some(user_trash(fs).await?).filter(Trash::is_enabled),
+        false => Some(user_trash(fs, interval)?),
     };
     for path in paths {
         if let Some(trash) = &trash {
@@ -76,7 +85,7 @@ fn not_empty(path: &FsPath) -> String {
 /// `fs expunge`: deletes the user's checkpoints older than the trash interval and checkpoints
 /// `Current`; `immediate`: checkpoints, then deletes every checkpoint.
 pub async fn expunge(fs: &Granary, immediate: bool, json: bool) -> anyhow::Result<()> {
-    let trash = user_trash(fs).await?;
+    let trash = user_trash(fs, trash_interval(fs).await?)?;
     let now = names::now_ms();
     let done = match immediate {
         true => trash.expunge_immediately(now).await?,
