@@ -310,6 +310,11 @@ impl Granary {
         self.nn.report().await
     }
 
+    /// The namenode's settings clients follow (block size, replication, trash interval).
+    pub async fn server_defaults(&self) -> Result<ServerDefaults> {
+        self.nn.server_defaults().await
+    }
+
     /// Changes a file's replication; the namenode adds or trims replicas in the background.
     pub async fn set_replication(&self, path: &FsPath, replication: u16) -> Result<FileStatus> {
         let req = SetReplicationRequest {

@@ -17,6 +17,7 @@ pub mod read;
 pub mod size;
 pub mod sync;
 pub mod transfer;
+pub mod trash;
 pub mod walk;
 pub mod write;
 

@@ -152,6 +152,10 @@ impl NamenodeClient {
         self.call::<routes::AdminReport>(&()).await
     }
 
+    pub async fn server_defaults(&self) -> Result<ServerDefaults> {
+        self.call::<routes::GetServerDefaults>(&()).await
+    }
+
     /// A call that does no work: the cost of a round trip.
     pub async fn health(&self) -> Result<HealthResponse> {
         self.call::<routes::Health>(&()).await

@@ -18,6 +18,7 @@ pub mod retry_cache;
 pub mod safemode;
 pub mod server;
 pub mod tracker_link;
+pub mod trash;
 
 pub use config::{NamenodeArgs, NamenodeConfig};
 pub use error::NamenodeError;

@@ -15,7 +15,7 @@ use crate::config::NamenodeConfig;
 use crate::error::NamenodeError;
 use crate::namesystem::Namesystem;
 use crate::tracker_link::{self, JobNamespace};
-use crate::{api, retry_cache};
+use crate::{api, retry_cache, trash};
 
 /// How long open connections may keep the process alive after a shutdown request.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -164,7 +164,8 @@ pub async fn run(
 }
 
 /// The group-commit flusher and checkpointer, the dead-datanode monitor, the replication
-/// monitor, the lease monitor and the retry-cache sweep.
+/// monitor, the lease monitor, the retry-cache sweep and, unless the trash is off, the trash
+/// emptier.
 fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
     let flusher = tokio::spawn(namesystem.group_commit().run_flusher());
     let checkpointer = tokio::spawn(
@@ -187,7 +188,16 @@ fn spawn_background(namesystem: &Arc<Namesystem>) -> Vec<JoinHandle<()>> {
         namesystem.store().clone(),
         namesystem.config().retry_cache_ttl,
     ));
-    vec![flusher, checkpointer, monitor, replication, leases, sweeper]
+    let mut tasks = vec![flusher, checkpointer, monitor, replication, leases, sweeper];
+    let config = namesystem.config();
+    if let Some(period) = config.trash_emptier_period() {
+        tasks.push(tokio::spawn(trash::run_emptier(
+            namesystem.clone(),
+            period,
+            config.trash_interval,
+        )));
+    }
+    tasks
 }
 
 /// Writes the address to a temporary file and renames it into place, so a reader never sees

@@ -74,3 +74,16 @@ pub struct ClusterReport {
     pub default_replication: u16,
     pub default_block_size: u64,
 }
+
+/// `GET /v1/namespace/server_defaults`: the namenode's settings clients follow (HDFS's
+/// `getServerDefaults`); `fs rm` reads the trash interval here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerDefaults {
+    pub default_block_size: u64,
+    pub default_replication: u16,
+    /// How long deleted files stay in the trash (`trash_interval`); 0: `fs rm` deletes at once.
+    pub trash_interval_ms: u64,
+    /// How often the namenode's trash emptier checkpoints each trash (`trash_checkpoint_interval`,
+    /// or `trash_interval` when that is 0 or longer); 0 when the trash is off.
+    pub trash_checkpoint_interval_ms: u64,
+}

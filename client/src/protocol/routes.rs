@@ -29,8 +29,8 @@ use super::{
     PathQuery, RecoverLeaseRequest, RecoverLeaseResponse, RegisterRequest, RegisterResponse,
     RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest, ReplicaState,
     ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest, SafeModeRequest,
-    SafeModeStatus, SetReplicationRequest, SubmitJobRequest, TaskReport, TruncateRequest,
-    TruncateResponse,
+    SafeModeStatus, ServerDefaults, SetReplicationRequest, SubmitJobRequest, TaskReport,
+    TruncateRequest, TruncateResponse,
 };
 use crate::ids::BlockId;
 
@@ -262,6 +262,8 @@ routes! {
     RecoverLease = Post "/v1/namespace/recover_lease", RecoverLeaseRequest => RecoverLeaseResponse;
     Truncate = Post "/v1/namespace/truncate", TruncateRequest => TruncateResponse;
     Concat = Post "/v1/namespace/concat", ConcatRequest => FileStatus;
+    /// The namenode's settings clients follow: block size, replication, trash interval.
+    GetServerDefaults = Get "/v1/namespace/server_defaults", () => ServerDefaults;
 
     // Operators (namenode).
     AdminReport = Get "/v1/admin/report", () => ClusterReport;

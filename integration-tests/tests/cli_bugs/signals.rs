@@ -172,7 +172,7 @@ fn a_signal_during_put_abandons_the_file_and_during_append_closes_it() {
             cluster.granary(&["fs", "cat", path]).ok().stdout,
             "retried\n"
         );
-        cluster.granary(&["fs", "rm", path]).ok();
+        cluster.granary(&["fs", "rm", "-skipTrash", path]).ok();
         cluster.wait_for(
             "the abandoned replicas to go",
             Duration::from_secs(20),

@@ -43,6 +43,7 @@ pub fn router(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) -> Router {
         .typed(routes::RecoverLease, namespace::recover_lease)
         .typed(routes::Truncate, namespace::truncate)
         .typed(routes::Concat, namespace::concat)
+        .typed(routes::GetServerDefaults, namespace::server_defaults)
         .typed(routes::AdminReport, admin::report)
         .typed(routes::Fsck, admin::fsck)
         .typed(routes::SafeMode, admin::safe_mode)

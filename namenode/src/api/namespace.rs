@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
-use granary_client::protocol::{routes, Ack, ListResponse};
+use granary_client::protocol::{routes, Ack, ListResponse, ServerDefaults};
 use granary_client::server::{ApiResult, Req, Resp};
 
 use crate::namesystem::Namesystem;
@@ -144,4 +144,16 @@ pub async fn concat(
     Req(req): Req<routes::Concat>,
 ) -> ApiResult<Resp<routes::Concat>> {
     Ok(Resp(nn.concat(req).await?))
+}
+
+/// The settings clients follow (HDFS's `getServerDefaults`): `fs rm` reads the trash interval.
+pub async fn server_defaults(State(nn): Nn) -> Resp<routes::GetServerDefaults> {
+    let config = nn.config();
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Resp(ServerDefaults {
+        default_block_size: config.default_block_size,
+        default_replication: config.default_replication,
+        trash_interval_ms: ms(config.trash_interval),
+        trash_checkpoint_interval_ms: config.trash_emptier_period().map_or(0, ms),
+    })
 }

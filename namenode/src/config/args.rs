@@ -173,6 +173,22 @@ pub struct NamenodeArgs {
         value_parser = parse_duration
     )]
     pub executor_dead_after: Option<Duration>,
+    /// How long deleted files stay in the trash, e.g. 1d; 0 turns the trash off.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_TRASH_INTERVAL",
+        value_parser = parse_duration
+    )]
+    pub trash_interval: Option<Duration>,
+    /// How often the trash emptier runs, e.g. 1h (0: the trash interval).
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_TRASH_CHECKPOINT_INTERVAL",
+        value_parser = parse_duration
+    )]
+    pub trash_checkpoint_interval: Option<Duration>,
 }
 
 impl NamenodeArgs {
@@ -231,6 +247,11 @@ impl NamenodeArgs {
         if self.executor_dead_after.is_some() {
             config.executor_dead_after = self.executor_dead_after;
         }
+        set(&mut config.trash_interval, self.trash_interval);
+        set(
+            &mut config.trash_checkpoint_interval,
+            self.trash_checkpoint_interval,
+        );
         config.validate()?;
         Ok(config)
     }

@@ -6,6 +6,7 @@ mod args;
 mod jobs;
 #[cfg(test)]
 mod tests;
+mod trash;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -157,6 +158,15 @@ pub struct NamenodeConfig {
     /// Default: `dead_after`.
     #[serde(with = "humantime_serde")]
     pub executor_dead_after: Option<Duration>,
+    /// How long what `fs rm` moves to the trash is kept (HDFS's `fs.trash.interval`), served
+    /// to clients; 0 turns the trash off (`fs rm` deletes at once). Default 1 day.
+    #[serde(with = "humantime_serde")]
+    pub trash_interval: Duration,
+    /// How often the trash emptier checkpoints every `/user/*/.Trash/Current` and deletes the
+    /// checkpoints older than `trash_interval`. Default 0: `trash_interval` (as HDFS); never
+    /// more than it.
+    #[serde(with = "humantime_serde")]
+    pub trash_checkpoint_interval: Duration,
 }
 
 impl Default for NamenodeConfig {
@@ -195,6 +205,8 @@ impl Default for NamenodeConfig {
             job_speculation_min_runtime: Duration::from_secs(2),
             job_max_history: 1000,
             executor_dead_after: None,
+            trash_interval: Duration::from_secs(24 * 3600),
+            trash_checkpoint_interval: Duration::ZERO,
         }
     }
 }
@@ -293,6 +305,7 @@ impl NamenodeConfig {
                 self.safemode_threshold
             ));
         }
-        self.validate_jobs()
+        self.validate_jobs()?;
+        self.validate_trash()
     }
 }

@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use granary_client::protocol::{FileKind, FileStatus};
 use granary_client::size::parse_size;
-use granary_client::{ErrorKind, FsPath, Granary};
+use granary_client::{FsPath, Granary};
 use serde::Serialize;
 
 use crate::output::{self, print_json};
@@ -16,6 +16,7 @@ mod entries;
 mod getting;
 mod listing;
 mod paths;
+mod trash;
 mod writing;
 
 #[derive(Subcommand)]
@@ -52,13 +53,27 @@ pub enum FsCommand {
         #[arg(required = true)]
         paths: Vec<String>,
     },
-    /// Delete files and directories.
+    /// Delete files and directories: moved to the trash (`/user/$USER/.Trash/Current`) when
+    /// the namenode's trash interval is not 0.
     Rm {
         /// Delete directories and everything below them.
         #[arg(short = 'r', long)]
         recursive: bool,
+        /// Delete at once, not through the trash (Hadoop's `-skipTrash` works too).
+        #[arg(long)]
+        skip_trash: bool,
+        /// Paths to delete.
         #[arg(required = true)]
         paths: Vec<String>,
+    },
+    /// Checkpoint the trash and delete its checkpoints older than the trash interval.
+    Expunge {
+        /// Delete everything in the trash now (Hadoop's `-immediate` works too).
+        #[arg(long)]
+        immediate: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Rename a file or directory; into DST when DST is a directory (which it must be for
     /// several sources).
@@ -170,18 +185,20 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
                     .await?;
             }
         }
-        FsCommand::Rm { recursive, paths } => {
-            for path in paths::expand(&fs, &paths).await? {
-                fs.delete(&path, recursive)
-                    .await
-                    .map_err(|e| match e.kind {
-                        ErrorKind::DirectoryNotEmpty => {
-                            anyhow::anyhow!("{path}: directory is not empty (use -r to delete it and everything below it)")
-                        }
-                        _ => e.into(),
-                    })?;
-            }
+        FsCommand::Rm {
+            recursive,
+            skip_trash,
+            paths,
+        } => {
+            trash::rm(
+                &fs,
+                &paths::expand(&fs, &paths).await?,
+                recursive,
+                skip_trash,
+            )
+            .await?
         }
+        FsCommand::Expunge { immediate, json } => trash::expunge(&fs, immediate, json).await?,
         FsCommand::Touchz { paths } => {
             let mut targets = Vec::with_capacity(paths.len());
             for raw in &paths {

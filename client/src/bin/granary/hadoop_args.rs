@@ -6,7 +6,10 @@ use clap::CommandFactory;
 
 /// `(fs command, Hadoop's flag, Granary's flag)`: Hadoop spellings rewritten before parsing.
 /// clap reads a single-dash word as a run of one-letter flags, so these cannot be aliases.
-const HADOOP_FLAGS: &[(&str, &str, &str)] = &[];
+const HADOOP_FLAGS: &[(&str, &str, &str)] = &[
+    ("rm", "-skipTrash", "--skip-trash"),
+    ("expunge", "-immediate", "--immediate"),
+];
 
 /// The arguments with Hadoop's single-dash long flags of the fs command they follow rewritten
 /// (`table` is [`HADOOP_FLAGS`], a parameter so the rule is testable on its own).
@@ -78,6 +81,24 @@ mod tests {
         assert_eq!(
             rewrite(strings(&["granary", "fs", "find", "--", "-name"]), &table),
             strings(&["granary", "fs", "find", "--", "-name"])
+        );
+    }
+
+    #[test]
+    fn the_trash_flags_take_hadoops_spelling() {
+        assert_eq!(
+            rewrite(
+                strings(&["granary", "fs", "rm", "-r", "-skipTrash", "/x"]),
+                HADOOP_FLAGS
+            ),
+            strings(&["granary", "fs", "rm", "-r", "--skip-trash", "/x"])
+        );
+        assert_eq!(
+            rewrite(
+                strings(&["granary", "fs", "expunge", "-immediate"]),
+                HADOOP_FLAGS
+            ),
+            strings(&["granary", "fs", "expunge", "--immediate"])
         );
     }
 }
