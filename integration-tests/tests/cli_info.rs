@@ -49,6 +49,12 @@ fn du_lists_each_entry_with_its_size_and_the_space_its_replicas_take() {
         stdout(&cluster, &["fs", "du", "/d"]),
         "100   100   /d/a.txt\n0     0     /d/empty\n2000  4000  /d/sub\n"
     );
+    assert_eq!(
+        stdout(&cluster, &["fs", "du", "-v", "/d/sub"]),
+        "SIZE  DISK_SPACE_CONSUMED_WITH_ALL_REPLICAS  FULL_PATH_NAME\n\
+         2000  4000                                   /d/sub/b.log\n\
+         0     0                                      /d/sub/deep\n"
+    );
     // A file is its own row.
     assert_eq!(
         stdout(&cluster, &["fs", "du", "/d/sub/b.log"]),
@@ -86,6 +92,13 @@ fn count_prints_directories_files_and_bytes_below_each_path() {
         format!(
             "{:>12} {:>12} {:>18} /d\n{:>12} {:>12} {:>18} /d/sub/b.log\n",
             4, 3, 2100, 0, 1, 2000
+        )
+    );
+    assert_eq!(
+        stdout(&cluster, &["fs", "count", "-v", "/d/sub"]),
+        format!(
+            "{:>12} {:>12} {:>18} PATHNAME\n{:>12} {:>12} {:>18} /d/sub\n",
+            "DIR_COUNT", "FILE_COUNT", "CONTENT_SIZE", 2, 2, 2000
         )
     );
     assert_eq!(

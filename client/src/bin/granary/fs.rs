@@ -172,6 +172,9 @@ pub enum FsCommand {
         /// Sizes in human units: 1.5 K, 128 M.
         #[arg(short = 'h', long = "human-readable")]
         human: bool,
+        /// A header row first: SIZE DISK_SPACE_CONSUMED_WITH_ALL_REPLICAS FULL_PATH_NAME.
+        #[arg(short = 'v', long = "header")]
+        header: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -193,6 +196,10 @@ pub enum FsCommand {
         /// Sizes and counts in human units: 1.5 K, 128 M.
         #[arg(short = 'h', long = "human-readable")]
         human: bool,
+        /// A header line first: DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME (and the quota
+        /// columns' names with -q).
+        #[arg(short = 'v', long = "header")]
+        header: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -383,17 +390,33 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
         FsCommand::Du {
             summary,
             human,
+            header,
             json,
             paths,
             ..
-        } => usage::du(&fs, &paths, summary, human, json).await?,
+        } => {
+            let style = usage::Style {
+                human,
+                header,
+                json,
+            };
+            usage::du(&fs, &paths, summary, style).await?
+        }
         FsCommand::Count {
             quotas,
             human,
+            header,
             json,
             paths,
             ..
-        } => usage::count(&fs, &paths, quotas, human, json).await?,
+        } => {
+            let style = usage::Style {
+                human,
+                header,
+                json,
+            };
+            usage::count(&fs, &paths, quotas, style).await?
+        }
         FsCommand::Df {
             human, json, paths, ..
         } => usage::df(&fs, &paths, human, json).await?,

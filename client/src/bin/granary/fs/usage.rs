@@ -52,15 +52,31 @@ struct DuRow {
     space_consumed: u64,
 }
 
+/// `du -v`'s header row.
+const DU_HEADER: [&str; 3] = [
+    "SIZE",
+    "DISK_SPACE_CONSUMED_WITH_ALL_REPLICAS",
+    "FULL_PATH_NAME",
+];
+
+/// How `du` and `count` print.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    /// Sizes (and for `count`, counts) in human units.
+    pub human: bool,
+    /// A header line first (`-v`).
+    pub header: bool,
+    pub json: bool,
+}
+
 /// `fs du`: a row per entry of each directory argument (per argument with `summary`), its
 /// size and the space it consumes.
-pub async fn du(
-    fs: &Granary,
-    raw: &[String],
-    summary: bool,
-    human: bool,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn du(fs: &Granary, raw: &[String], summary: bool, style: Style) -> anyhow::Result<()> {
+    let Style {
+        human,
+        header,
+        json,
+    } = style;
     let mut rows = DuOutput {
         json: match json {
             true => Some(JsonArray::start(std::io::BufWriter::new(
@@ -68,7 +84,10 @@ pub async fn du(
             ))?),
             false => None,
         },
-        text: Vec::new(),
+        text: match header && !json {
+            true => vec![DU_HEADER.map(String::from).to_vec()],
+            false => Vec::new(),
+        },
         human,
     };
     for path in paths::expand(fs, raw).await? {
@@ -152,15 +171,18 @@ struct CountOutput {
 
 /// `fs count`: directories, files and bytes at or below each path (with `quotas`, Hadoop's
 /// four quota columns first: Granary has none, so `none inf none inf`).
-pub async fn count(
-    fs: &Granary,
-    raw: &[String],
-    quotas: bool,
-    human: bool,
-    json: bool,
-) -> anyhow::Result<()> {
+pub async fn count(fs: &Granary, raw: &[String], quotas: bool, style: Style) -> anyhow::Result<()> {
+    let Style {
+        human,
+        header,
+        json,
+    } = style;
     let mut all = Vec::new();
-    for path in paths::expand(fs, raw).await? {
+    let paths = paths::expand(fs, raw).await?;
+    if header && !json {
+        println!("{}", count_header(quotas));
+    }
+    for path in paths {
         let summary = fs.content_summary(&path).await?;
         match json {
             true => all.push(CountOutput { path, summary }),
@@ -171,6 +193,21 @@ pub async fn count(
         print_json(&all)?;
     }
     Ok(())
+}
+
+/// `count -v`'s header: Hadoop's `ContentSummary.getHeader(qOption)` and `PATHNAME`.
+fn count_header(quotas: bool) -> String {
+    let quota = match quotas {
+        true => format!(
+            "{:>12} {:>15} {:>15} {:>15} ",
+            "QUOTA", "REM_QUOTA", "SPACE_QUOTA", "REM_SPACE_QUOTA"
+        ),
+        false => String::new(),
+    };
+    format!(
+        "{quota}{:>12} {:>12} {:>18} PATHNAME",
+        "DIR_COUNT", "FILE_COUNT", "CONTENT_SIZE"
+    )
 }
 
 /// Hadoop's `ContentSummary.toString(qOption, hOption)` followed by the path.
@@ -282,6 +319,13 @@ mod tests {
                 "none", "inf", "none", "inf", 2, 3, "2 K"
             )
         );
+        assert_eq!(
+            count_header(false),
+            "   DIR_COUNT   FILE_COUNT       CONTENT_SIZE PATHNAME"
+        );
+        assert!(count_header(true).starts_with(
+            "       QUOTA       REM_QUOTA     SPACE_QUOTA REM_SPACE_QUOTA    DIR_COUNT"
+        ));
     }
 
     #[test]
