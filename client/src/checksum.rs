@@ -89,6 +89,38 @@ impl BlockDigester {
     }
 }
 
+/// A file's checksum (HDFS's `getFileChecksum`, `hdfs dfs -checksum`, WebHDFS's
+/// `GETFILECHECKSUM`): SHA-256 over the concatenated block digests, in block order. Computed
+/// from the digests the namenode keeps, so no byte of the file is read.
+///
+/// Like HDFS's `MD5-of-MD5`, it depends on how the file is cut into blocks: two files with the
+/// same bytes have the same checksum when they were written with the same block size (and
+/// appends that fill blocks the same way), not otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileChecksum {
+    /// The digest, hex on the wire (WebHDFS's `bytes`).
+    pub bytes: Digest,
+}
+
+impl FileChecksum {
+    /// The algorithm's name (WebHDFS's `algorithm`): SHA-256 of the block digests, each the
+    /// SHA-256 of its 64 KiB chunks' SHA-256 digests.
+    pub const ALGORITHM: &'static str = "SHA256-of-SHA256";
+    /// Bytes in the checksum (WebHDFS's `length`).
+    pub const LENGTH: usize = 32;
+
+    /// The checksum of a file whose blocks have these digests, in order.
+    pub fn of_blocks<'a>(block_digests: impl IntoIterator<Item = &'a Digest>) -> Self {
+        let mut hasher = Sha256::new();
+        for digest in block_digests {
+            hasher.update(digest.0);
+        }
+        FileChecksum {
+            bytes: Digest(hasher.finalize().into()),
+        }
+    }
+}
+
 /// The block digest of `data`, computed the long way (for tests and tools).
 pub fn block_digest_of(data: &[u8]) -> Digest {
     let mut digester = BlockDigester::new();
@@ -108,6 +140,25 @@ mod tests {
         let back: Digest = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
         assert_eq!(back, d);
         assert!(serde_json::from_str::<Digest>("\"zz\"").is_err());
+    }
+
+    #[test]
+    fn file_checksum_is_sha256_of_the_block_digests_in_order() {
+        let a = block_digest_of(b"first block");
+        let b = block_digest_of(b"second block");
+        let mut joined = Vec::new();
+        joined.extend_from_slice(&a.0);
+        joined.extend_from_slice(&b.0);
+        assert_eq!(FileChecksum::of_blocks([&a, &b]).bytes, Digest::of(&joined));
+        assert_ne!(
+            FileChecksum::of_blocks([&a, &b]),
+            FileChecksum::of_blocks([&b, &a])
+        );
+        assert_eq!(
+            FileChecksum::of_blocks([]).bytes.to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "an empty file: SHA-256 of nothing"
+        );
     }
 
     #[test]

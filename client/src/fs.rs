@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::AsyncRead;
 
 use crate::backoff::Backoff;
+use crate::checksum::FileChecksum;
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{DatanodeId, LeaseHolder, RequestId};
@@ -275,6 +276,33 @@ impl Granary {
 
     pub async fn locate(&self, path: &FsPath) -> Result<LocatedFile> {
         self.nn.locate(path).await
+    }
+
+    /// The totals of everything at or below `path`: directories, files, bytes and the space
+    /// they consume at their replication (HDFS's `getContentSummary`). The namenode counts
+    /// it in short steps, so a huge subtree takes a while but never blocks other calls long.
+    pub async fn content_summary(&self, path: &FsPath) -> Result<ContentSummary> {
+        self.nn.content_summary(path).await
+    }
+
+    /// The checksum of the file at `path` ([`FileChecksum`]), from the block digests the
+    /// namenode keeps. Refused for a directory, and while a truncate is cutting the file's
+    /// last block (its digest is not known yet).
+    pub async fn file_checksum(&self, path: &FsPath) -> Result<FileChecksum> {
+        let located = self.nn.locate(path).await?;
+        let covered: u64 = located.blocks.iter().map(|b| b.length).sum();
+        if covered != located.status.length {
+            return Err(Error::new(
+                ErrorKind::RecoveryInProgress,
+                format!(
+                    "{path}: its blocks do not cover its length yet (a truncate or a recovery \
+                     is under way); try again once it is closed"
+                ),
+            ));
+        }
+        Ok(FileChecksum::of_blocks(
+            located.blocks.iter().map(|b| &b.sha256),
+        ))
     }
 
     pub async fn mkdir(&self, path: &FsPath, parents: bool) -> Result<FileStatus> {

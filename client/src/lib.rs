@@ -24,7 +24,7 @@ pub mod write;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use checksum::{Digest, CHUNK_SIZE};
+pub use checksum::{Digest, FileChecksum, CHUNK_SIZE};
 pub use config::ClientConfig;
 pub use error::{Error, ErrorKind, Result, WireError};
 pub use fs::Granary;

@@ -144,6 +144,11 @@ impl NamenodeClient {
             .await
     }
 
+    pub async fn content_summary(&self, path: &FsPath) -> Result<ContentSummary> {
+        self.call::<routes::GetContentSummary>(&PathQuery { path: path.clone() })
+            .await
+    }
+
     pub async fn report_bad_replica(&self, req: &ReportBadReplicaRequest) -> Result<Ack> {
         self.call::<routes::ReportBadReplica>(req).await
     }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod job;
 pub mod namespace;
 pub mod routes;
+pub mod summary;
 pub mod transfer;
 
 pub use admin::*;
@@ -15,6 +16,7 @@ pub use datanode::*;
 pub use health::*;
 pub use job::*;
 pub use namespace::*;
+pub use summary::*;
 pub use transfer::*;
 
 /// The answer of calls that answer nothing but success: `{}` on the wire.

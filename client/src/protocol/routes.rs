@@ -21,16 +21,16 @@ use serde::Serialize;
 use super::{
     AbandonBlockRequest, Ack, AddBlockRequest, AddBlockResponse, AppendRequest, AppendResponse,
     AttemptId, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, ClusterReport,
-    CommitBlockSyncRequest, CompleteRequest, CompleteResponse, ConcatRequest, CreateRequest,
-    CreateResponse, CutReplicaRequest, DatanodeAdminRequest, DatanodeQuery, DatanodeReport,
-    DeleteRequest, DeleteResponse, ExecutorPoll, ExecutorPollResponse, FileStatus, FlushRequest,
-    FsckQuery, FsckReport, HealthResponse, HeartbeatRequest, HeartbeatResponse, JobId, JobList,
-    JobStatus, ListQuery, ListResponse, LocatedFile, MaintenanceRequest, MkdirRequest, OpenBlock,
-    PathQuery, RecoverLeaseRequest, RecoverLeaseResponse, RegisterRequest, RegisterResponse,
-    RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest, ReplicaState,
-    ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest, SafeModeRequest,
-    SafeModeStatus, ServerDefaults, SetReplicationRequest, SubmitJobRequest, TaskReport,
-    TruncateRequest, TruncateResponse,
+    CommitBlockSyncRequest, CompleteRequest, CompleteResponse, ConcatRequest, ContentSummary,
+    CreateRequest, CreateResponse, CutReplicaRequest, DatanodeAdminRequest, DatanodeQuery,
+    DatanodeReport, DeleteRequest, DeleteResponse, ExecutorPoll, ExecutorPollResponse, FileStatus,
+    FlushRequest, FsckQuery, FsckReport, HealthResponse, HeartbeatRequest, HeartbeatResponse,
+    JobId, JobList, JobStatus, ListQuery, ListResponse, LocatedFile, MaintenanceRequest,
+    MkdirRequest, OpenBlock, PathQuery, RecoverLeaseRequest, RecoverLeaseResponse, RegisterRequest,
+    RegisterResponse, RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest,
+    ReplicaState, ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest,
+    SafeModeRequest, SafeModeStatus, ServerDefaults, SetReplicationRequest, SubmitJobRequest,
+    TaskReport, TruncateRequest, TruncateResponse,
 };
 use crate::ids::BlockId;
 
@@ -264,6 +264,8 @@ routes! {
     Concat = Post "/v1/namespace/concat", ConcatRequest => FileStatus;
     /// The namenode's settings clients follow: block size, replication, trash interval.
     GetServerDefaults = Get "/v1/namespace/server_defaults", () => ServerDefaults;
+    /// Totals of everything at or below a path (HDFS's `getContentSummary`).
+    GetContentSummary = Get "/v1/namespace/content_summary", PathQuery => ContentSummary;
 
     // Operators (namenode).
     AdminReport = Get "/v1/admin/report", () => ClusterReport;

@@ -34,6 +34,7 @@ pub fn router(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) -> Router {
         .typed(routes::Stat, namespace::stat)
         .typed(routes::List, namespace::list)
         .typed(routes::Locate, namespace::locate)
+        .typed(routes::GetContentSummary, namespace::content_summary)
         .typed(routes::ReportBadReplica, namespace::report_bad_replica)
         .typed(routes::SetReplication, namespace::set_replication)
         .typed(routes::Append, namespace::append)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, State};
 use granary_client::protocol::{routes, Ack, ListResponse, ServerDefaults};
 use granary_client::server::{ApiResult, Req, Resp};
+use granary_client::Error;
 
 use crate::namesystem::Namesystem;
 
@@ -71,6 +72,18 @@ pub async fn list(State(nn): Nn, Req(query): Req<routes::List>) -> ApiResult<Res
         entries: page.entries,
         next_start_after: page.next_start_after,
     }))
+}
+
+/// A content summary walks a whole subtree: on a blocking thread, so it holds no runtime
+/// worker while it steps.
+pub async fn content_summary(
+    State(nn): Nn,
+    Req(query): Req<routes::GetContentSummary>,
+) -> ApiResult<Resp<routes::GetContentSummary>> {
+    let summary = tokio::task::spawn_blocking(move || nn.content_summary(&query.path))
+        .await
+        .map_err(|e| Error::internal(format!("content summary failed: {e}")))??;
+    Ok(Resp(summary))
 }
 
 pub async fn locate(

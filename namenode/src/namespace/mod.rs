@@ -15,6 +15,7 @@ mod ops;
 mod replication;
 mod reshape;
 pub mod store;
+mod summary;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -29,6 +30,7 @@ pub use append::{Appended, ReopenedBlock};
 pub use inode::{BlockRecord, FileInode, Inode, InodeKind, ROOT_ID};
 pub use ops::FileParams;
 pub use reshape::{Cut, Truncated};
+pub use summary::SummaryWalk;
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]

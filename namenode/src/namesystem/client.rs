@@ -5,16 +5,16 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use granary_client::protocol::{
-    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, CreateRequest, CreateResponse,
-    DeleteRequest, DeleteResponse, FileStatus, LocatedBlock, LocatedFile, MkdirRequest,
-    RenameRequest, RenameResponse, SetReplicationRequest,
+    AbandonBlockRequest, AddBlockRequest, AddBlockResponse, ContentSummary, CreateRequest,
+    CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock, LocatedFile,
+    MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
 };
 use granary_client::{Error, ErrorKind, FsPath};
 
 use super::recovery::RecoveryOrders;
 use super::{writer_file, Namesystem, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
-use crate::namespace::{FileParams, ListPage};
+use crate::namespace::{FileParams, ListPage, SummaryWalk};
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
 use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
@@ -208,6 +208,17 @@ impl Namesystem {
     ) -> Result<ListPage, Error> {
         let limit = limit.map_or(self.config.ls_limit, |l| l.clamp(1, self.config.ls_limit));
         self.lock().ns.list_page(path, start_after, limit)
+    }
+
+    /// The totals at or below `path` (HDFS's `getContentSummary`), counted in steps of
+    /// `ls_limit` entries, each under its own short hold of the lock, as `fsck` walks.
+    /// Blocking (run it off the async runtime); it yields between steps.
+    pub fn content_summary(&self, path: &FsPath) -> Result<ContentSummary, Error> {
+        let mut walk = SummaryWalk::new(path);
+        while !walk.step(&self.lock().ns, self.config.ls_limit)? {
+            std::thread::yield_now();
+        }
+        Ok(walk.finish())
     }
 
     /// A file's committed blocks (an open file's last block up to its last flush; neither a

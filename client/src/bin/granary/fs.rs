@@ -4,19 +4,19 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Subcommand;
-use granary_client::protocol::{FileKind, FileStatus};
+use granary_client::protocol::FileKind;
 use granary_client::size::parse_size;
 use granary_client::{FsPath, Granary};
-use serde::Serialize;
-
-use crate::output::{self, print_json};
 
 mod copying;
 mod entries;
+mod find;
 mod getting;
 mod listing;
 mod paths;
+mod status;
 mod trash;
+mod usage;
 mod writing;
 
 #[derive(Subcommand)]
@@ -36,14 +36,23 @@ pub enum FsCommand {
         paths: Vec<String>,
     },
     /// List a directory (or show a file).
+    #[command(disable_help_flag = true)]
     Ls {
         /// List every descendant.
         #[arg(short = 'R', long)]
         recursive: bool,
+        /// Sizes in human units: 1.5 K, 128 M (as `hdfs dfs -ls -h`).
+        #[arg(short = 'h', long = "human-readable")]
+        human: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// The directory (or file) to list.
         #[arg(default_value = "/")]
         path: String,
+        /// Print help (`-h` means human-readable sizes, as in hdfs).
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
     },
     /// Create directories.
     Mkdir {
@@ -125,11 +134,119 @@ pub enum FsCommand {
         replication: u16,
         path: String,
     },
-    /// Show a file's status, blocks and replica locations.
+    /// Show a file's status, blocks and replica locations; with `-c FORMAT`, one line per
+    /// path in that format (as `hdfs dfs -stat FORMAT`).
     Stat {
+        /// Print each path as FORMAT: %n name, %b length in bytes, %r replication, %o block
+        /// size, %y modified (UTC, yyyy-MM-dd HH:mm:ss), %Y modified (ms since the epoch), %F
+        /// type (`regular file` or `directory`), %% a percent sign.
+        #[arg(
+            short = 'c',
+            long = "format",
+            value_name = "FORMAT",
+            conflicts_with = "json"
+        )]
+        format: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        path: String,
+        /// The path to show (several with -c).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+    /// Each file's checksum, `PATH<TAB>ALGORITHM<TAB>HEX` (as `hdfs dfs -checksum`): SHA-256
+    /// over its blocks' SHA-256 digests, so equal for equal bytes written with the same
+    /// block size.
+    Checksum {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Files to checksum.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Bytes and space consumed (with every replica) of each entry of each directory, or of
+    /// each path with `-s` (as `hdfs dfs -du`).
+    #[command(disable_help_flag = true)]
+    Du {
+        /// One total per path instead of a row per entry.
+        #[arg(short = 's', long)]
+        summary: bool,
+        /// Sizes in human units: 1.5 K, 128 M.
+        #[arg(short = 'h', long = "human-readable")]
+        human: bool,
+        /// A header row first: SIZE DISK_SPACE_CONSUMED_WITH_ALL_REPLICAS FULL_PATH_NAME.
+        #[arg(short = 'v', long = "header")]
+        header: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Paths to measure.
+        #[arg(default_value = "/")]
+        paths: Vec<String>,
+        /// Print help (`-h` means human-readable sizes, as in hdfs).
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// Directories, files and bytes at or below each path: DIR_COUNT FILE_COUNT CONTENT_SIZE
+    /// PATHNAME (as `hdfs dfs -count`).
+    #[command(disable_help_flag = true)]
+    Count {
+        /// Quota columns first: QUOTA REM_QUOTA SPACE_QUOTA REM_SPACE_QUOTA (Granary has no
+        /// quotas: `none inf none inf`).
+        #[arg(short = 'q', long)]
+        quotas: bool,
+        /// Sizes and counts in human units: 1.5 K, 128 M.
+        #[arg(short = 'h', long = "human-readable")]
+        human: bool,
+        /// A header line first: DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME (and the quota
+        /// columns' names with -q).
+        #[arg(short = 'v', long = "header")]
+        header: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Paths to count.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// Print help (`-h` means human-readable sizes, as in hdfs).
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// The cluster's capacity, used and available space: Filesystem Size Used Available Use%
+    /// (as `hdfs dfs -df`).
+    #[command(disable_help_flag = true)]
+    Df {
+        /// Sizes in human units: 1.5 K, 128 M.
+        #[arg(short = 'h', long = "human-readable")]
+        human: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Paths to report on (a row each; they must exist).
+        paths: Vec<String>,
+        /// Print help (`-h` means human-readable sizes, as in hdfs).
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
+    },
+    /// Every path at or below each PATH whose name matches and whose type is asked for, one a
+    /// line (as `hdfs dfs -find`; `-name`, `-iname` and `-type` work with one dash too).
+    Find {
+        /// Names matching this glob (`*`, `?`, `[...]`), case-sensitive.
+        #[arg(long, value_name = "GLOB", conflicts_with = "iname")]
+        name: Option<String>,
+        /// Names matching this glob, ignoring case.
+        #[arg(long, value_name = "GLOB")]
+        iname: Option<String>,
+        /// Only files (f) or only directories (d).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<find::EntryType>,
+        /// Print JSON (an array of statuses) instead of paths.
+        #[arg(long)]
+        json: bool,
+        /// Where to start.
+        #[arg(required = true)]
+        paths: Vec<String>,
     },
     /// Append local files (or `-` for stdin) to the end of a file, in order (as
     /// `hdfs dfs -appendToFile`).
@@ -176,9 +293,14 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,
+            human,
             json,
             path,
-        } => listing::ls(&fs, &paths::expand_one(&fs, &path).await?, recursive, json).await?,
+            ..
+        } => {
+            let path = paths::expand_one(&fs, &path).await?;
+            listing::ls(&fs, &path, recursive, human, json).await?
+        }
         FsCommand::Mkdir { parents, paths } => {
             for raw in &paths {
                 fs.mkdir(&paths::destination(&fs, raw).await?, parents)
@@ -251,8 +373,54 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             )
             .await?
         }
-        FsCommand::Stat { json, path } => {
-            stat(&fs, &paths::expand_one(&fs, &path).await?, json).await?
+        FsCommand::Stat {
+            format,
+            json,
+            paths,
+        } => status::stat(&fs, &paths, format.as_deref(), json).await?,
+        FsCommand::Checksum { json, paths } => status::checksum(&fs, &paths, json).await?,
+        FsCommand::Du {
+            summary,
+            human,
+            header,
+            json,
+            paths,
+            ..
+        } => {
+            let style = usage::Style {
+                human,
+                header,
+                json,
+            };
+            usage::du(&fs, &paths, summary, style).await?
+        }
+        FsCommand::Count {
+            quotas,
+            human,
+            header,
+            json,
+            paths,
+            ..
+        } => {
+            let style = usage::Style {
+                human,
+                header,
+                json,
+            };
+            usage::count(&fs, &paths, quotas, style).await?
+        }
+        FsCommand::Df {
+            human, json, paths, ..
+        } => usage::df(&fs, &paths, human, json).await?,
+        FsCommand::Find {
+            name,
+            iname,
+            kind,
+            json,
+            paths,
+        } => {
+            let filter = find::Filter::new(name.as_deref(), iname.as_deref(), kind)?;
+            find::find(&fs, &paths, &filter, json).await?
         }
         FsCommand::Append { mut paths } => {
             let dst = paths::expand_one(&fs, &paths.pop().unwrap_or_default()).await?;
@@ -295,78 +463,6 @@ async fn cat(fs: &Granary, paths: &[String]) -> anyhow::Result<()> {
     for path in paths::expand(fs, paths).await? {
         let reader = fs.open(&path).await?;
         reader.copy_to(&mut stdout, None).await?;
-    }
-    Ok(())
-}
-
-/// `fs stat --json`: the status plus every block with the ids of the datanodes holding it.
-#[derive(Serialize)]
-struct StatOutput {
-    #[serde(flatten)]
-    status: FileStatus,
-    blocks: Vec<BlockOutput>,
-}
-
-#[derive(Serialize)]
-struct BlockOutput {
-    id: u64,
-    offset: u64,
-    length: u64,
-    sha256: String,
-    locations: Vec<String>,
-}
-
-async fn stat(fs: &Granary, path: &FsPath, json: bool) -> anyhow::Result<()> {
-    let status = fs.stat(path).await?;
-    let blocks = match status.kind {
-        FileKind::File => fs
-            .locate(path)
-            .await?
-            .blocks
-            .into_iter()
-            .map(|b| BlockOutput {
-                id: b.id.0,
-                offset: b.offset,
-                length: b.length,
-                sha256: b.sha256.to_hex(),
-                locations: b.locations.into_iter().map(|l| l.id.0).collect(),
-            })
-            .collect(),
-        FileKind::Directory => Vec::new(),
-    };
-    let out = StatOutput { status, blocks };
-    if json {
-        return print_json(&out);
-    }
-    let s = &out.status;
-    println!("path:        {}", s.path);
-    println!(
-        "type:        {}",
-        if s.kind == FileKind::File {
-            "file"
-        } else {
-            "directory"
-        }
-    );
-    println!("modified:    {}", output::time_ms(s.modified_ms));
-    if let Some(holder) = &s.lease_holder {
-        println!("open:        for write by {holder} (length as of its last hflush)");
-    }
-    if s.kind == FileKind::File {
-        println!("length:      {} ({})", s.length, output::bytes(s.length));
-        println!("replication: {}", s.replication);
-        println!("block size:  {}", output::bytes(s.block_size));
-        println!("blocks:      {}", out.blocks.len());
-        for b in &out.blocks {
-            println!(
-                "  blk_{:<8} offset {:>12} length {:>10} replicas {} [{}]",
-                b.id,
-                b.offset,
-                b.length,
-                b.locations.len(),
-                b.locations.join(", ")
-            );
-        }
     }
     Ok(())
 }

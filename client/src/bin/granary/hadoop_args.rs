@@ -9,6 +9,9 @@ use clap::CommandFactory;
 const HADOOP_FLAGS: &[(&str, &str, &str)] = &[
     ("rm", "-skipTrash", "--skip-trash"),
     ("expunge", "-immediate", "--immediate"),
+    ("find", "-name", "--name"),
+    ("find", "-iname", "--iname"),
+    ("find", "-type", "--type"),
 ];
 
 /// The arguments with Hadoop's single-dash long flags of the fs command they follow rewritten

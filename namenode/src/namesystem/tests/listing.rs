@@ -84,3 +84,49 @@ async fn the_trackers_listing_of_a_file_is_not_a_directory() {
     drop(tracker_ns);
     running.close().await;
 }
+
+#[tokio::test]
+async fn a_content_summary_of_a_large_tree_is_counted_in_steps_of_ls_limit() {
+    let dir = TempDir::new().unwrap();
+    let running = Running::open_with(dir.path(), |c| c.ls_limit = 100);
+    let nn = &running.nn;
+    const FILES: u64 = 5_000;
+    {
+        let mut state = nn.lock();
+        let mut changes = crate::namespace::Changes::default();
+        let params = crate::namespace::FileParams {
+            replication: 3,
+            block_size: BS,
+            complete: true,
+        };
+        for i in 0..FILES {
+            let path = p(&format!("/big/d{}/f{i:05}", i % 10));
+            let holder = "test-writer".parse().unwrap();
+            state
+                .ns
+                .create(&path, params, &holder, false, true, 1, &mut changes)
+                .unwrap();
+        }
+    }
+    put_empty(nn, "/big/one").await;
+    let summary = nn.content_summary(&p("/big")).unwrap();
+    assert_eq!(
+        (summary.directory_count, summary.file_count, summary.length),
+        (11, FILES + 1, 0)
+    );
+    assert_eq!((summary.quota, summary.space_quota), (-1, -1));
+    // What the namesystem does: one short hold of the lock per step of ls_limit entries.
+    let mut walk = crate::namespace::SummaryWalk::new(&p("/big"));
+    let mut steps = 1;
+    while !walk.step(&nn.lock().ns, 100).unwrap() {
+        steps += 1;
+        assert!(steps <= 1000, "the walk must end");
+    }
+    assert!(steps >= 50, "{steps} steps for {FILES} entries");
+    assert_eq!(walk.finish(), summary);
+    assert_eq!(
+        nn.content_summary(&p("/nope")).unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    running.close().await;
+}

@@ -10,7 +10,15 @@ use granary_client::{FsPath, Granary};
 
 use crate::output;
 
-pub async fn ls(fs: &Granary, path: &FsPath, recursive: bool, json: bool) -> anyhow::Result<()> {
+/// `fs ls`: the entries printed page by page as they arrive; sizes in human units with
+/// `human` (`-h`).
+pub async fn ls(
+    fs: &Granary,
+    path: &FsPath,
+    recursive: bool,
+    human: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut walk = match recursive {
         true => fs.walk(path),
         false => fs.walk(path).children_only(),
@@ -20,37 +28,23 @@ pub async fn ls(fs: &Granary, path: &FsPath, recursive: bool, json: bool) -> any
     // Fetched before anything is printed: a bad path is one error line and no output.
     let mut next = walk.next().await?;
     if json {
-        write!(out, "[")?;
-    }
-    let mut first = true;
-    while let Some(entry) = next {
-        match json {
-            true => write_json(&mut out, &entry, first)?,
-            false => write_line(&mut out, &entry)?,
+        let mut array = output::JsonArray::start(out)?;
+        while let Some(entry) = next {
+            array.push(&entry)?;
+            next = walk.next().await?;
         }
-        first = false;
-        next = walk.next().await?;
+        array.finish()?;
+        return Ok(());
     }
-    if json {
-        writeln!(out, "{}]", if first { "" } else { "\n" })?;
+    while let Some(entry) = next {
+        write_line(&mut out, &entry, human)?;
+        next = walk.next().await?;
     }
     out.flush()?;
     Ok(())
 }
 
-/// One element of a pretty-printed JSON array of statuses.
-fn write_json(out: &mut impl Write, entry: &FileStatus, first: bool) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(entry)?;
-    write!(
-        out,
-        "{}\n  {}",
-        if first { "" } else { "," },
-        text.replace('\n', "\n  ")
-    )?;
-    Ok(())
-}
-
-fn write_line(out: &mut impl Write, e: &FileStatus) -> anyhow::Result<()> {
+fn write_line(out: &mut impl Write, e: &FileStatus, human: bool) -> anyhow::Result<()> {
     let (kind, repl) = match e.kind {
         FileKind::Directory => ('d', "-".to_string()),
         FileKind::File => ('-', e.replication.to_string()),
@@ -63,7 +57,7 @@ fn write_line(out: &mut impl Write, e: &FileStatus) -> anyhow::Result<()> {
     writeln!(
         out,
         "{kind} {repl:>3} {:>12} {} {}{open}",
-        e.length,
+        output::size(e.length, human),
         output::time_ms(e.modified_ms),
         e.path
     )?;
