@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::output::{self, print_json};
 
 mod copying;
+mod cp;
 mod entries;
 mod listing;
 mod paths;
@@ -45,6 +46,22 @@ pub enum FsCommand {
         force: bool,
         src: String,
         dst: PathBuf,
+    },
+    /// Copy files and directories inside the cluster: cloned by the datanodes where the
+    /// blocks allow, streamed otherwise. Several sources copy into an existing directory.
+    Cp {
+        /// Overwrite existing files.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Print a line per file copied, with how many blocks were cloned and streamed.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Sources, then the destination.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
     },
     /// Write files to stdout.
     Cat {
@@ -189,6 +206,12 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
         FsCommand::Get { force, src, dst } => {
             copying::get(&fs, &paths::expand_one(&fs, &src).await?, &dst, force).await?
         }
+        FsCommand::Cp {
+            force,
+            verbose,
+            json,
+            paths,
+        } => cp::run(&fs, paths, force, verbose, json).await?,
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,

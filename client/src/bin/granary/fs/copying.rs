@@ -66,7 +66,7 @@ pub async fn put(
 /// After an interrupted put: deletes `target` if this command still holds it open, which
 /// releases its lease (a retry may start at once) and has its blocks' replicas deleted. A
 /// file another writer holds, or one that was never created, is left alone.
-async fn abandon(fs: &Granary, target: &FsPath) -> Interrupted {
+pub(super) async fn abandon(fs: &Granary, target: &FsPath) -> Interrupted {
     let cleanup = async {
         let status = fs.try_stat(target).await?;
         let ours = status.is_some_and(|s| s.lease_holder.as_ref() == Some(fs.lease_holder()));
