@@ -57,7 +57,12 @@ impl BlockStore {
             )
             .with_datanode(self.id.clone()));
         }
-        fail::fail_point!("replica::clone_fsync");
+        // `return` fails the clone as a disk would (the copy streams the block instead);
+        // `panic` crashes before the clone is durable.
+        fail::fail_point!("replica::clone_fsync", |_| Err(self.io_error(
+            format!("cloning {source} to {target}"),
+            io::Error::other("failpoint replica::clone_fsync")
+        )));
         copy.sync_data()
             .map_err(|e| self.io_error(format!("writing {}", temp.data_path().display()), e))?;
         let cloned = BlockMeta::new(generation, length, meta.chunks);
