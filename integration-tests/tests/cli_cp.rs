@@ -271,3 +271,58 @@ fn bad_input_is_one_line_and_changes_nothing() {
     assert_eq!(usage.code, Some(2), "one argument is a usage error");
     assert_eq!(read(&cluster, "/x"), b"x-bytes");
 }
+
+/// A `granary` process a test started; killed and reaped when dropped, also on failure.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_interrupted_copy_deletes_its_partial_file_and_exits_130() {
+    let cluster = TestCluster::start(ClusterSpec {
+        datanodes: 1,
+        replication: 1,
+        stall_timeout: Some("60s"),
+        ..Default::default()
+    });
+    put(&cluster, &test_bytes(FOUR_BLOCKS, 6), "/src");
+    // The only holder, stopped, keeps the copy waiting on its first clone, the copy open.
+    let stopped = cluster.stop_datanode(0);
+    let mut cp = Running(
+        cluster
+            .granary_cmd(&["fs", "cp", "/src", "/copy"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run granary"),
+    );
+    cluster.wait_for("the copy to be open", Duration::from_secs(20), || {
+        let out = cluster.granary(&["fs", "stat", "--json", "/copy"]);
+        out.success && !out.stdout.contains("\"lease_holder\": null")
+    });
+    // SAFETY: plain kill(2) of the child this test started and has not reaped.
+    unsafe { libc::kill(cp.0.id() as i32, libc::SIGINT) };
+    let mut code = None;
+    for _ in 0..500 {
+        if let Ok(Some(status)) = cp.0.try_wait() {
+            code = status.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(code, Some(130));
+    let mut stderr = String::new();
+    if let Some(mut pipe) = cp.0.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+    }
+    assert!(stderr.contains("deleted the partial /copy"), "{stderr}");
+    assert!(!exists(&cluster, "/copy"));
+    drop(stopped);
+    assert_eq!(read(&cluster, "/src"), test_bytes(FOUR_BLOCKS, 6));
+}
