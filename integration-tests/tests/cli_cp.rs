@@ -141,6 +141,9 @@ fn a_copy_with_a_holder_stopped_still_has_every_byte() {
     assert_eq!(cloned, 4, "{copied:?}");
     drop(stopped);
     assert_eq!(read(&cluster, "/copy"), bytes);
+    cluster.wait_for("the copy fully replicated", Duration::from_secs(30), || {
+        cluster.fully_replicated()
+    });
 }
 
 #[test]
