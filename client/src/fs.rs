@@ -19,7 +19,7 @@ use crate::read::FileReader;
 use crate::transfer;
 pub use crate::walk::Walk;
 use crate::write::lease::LeaseRenewer;
-use crate::write::{self, FileWriter, Progress, PutOptions, PutSummary};
+use crate::write::{self, CopyOptions, CopySummary, FileWriter, Progress, PutOptions, PutSummary};
 
 /// A handle on a cluster. Cheap to clone; clones share connections.
 #[derive(Clone)]
@@ -186,6 +186,19 @@ impl Granary {
         opts: &PutOptions,
     ) -> Result<PutSummary> {
         self.put_reader(data, dst, opts, None).await
+    }
+
+    /// Copies the file `src` to `dst` inside the cluster, with the source's replication and
+    /// block size: each block cloned by the datanodes holding it where they can (no byte
+    /// through this client), streamed through this client otherwise. A failed copy deletes
+    /// `dst`, as a failed put does.
+    pub async fn copy_file(
+        &self,
+        src: &FsPath,
+        dst: &FsPath,
+        opts: &CopyOptions,
+    ) -> Result<CopySummary> {
+        write::clone::copy_file(self, src, dst, opts).await
     }
 
     /// Opens a file for reading; directories are refused.

@@ -32,4 +32,4 @@ pub use ids::{BlockId, DatanodeId, Generation, InodeId, LeaseHolder, RequestId};
 pub use jobs::KeyCount;
 pub use path::FsPath;
 pub use read::FileReader;
-pub use write::{PutOptions, PutSummary};
+pub use write::{CopyOptions, CopySummary, PutOptions, PutSummary};

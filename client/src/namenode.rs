@@ -71,6 +71,13 @@ impl NamenodeClient {
         self.writer_call::<routes::AddBlock>(req).await
     }
 
+    pub async fn add_cloned_block(
+        &self,
+        req: &AddClonedBlockRequest,
+    ) -> Result<AddClonedBlockResponse> {
+        self.writer_call::<routes::AddClonedBlock>(req).await
+    }
+
     pub async fn abandon_block(&self, req: &AbandonBlockRequest) -> Result<Ack> {
         self.writer_call::<routes::AbandonBlock>(req).await
     }

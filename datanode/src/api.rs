@@ -10,7 +10,7 @@ use granary_client::server::{method_not_allowed, not_found, ApiResult, Resp, Rou
 use granary_client::{Error, ErrorKind};
 
 use crate::state::AppState;
-use crate::{compute, pipeline, read, recovery};
+use crate::{clone, compute, pipeline, read, recovery};
 
 /// Block reads and writes, the recovery routes, health, and the shuffle server over this
 /// node's map output.
@@ -19,6 +19,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .endpoint(routes::ReadBlock, read::get_block)
         .endpoint(routes::WriteBlock, pipeline::put_block)
+        .typed(routes::CloneReplica, clone::clone_replica)
         .typed(routes::ReplicaStateOf, recovery::routes::replica_state)
         .typed(routes::CutReplica, recovery::routes::cut_replica)
         .typed(routes::Health, health)

@@ -4,6 +4,7 @@
 //! lifeline, runs the namenode's commands, and leads block recoveries.
 
 pub mod api;
+pub mod clone;
 pub mod compute;
 pub mod config;
 pub mod downstream;

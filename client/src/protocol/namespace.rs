@@ -96,6 +96,36 @@ pub struct AddBlockResponse {
     pub pipeline: Vec<DatanodeInfo>,
 }
 
+/// Allocates the next block of a file under construction as a clone of `source`, a committed
+/// block of another file: its replicas are made by the datanodes holding `source`, each
+/// copying its own replica locally (`CloneReplica`), so no byte passes through the client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AddClonedBlockRequest {
+    pub path: FsPath,
+    pub file: InodeId,
+    pub source: BlockId,
+    /// The generation the client located `source` at: a block changed since is refused
+    /// (`stale_replica`), so the clone is of the bytes the client saw.
+    pub source_generation: Generation,
+    /// As [`AddBlockRequest::previous`]: the writer's previous block, committed now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<CommittedBlock>,
+    pub holder: LeaseHolder,
+    pub request_id: RequestId,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddClonedBlockResponse {
+    pub block: BlockId,
+    /// The generation the clones are finalized at.
+    pub generation: Generation,
+    /// The source's committed length and digest, which the clones keep.
+    pub length: u64,
+    pub sha256: Digest,
+    /// The live datanodes holding `source` at its committed generation: the ones to ask.
+    pub holders: Vec<DatanodeInfo>,
+}
+
 /// Gives up a block whose pipeline failed; its partial replicas are deleted later.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AbandonBlockRequest {

@@ -19,8 +19,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
-    AbandonBlockRequest, Ack, AddBlockRequest, AddBlockResponse, AppendRequest, AppendResponse,
-    AttemptId, BlockReceivedRequest, BlockReportRequest, BlockReportResponse, ClusterReport,
+    AbandonBlockRequest, Ack, AddBlockRequest, AddBlockResponse, AddClonedBlockRequest,
+    AddClonedBlockResponse, AppendRequest, AppendResponse, AttemptId, BlockReceivedRequest,
+    BlockReportRequest, BlockReportResponse, CloneReplicaRequest, ClusterReport,
     CommitBlockSyncRequest, CompleteRequest, CompleteResponse, ConcatRequest, ContentSummary,
     CreateRequest, CreateResponse, CutReplicaRequest, DatanodeAdminRequest, DatanodeQuery,
     DatanodeReport, DeleteRequest, DeleteResponse, ExecutorPoll, ExecutorPollResponse, FileStatus,
@@ -30,7 +31,7 @@ use super::{
     RegisterResponse, RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest,
     ReplicaState, ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest,
     SafeModeRequest, SafeModeStatus, ServerDefaults, SetReplicationRequest, SubmitJobRequest,
-    TaskReport, TruncateRequest, TruncateResponse,
+    TaskReport, TruncateRequest, TruncateResponse, WriteBlockAck,
 };
 use crate::ids::BlockId;
 
@@ -245,6 +246,8 @@ routes! {
     // Client namespace calls (namenode).
     Create = Post "/v1/namespace/create", CreateRequest => CreateResponse;
     AddBlock = Post "/v1/namespace/add_block", AddBlockRequest => AddBlockResponse;
+    /// The next block of a file as a clone of another file's block (a server-side copy).
+    AddClonedBlock = Post "/v1/namespace/add_cloned_block", AddClonedBlockRequest => AddClonedBlockResponse;
     AbandonBlock = Post "/v1/namespace/abandon_block", AbandonBlockRequest => Ack;
     Complete = Post "/v1/namespace/complete", CompleteRequest => CompleteResponse;
     Mkdir = Post "/v1/namespace/mkdir", MkdirRequest => FileStatus;
@@ -305,6 +308,8 @@ routes! {
     /// Stream (datanode): writes a block from a framed body through its pipeline, answered
     /// with a [`super::WriteBlockAck`].
     WriteBlock = Put "/v1/blocks/{id}" [BlockId];
+    /// A new replica of `{id}` copied locally from this node's replica of another block.
+    CloneReplica = Post "/v1/blocks/{id}/clone" [BlockId], CloneReplicaRequest => WriteBlockAck;
     /// Datanode ↔ datanode, during a block recovery: a replica's state, and cutting it.
     ReplicaStateOf = Get "/v1/recovery/{id}" [BlockId], ReplicaStateQuery => ReplicaState;
     CutReplica = Post "/v1/recovery/{id}/cut" [BlockId], CutReplicaRequest => ReplicaState;

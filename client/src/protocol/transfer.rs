@@ -50,6 +50,19 @@ pub struct WriteBlockAck {
     pub persisted_on: Vec<DatanodeId>,
 }
 
+/// Body of `POST /v1/blocks/{target}/clone`: make a new replica of the block `target` from
+/// this node's finalized replica of `source`, which must be at `source_generation` and hold
+/// exactly `length` bytes. The data file is copied locally and the new sidecar keeps the
+/// source's chunk digests under `generation`. Answered with a [`WriteBlockAck`] naming this
+/// node once the clone is durable and reported to the namenode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloneReplicaRequest {
+    pub source: BlockId,
+    pub source_generation: Generation,
+    pub generation: Generation,
+    pub length: u64,
+}
+
 /// Query string of a block read; absent fields mean "from the start" and "to the end".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadBlockQuery {

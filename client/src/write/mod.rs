@@ -7,8 +7,10 @@
 //! - `segment`: bytes continuing the last block in place;
 //! - `frames`: one pipeline attempt;
 //! - `lease`: renewing the leases of open writers;
-//! - `stream`: [`FileWriter`].
+//! - `stream`: [`FileWriter`];
+//! - `clone`: copies inside the cluster, block by block cloned by the datanodes or streamed.
 
+pub(crate) mod clone;
 mod frames;
 pub(crate) mod lease;
 mod segment;
@@ -27,6 +29,7 @@ use crate::fs::Granary;
 use crate::ids::{LeaseHolder, RequestId};
 use crate::path::FsPath;
 use crate::protocol::*;
+pub use clone::{CopyOptions, CopySummary};
 pub use stream::FileWriter;
 use writer::Writer;
 

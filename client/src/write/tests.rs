@@ -277,3 +277,5 @@ async fn an_empty_put_whose_complete_fails_deletes_the_open_file() {
     let expected = [(CREATE, true), (COMPLETE, false), (DELETE, false)];
     assert_eq!(calls, expected);
 }
+
+mod copy;

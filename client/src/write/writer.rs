@@ -339,7 +339,7 @@ impl<'a> Writer<'a> {
             .await
     }
 
-    async fn abandon(&self, block: BlockId) {
+    pub(super) async fn abandon(&self, block: BlockId) {
         let req = AbandonBlockRequest {
             path: self.path.clone(),
             file: self.file,

@@ -3,6 +3,7 @@
 //!
 //! Paths are only ever built from a parsed [`BlockId`], never from request text.
 
+mod clone;
 mod corrupt;
 mod cut;
 mod fsutil;
@@ -310,6 +311,8 @@ impl BlockStore {
 
 #[cfg(test)]
 mod append_tests;
+#[cfg(test)]
+mod clone_tests;
 #[cfg(test)]
 mod cut_tests;
 #[cfg(test)]

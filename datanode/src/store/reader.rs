@@ -87,7 +87,10 @@ impl BlockStore {
 
     /// The data file and the sidecar the index describes. A segment or a cut may replace the
     /// sidecar between the index lookup and the read; then the index is read again.
-    fn open_consistent(&self, block: BlockId) -> Result<(Stored, u64, File, BlockMeta), Error> {
+    pub(super) fn open_consistent(
+        &self,
+        block: BlockId,
+    ) -> Result<(Stored, u64, File, BlockMeta), Error> {
         let open_error = |e: io::Error| match e.kind() {
             // Deleted between the index lookup and here.
             io::ErrorKind::NotFound => self.unknown_block(block),

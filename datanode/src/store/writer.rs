@@ -82,6 +82,26 @@ impl BlockStore {
         block: BlockId,
         generation: Generation,
     ) -> Result<BlockWriter, Error> {
+        let (temp, file) = self.begin_new(block)?;
+        Ok(BlockWriter {
+            target: Target::New(temp),
+            file,
+            generation,
+            chunks: Vec::new(),
+            length: 0,
+            grid: FrameGrid::from_offset(0),
+            partial: Vec::new(),
+            written_back: 0,
+            dropped: 0,
+        })
+    }
+
+    /// The marked temporary files of a new replica of `block`, its data file created empty.
+    /// `already_exists` if the replica is finalized or another write of it is in progress.
+    pub(super) fn begin_new(
+        self: &Arc<Self>,
+        block: BlockId,
+    ) -> Result<(TempReplica, File), Error> {
         let mark = {
             let mut index = self.lock();
             if index.replicas.contains_key(&block) {
@@ -102,17 +122,7 @@ impl BlockStore {
         };
         let file = File::create_new(&temp.data)
             .map_err(|e| self.io_error(format!("creating {}", temp.data.display()), e))?;
-        Ok(BlockWriter {
-            target: Target::New(temp),
-            file,
-            generation,
-            chunks: Vec::new(),
-            length: 0,
-            grid: FrameGrid::from_offset(0),
-            partial: Vec::new(),
-            written_back: 0,
-            dropped: 0,
-        })
+        Ok((temp, file))
     }
 
     /// Makes a prepared replica visible. A new one: renames the data file, then the sidecar
@@ -237,6 +247,22 @@ impl BlockWriter {
 }
 
 impl PreparedReplica {
+    /// A new replica whose data (fsynced) and sidecar (`meta`, not yet written) are in
+    /// `temp`'s files: writes and fsyncs the sidecar, ready to commit.
+    pub(super) fn new_replica(temp: TempReplica, meta: BlockMeta) -> Result<Self, Error> {
+        if let Err(e) = write_sidecar(&temp.meta, &meta) {
+            let block = temp.block;
+            return Err(temp
+                .mark
+                .store()
+                .io_error(format!("writing the sidecar of {block}"), e));
+        }
+        Ok(PreparedReplica {
+            target: Target::New(temp),
+            meta,
+        })
+    }
+
     pub fn block(&self) -> BlockId {
         self.target.mark().block()
     }
@@ -253,6 +279,12 @@ impl PreparedReplica {
     /// The block digest (SHA-256 over the chunk digests) of the whole replica.
     pub fn digest(&self) -> Digest {
         self.meta.block_digest
+    }
+}
+
+impl TempReplica {
+    pub(super) fn data_path(&self) -> &PathBuf {
+        &self.data
     }
 }
 

@@ -26,6 +26,7 @@ pub fn router(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) -> Router {
         .typed(routes::Health, admin::health)
         .typed(routes::Create, namespace::create)
         .typed(routes::AddBlock, namespace::add_block)
+        .typed(routes::AddClonedBlock, namespace::add_cloned_block)
         .typed(routes::AbandonBlock, namespace::abandon_block)
         .typed(routes::Complete, namespace::complete)
         .typed(routes::Mkdir, namespace::mkdir)

@@ -27,6 +27,13 @@ pub async fn add_block(
     Ok(Resp(nn.add_block(req, Some(peer.ip())).await?))
 }
 
+pub async fn add_cloned_block(
+    State(nn): Nn,
+    Req(req): Req<routes::AddClonedBlock>,
+) -> ApiResult<Resp<routes::AddClonedBlock>> {
+    Ok(Resp(nn.add_cloned_block(req).await?))
+}
+
 pub async fn abandon_block(
     State(nn): Nn,
     Req(req): Req<routes::AbandonBlock>,

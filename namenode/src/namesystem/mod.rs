@@ -10,6 +10,7 @@
 
 mod admin;
 mod client;
+mod clone;
 mod complete;
 mod datanode;
 mod events;

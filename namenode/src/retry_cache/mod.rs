@@ -45,6 +45,7 @@ impl RetryKey {
 pub enum Op {
     Create,
     AddBlock,
+    AddClonedBlock,
     Complete,
     Mkdir,
     Delete,
@@ -62,6 +63,7 @@ impl Op {
         match self {
             Op::Create => "create",
             Op::AddBlock => "add_block",
+            Op::AddClonedBlock => "add_cloned_block",
             Op::Complete => "complete",
             Op::Mkdir => "mkdir",
             Op::Delete => "delete",

@@ -9,6 +9,7 @@ use granary_client::size::parse_size;
 use granary_client::{FsPath, Granary};
 
 mod copying;
+mod cp;
 mod entries;
 mod find;
 mod getting;
@@ -30,6 +31,22 @@ pub enum FsCommand {
     /// Copy files and directories out of the cluster to a local path.
     #[command(visible_alias = "copyToLocal")]
     Get(getting::GetArgs),
+    /// Copy files and directories inside the cluster: cloned by the datanodes where the
+    /// blocks allow, streamed otherwise. Several sources copy into an existing directory.
+    Cp {
+        /// Overwrite existing files.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Print a line per file copied, with how many blocks were cloned and streamed.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Sources, then the destination.
+        #[arg(required = true, num_args = 2..)]
+        paths: Vec<String>,
+    },
     /// Write files to stdout.
     Cat {
         #[arg(required = true)]
@@ -290,6 +307,12 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
         FsCommand::Put(args) => copying::put(&fs, &args).await?,
         FsCommand::MoveFromLocal(args) => copying::move_from_local(&fs, &args).await?,
         FsCommand::Get(args) => getting::get(&fs, &args).await?,
+        FsCommand::Cp {
+            force,
+            verbose,
+            json,
+            paths,
+        } => cp::run(&fs, paths, force, verbose, json).await?,
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
         FsCommand::Ls {
             recursive,

@@ -440,6 +440,7 @@ async fn concurrent_mutations_all_become_durable() {
 
 mod admin;
 mod blocks;
+mod clone;
 mod complete;
 mod health;
 mod leases;

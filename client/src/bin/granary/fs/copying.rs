@@ -220,7 +220,7 @@ async fn put_file(
 /// After an interrupted put: deletes `target`, the file being written, if this command still
 /// holds it open, which releases its lease (a retry may start at once) and has its blocks'
 /// replicas deleted. A file another writer holds, or one that was never created, is left alone.
-async fn abandon(fs: &Granary, target: Option<FsPath>) -> Interrupted {
+pub(super) async fn abandon(fs: &Granary, target: Option<FsPath>) -> Interrupted {
     let Some(target) = target else {
         return Interrupted(
             "interrupted between two files (the ones copied so far stay)".to_string(),
