@@ -49,6 +49,7 @@ pub enum FsCommand {
     },
     /// Write files to stdout.
     Cat {
+        /// Files to write out, in order (globs allowed).
         #[arg(required = true)]
         paths: Vec<String>,
     },
@@ -76,6 +77,7 @@ pub enum FsCommand {
         /// Create parents as needed; no error if the directory exists.
         #[arg(short = 'p', long)]
         parents: bool,
+        /// Directories to create.
         #[arg(required = true)]
         paths: Vec<String>,
     },
@@ -148,7 +150,9 @@ pub enum FsCommand {
         /// Wait until every block has exactly the new number of replicas.
         #[arg(short = 'w', long)]
         wait: bool,
+        /// The new number of replicas per block.
         replication: u16,
+        /// A file, or a directory (every file below it).
         path: String,
     },
     /// Show a file's status, blocks and replica locations; with `-c FORMAT`, one line per
@@ -277,8 +281,10 @@ pub enum FsCommand {
         /// Wait until the file is closed at its new length (its last block cut).
         #[arg(short = 'w', long)]
         wait: bool,
+        /// The new length, in bytes or with a unit (100, 64M); at most the current length.
         #[arg(value_parser = parse_size_arg)]
         length: u64,
+        /// The file to shorten.
         path: String,
     },
     /// Close a file whose writer went away, now, at what its datanodes hold (as
@@ -287,12 +293,15 @@ pub enum FsCommand {
         /// Wait until it is closed.
         #[arg(long)]
         wait: bool,
+        /// The file to close.
         path: String,
     },
     /// Move the blocks of the sources onto the end of TARGET without copying data; the
     /// sources are removed. All must be complete files in one directory.
     Concat {
+        /// The file the sources' blocks are moved onto the end of.
         target: String,
+        /// Files whose blocks are moved, in order; removed afterwards.
         #[arg(required = true)]
         sources: Vec<String>,
     },
