@@ -6,7 +6,10 @@ use clap::CommandFactory;
 
 /// `(fs command, Hadoop's flag, Granary's flag)`: Hadoop spellings rewritten before parsing.
 /// clap reads a single-dash word as a run of one-letter flags, so these cannot be aliases.
-const HADOOP_FLAGS: &[(&str, &str, &str)] = &[];
+const HADOOP_FLAGS: &[(&str, &str, &str)] = &[
+    ("getmerge", "-nl", "--nl"),
+    ("getmerge", "-skip-empty-file", "--skip-empty-file"),
+];
 
 /// The arguments with Hadoop's single-dash long flags of the fs command they follow rewritten
 /// (`table` is [`HADOOP_FLAGS`], a parameter so the rule is testable on its own).
