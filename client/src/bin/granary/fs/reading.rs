@@ -52,14 +52,20 @@ pub async fn tail(fs: &Granary, args: TailArgs) -> anyhow::Result<()> {
         path,
     } = args;
     let path = &paths::expand_one(fs, &path).await?;
-    let reader = fs.open(path).await?;
-    let mut out = tokio::io::stdout();
-    let start = reader.len().saturating_sub(HEAD_TAIL_BYTES);
-    let offset = print_range(&reader, start, u64::MAX, &mut out).await?;
+    let last_kib = async {
+        let reader = fs.open(path).await?;
+        let start = reader.len().saturating_sub(HEAD_TAIL_BYTES);
+        print_range(&reader, start, u64::MAX, &mut tokio::io::stdout()).await
+    };
     if !follow {
-        return Ok(());
+        return last_kib.await.map(drop);
     }
-    match until_signal(follow_file(fs, path, offset, sleep, &mut out)).await? {
+    // The signal handlers cover the first KiB too: a Ctrl-C at any point exits 130.
+    let following = async {
+        let offset = last_kib.await?;
+        follow_file(fs, path, offset, sleep, &mut tokio::io::stdout()).await
+    };
+    match until_signal(following).await? {
         Some(result) => result,
         None => Err(Interrupted(format!("interrupted: stopped following {path}")).into()),
     }
