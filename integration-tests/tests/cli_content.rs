@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,8 @@ fn head_and_tail_print_the_first_and_last_kibibyte() {
     assert_eq!(usage.code, Some(2), "a zero interval is a usage error");
 }
 
-/// A `granary` process whose stdout is collected as it prints; killed when dropped.
+/// A `granary` process whose stdout is collected as it prints (`tail -f`, a `getmerge` to
+/// interrupt); killed when dropped.
 struct Following {
     child: Child,
     stdout: Arc<Mutex<Vec<u8>>>,
@@ -99,8 +100,11 @@ struct Following {
 
 impl Following {
     fn start(cluster: &TestCluster, args: &[&str]) -> Following {
-        let mut child = cluster
-            .granary_cmd(args)
+        Following::start_with(&mut cluster.granary_cmd(args))
+    }
+
+    fn start_with(command: &mut Command) -> Following {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -293,7 +297,7 @@ fn getmerge_fetches_a_job_output_directory_into_one_local_file() {
         mask
     };
     let mode = std::fs::metadata(&merged).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o666 & !u32::from(umask), "mode {mode:o}");
+    assert_eq!(mode, 0o666 & !umask, "mode {mode:o}");
 
     let line = cluster
         .granary(&["fs", "getmerge", "/out", merged_arg])
@@ -352,12 +356,32 @@ fn getmerge_fetches_a_job_output_directory_into_one_local_file() {
     assert_eq!(std::fs::read(&merged).unwrap(), before);
     let usage = cluster.granary(&["fs", "getmerge", "/out"]);
     assert_eq!(usage.code, Some(2), "a source and a local file are needed");
-    let mut left: Vec<String> = std::fs::read_dir(local.path())
+    assert!(temporary_files(local.path()).is_empty());
+
+    // Interrupted while a stopped datanode keeps it waiting: its temporary file is removed.
+    let fresh = local.path().join("fresh.txt");
+    let _stopped = cluster.stop_datanode(0);
+    let mut merge = Following::start_with(
+        cluster
+            .granary_cmd(&["fs", "getmerge", "/out", fresh.to_str().unwrap()])
+            .env("GRANARY_STALL_TIMEOUT", "60s"),
+    );
+    cluster.wait_for("the temporary file", Duration::from_secs(10), || {
+        !temporary_files(local.path()).is_empty()
+    });
+    let (code, stderr) = merge.interrupt_and_wait(Duration::from_secs(10));
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("was not written"), "{stderr}");
+    assert!(temporary_files(local.path()).is_empty());
+    assert!(!fresh.exists());
+}
+
+/// The temporary files of `get` and `getmerge` in `dir`.
+fn temporary_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with(".granary"))
-        .collect();
-    left.sort();
-    assert!(left.is_empty(), "temporary files left: {left:?}");
+        .collect()
 }
