@@ -1,5 +1,6 @@
 //! `fs head`, `fs tail [-f]` and `fs text`: the commands that print part of a file, or a
-//! compressed file decompressed. Each reads only the bytes it prints, a chunk at a time.
+//! compressed file decompressed. head and tail read only the bytes they print; all of them
+//! stream, a chunk at a time.
 
 use std::time::Duration;
 
