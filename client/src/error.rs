@@ -198,6 +198,13 @@ impl Error {
         Self::new(ErrorKind::Io, format!("{context}: {err}"))
     }
 
+    /// The library error a reader adapter wrapped in an `io::Error` (see
+    /// [`crate::FileReader::range_reader`]), or `None` when the error came from elsewhere
+    /// (a decoder reading that stream, the local disk).
+    pub fn from_io(err: &std::io::Error) -> Option<&Error> {
+        err.get_ref()?.downcast_ref::<Error>()
+    }
+
     pub fn to_wire(&self) -> WireError {
         WireError {
             kind: self.kind,

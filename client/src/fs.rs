@@ -12,6 +12,7 @@ use crate::checksum::FileChecksum;
 use crate::config::ClientConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::{DatanodeId, LeaseHolder, RequestId};
+use crate::local_file::PartialFile;
 use crate::namenode::NamenodeClient;
 use crate::path::FsPath;
 use crate::protocol::*;
@@ -222,22 +223,9 @@ impl Granary {
         progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<u64> {
         let reader = self.open(src).await?;
-        let parent = dst
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::Builder::new()
-            .prefix(".granary-get-")
-            .tempfile_in(parent)
-            .map_err(|e| Error::io(parent.display(), e))?;
-        let mut out = tokio::io::BufWriter::with_capacity(
-            1 << 20,
-            tokio::fs::File::from_std(tmp.reopen().map_err(|e| Error::io(dst.display(), e))?),
-        );
-        let written = reader.copy_to(&mut out, progress).await?;
-        drop(out);
-        tmp.persist(dst)
-            .map_err(|e| Error::io(dst.display(), e.error))?;
+        let mut out = PartialFile::create(dst, ".granary-get-")?;
+        let written = reader.copy_to(out.writer(), progress).await?;
+        out.persist().await?;
         Ok(written)
     }
 

@@ -8,8 +8,9 @@
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+use tokio_util::io::StreamReader;
 
 use crate::backoff::Backoff;
 use crate::checksum::{BlockDigester, CHUNK_SIZE};
@@ -75,6 +76,20 @@ impl FileReader {
     /// The whole file.
     pub fn read_all(&self) -> impl Stream<Item = Result<Bytes>> + Send + Unpin + 'static {
         self.read_range(0, self.len())
+    }
+
+    /// `[offset, offset + length)` as a buffered reader (for decoders and line readers), as
+    /// bounded as [`FileReader::read_range`]. A failed read is an `io::Error` wrapping the
+    /// library's [`Error`] (see [`Error::from_io`]).
+    pub fn range_reader(
+        &self,
+        offset: u64,
+        length: u64,
+    ) -> impl AsyncBufRead + Send + Unpin + 'static {
+        StreamReader::new(
+            self.read_range(offset, length)
+                .map(|chunk| chunk.map_err(std::io::Error::other)),
+        )
     }
 
     /// Copies the whole file into `out`, calling `progress` with the bytes written so far.

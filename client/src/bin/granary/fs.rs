@@ -12,9 +12,11 @@ mod copying;
 mod cp;
 mod entries;
 mod find;
+mod getmerge;
 mod getting;
 mod listing;
 mod paths;
+mod reading;
 mod status;
 mod trash;
 mod usage;
@@ -53,6 +55,25 @@ pub enum FsCommand {
         #[arg(required = true)]
         paths: Vec<String>,
     },
+    /// Print the first 1 KiB of a file (as `hdfs dfs -head`).
+    Head {
+        /// The file to read.
+        path: String,
+    },
+    /// Print the last 1 KiB of a file (as `hdfs dfs -tail`); with -f, go on printing what is
+    /// appended to it until Ctrl-C.
+    Tail(reading::TailArgs),
+    /// Write files to stdout, decompressing those named *.gz, *.zst and *.bz2 (as
+    /// `hdfs dfs -text`); other files are written as they are.
+    Text {
+        /// The files to write, in order.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Concatenate files into one local file (as `hdfs dfs -getmerge`): a directory gives its
+    /// files sorted by name, without subdirectories and hidden `_`/`.` files such as
+    /// `_SUCCESS`. Written through a temporary file; Ctrl-C or SIGTERM removes it.
+    Getmerge(getmerge::GetmergeArgs),
     /// List a directory (or show a file).
     #[command(disable_help_flag = true)]
     Ls {
@@ -323,6 +344,12 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             paths,
         } => cp::run(&fs, paths, force, verbose, json).await?,
         FsCommand::Cat { paths } => cat(&fs, &paths).await?,
+        FsCommand::Head { path } => {
+            reading::head(&fs, &paths::expand_one(&fs, &path).await?).await?
+        }
+        FsCommand::Tail(args) => reading::tail(&fs, args).await?,
+        FsCommand::Text { paths } => reading::text(&fs, &paths::expand(&fs, &paths).await?).await?,
+        FsCommand::Getmerge(args) => getmerge::getmerge(&fs, args).await?,
         FsCommand::Ls {
             recursive,
             human,

@@ -12,6 +12,8 @@ const HADOOP_FLAGS: &[(&str, &str, &str)] = &[
     ("find", "-name", "--name"),
     ("find", "-iname", "--iname"),
     ("find", "-type", "--type"),
+    ("getmerge", "-nl", "--nl"),
+    ("getmerge", "-skip-empty-file", "--skip-empty-file"),
 ];
 
 /// The arguments with Hadoop's single-dash long flags of the fs command they follow rewritten
