@@ -111,6 +111,26 @@ fn globs_expand_in_every_command_and_skip_hidden_names() {
     assert!(listing.contains("/out/part-00000"), "{listing}");
     let listing = cluster.granary(&["fs", "ls", "/out/_*"]).ok().stdout;
     assert!(listing.contains("/out/_SUCCESS"), "{listing}");
+    // ls lists every path a glob matches, and several paths, in turn (as `hdfs dfs -ls`);
+    // --json makes one array of them all.
+    let listing = cluster
+        .granary(&["fs", "ls", "/out/part-*", "/tmp"])
+        .ok()
+        .stdout;
+    let lines: Vec<&str> = listing.lines().collect();
+    assert!(
+        lines[0].ends_with("/out/part-00000")
+            && lines[1].ends_with("/out/part-00001")
+            && lines[2..].iter().any(|l| l.ends_with("/tmp/keep.txt")),
+        "{listing}"
+    );
+    let json = cluster
+        .granary(&["fs", "ls", "--json", "/out/part-*", "/tmp"])
+        .ok()
+        .stdout;
+    let entries: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(entries.len(), lines.len(), "{json}");
+    assert_eq!(entries[0]["path"], "/out/part-00000");
 
     // rm: `*` keeps `_SUCCESS`; `_*` asks for it.
     cluster.granary(&["fs", "rm", "/tmp/*.log"]).ok();

@@ -86,9 +86,9 @@ pub enum FsCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// The directory (or file) to list.
+        /// Directories (or files) to list, globs allowed.
         #[arg(default_value = "/")]
-        path: String,
+        paths: Vec<String>,
         /// Print help (`-h` means human-readable sizes, as in hdfs).
         #[arg(long, action = clap::ArgAction::Help)]
         help: Option<bool>,
@@ -354,11 +354,11 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             recursive,
             human,
             json,
-            path,
+            paths,
             ..
         } => {
-            let path = paths::expand_one(&fs, &path).await?;
-            listing::ls(&fs, &path, recursive, human, json).await?
+            let paths = paths::expand(&fs, &paths).await?;
+            listing::ls(&fs, &paths, recursive, human, json).await?
         }
         FsCommand::Mkdir { parents, paths } => {
             for raw in &paths {

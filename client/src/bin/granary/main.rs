@@ -48,8 +48,8 @@ struct ClientFlags {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Files and directories: put, get, cat, ls, mkdir, rm, mv, setrep, stat, append,
-    /// truncate, recover-lease, concat.
+    /// Files and directories, as `hdfs dfs`: put, get, cat, cp, ls, du, find, rm (to the
+    /// trash), mv, stat, append, getmerge and more (`granary fs --help` lists them all).
     #[command(subcommand)]
     Fs(fs::FsCommand),
     /// A local cluster of real namenode and datanode processes.

@@ -10,35 +10,49 @@ use granary_client::{FsPath, Granary};
 
 use crate::output;
 
-/// `fs ls`: the entries printed page by page as they arrive; sizes in human units with
-/// `human` (`-h`).
+/// `fs ls`: the entries below each path in turn (a file is its own entry), printed page by
+/// page as they arrive; with `json`, one array of them all. Sizes in human units with `human`
+/// (`-h`).
 pub async fn ls(
     fs: &Granary,
-    path: &FsPath,
+    paths: &[FsPath],
     recursive: bool,
     human: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let mut walk = match recursive {
+    let walk = |path: &FsPath| match recursive {
         true => fs.walk(path),
         false => fs.walk(path).children_only(),
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    // Fetched before anything is printed: a bad path is one error line and no output.
-    let mut next = walk.next().await?;
+    let stdout = || std::io::BufWriter::new(std::io::stdout().lock());
     if json {
-        let mut array = output::JsonArray::start(out)?;
-        while let Some(entry) = next {
-            array.push(&entry)?;
-            next = walk.next().await?;
+        let mut array = None;
+        for path in paths {
+            let mut walk = walk(path);
+            // Fetched before anything of this path is printed: a bad path is one error line.
+            let mut next = walk.next().await?;
+            let array = match array.as_mut() {
+                Some(array) => array,
+                None => array.insert(output::JsonArray::start(stdout())?),
+            };
+            while let Some(entry) = next {
+                array.push(&entry)?;
+                next = walk.next().await?;
+            }
         }
-        array.finish()?;
+        if let Some(array) = array {
+            array.finish()?;
+        }
         return Ok(());
     }
-    while let Some(entry) = next {
-        write_line(&mut out, &entry, human)?;
-        next = walk.next().await?;
+    let mut out = stdout();
+    for path in paths {
+        let mut walk = walk(path);
+        let mut next = walk.next().await?;
+        while let Some(entry) = next {
+            write_line(&mut out, &entry, human)?;
+            next = walk.next().await?;
+        }
     }
     out.flush()?;
     Ok(())
