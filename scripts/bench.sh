@@ -93,7 +93,7 @@ recovery_seconds() {
   exec 3>&-
   granary fs recover-lease --wait /bench-recover >/dev/null
   end=$(now)
-  granary fs rm -skipTrash /bench-recover
+  granary fs rm -skipTrash /bench-recover >/dev/null
   rm -f "$fifo"
   awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f\n", e - s }'
 }
@@ -124,7 +124,7 @@ bench_fs() {
       t_get=$(seconds granary fs get "/bench-r$r" "$WORK/back.bin")
       cmp -s "$WORK/src.bin" "$WORK/back.bin" || { echo "get returned different bytes" >&2; exit 1; }
       rm -f "$WORK/back.bin"
-      granary fs rm -skipTrash "/bench-r$r"
+      granary fs rm -skipTrash "/bench-r$r" >/dev/null
       if [ "$r" = 1 ]; then p1+=("$t_put"); g1+=("$t_get"); else p3+=("$t_put"); g3+=("$t_get"); fi
     done
   done
@@ -140,7 +140,7 @@ bench_fs() {
     granary fs get /bench-append "$WORK/back.bin"
     cmp -s "$WORK/src.bin" "$WORK/back.bin" || { echo "appends built different bytes" >&2; exit 1; }
     rm -f "$WORK/back.bin"
-    granary fs rm -skipTrash /bench-append
+    granary fs rm -skipTrash /bench-append >/dev/null
     rc+=("$(recovery_seconds)")
   done
   rm -rf "$WORK/pieces"
