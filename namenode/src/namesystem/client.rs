@@ -12,7 +12,7 @@ use granary_client::protocol::{
 use granary_client::{Error, ErrorKind, FsPath};
 
 use super::recovery::RecoveryOrders;
-use super::{writer_file, Namesystem, State};
+use super::{allocate_block, writer_file, Namesystem, NextBlockOf, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
 use crate::namespace::{FileParams, ListPage, SummaryWalk};
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
@@ -95,29 +95,15 @@ impl Namesystem {
                         ),
                     ));
                 }
-                let (block, generation) = state.ns.add_block(
-                    &req.path,
-                    req.file,
-                    &req.holder,
-                    req.previous.as_ref(),
-                    changes,
-                )?;
-                if let Some(previous) = &req.previous {
-                    for stale in state
-                        .blocks
-                        .commit_generation(previous.id, previous.generation)
-                    {
-                        state.datanodes.queue_delete(&stale, previous.id);
-                    }
-                }
-                state
-                    .blocks
-                    .insert(block, req.file, replication, None, generation);
-                let ids = pipeline.iter().map(|d| d.id.clone()).collect();
-                state.blocks.reopen(block, ids);
-                for target in &pipeline {
-                    state.datanodes.add_scheduled(&target.id, block_size);
-                }
+                let writer = NextBlockOf {
+                    path: &req.path,
+                    file: req.file,
+                    holder: &req.holder,
+                    previous: req.previous.as_ref(),
+                    replication,
+                };
+                let (block, generation) =
+                    allocate_block(state, changes, writer, &pipeline, block_size)?;
                 Ok(AddBlockResponse {
                     block,
                     generation,

@@ -6,7 +6,7 @@
 use granary_client::protocol::{AddClonedBlockRequest, AddClonedBlockResponse, DatanodeInfo};
 use granary_client::{BlockId, Digest, Error, ErrorKind, Generation};
 
-use super::{writer_file, Namesystem, State};
+use super::{allocate_block, writer_file, Namesystem, NextBlockOf, State};
 use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
 
@@ -40,29 +40,15 @@ impl Namesystem {
                         req.source, source.length, req.path
                     )));
                 }
-                let (block, generation) = state.ns.add_block(
-                    &req.path,
-                    req.file,
-                    &req.holder,
-                    req.previous.as_ref(),
-                    changes,
-                )?;
-                if let Some(previous) = &req.previous {
-                    for stale in state
-                        .blocks
-                        .commit_generation(previous.id, previous.generation)
-                    {
-                        state.datanodes.queue_delete(&stale, previous.id);
-                    }
-                }
-                state
-                    .blocks
-                    .insert(block, req.file, replication, None, generation);
-                let ids = source.holders.iter().map(|d| d.id.clone()).collect();
-                state.blocks.reopen(block, ids);
-                for holder in &source.holders {
-                    state.datanodes.add_scheduled(&holder.id, source.length);
-                }
+                let writer = NextBlockOf {
+                    path: &req.path,
+                    file: req.file,
+                    holder: &req.holder,
+                    previous: req.previous.as_ref(),
+                    replication,
+                };
+                let (block, generation) =
+                    allocate_block(state, changes, writer, &source.holders, source.length)?;
                 Ok(AddClonedBlockResponse {
                     block,
                     generation,

@@ -23,7 +23,10 @@ mod writers;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use granary_client::{BlockId, Error, ErrorKind, FsPath, InodeId, LeaseHolder, RequestId};
+use granary_client::protocol::{CommittedBlock, DatanodeInfo};
+use granary_client::{
+    BlockId, Error, ErrorKind, FsPath, Generation, InodeId, LeaseHolder, RequestId,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::{watch, Notify};
@@ -355,6 +358,52 @@ fn pre_lease_writer() -> LeaseHolder {
     "granary-pre-lease-writer"
         .parse()
         .expect("a valid constant lease holder")
+}
+
+/// The writer's next block, on `targets`, each expecting `bytes` (what placement counts as
+/// scheduled on them): commits `previous` (its stale replicas queued for deletion), then adds
+/// the block to the file and opens it on the targets. For `add_block` and `add_cloned_block`.
+pub(crate) fn allocate_block(
+    state: &mut State,
+    changes: &mut Changes,
+    writer: NextBlockOf<'_>,
+    targets: &[DatanodeInfo],
+    bytes: u64,
+) -> Result<(BlockId, Generation), Error> {
+    let NextBlockOf {
+        path,
+        file,
+        holder,
+        previous,
+        replication,
+    } = writer;
+    let (block, generation) = state.ns.add_block(path, file, holder, previous, changes)?;
+    if let Some(previous) = previous {
+        for stale in state
+            .blocks
+            .commit_generation(previous.id, previous.generation)
+        {
+            state.datanodes.queue_delete(&stale, previous.id);
+        }
+    }
+    state
+        .blocks
+        .insert(block, file, replication, None, generation);
+    let ids = targets.iter().map(|d| d.id.clone()).collect();
+    state.blocks.reopen(block, ids);
+    for target in targets {
+        state.datanodes.add_scheduled(&target.id, bytes);
+    }
+    Ok((block, generation))
+}
+
+/// Whose next block [`allocate_block`] adds.
+pub(crate) struct NextBlockOf<'a> {
+    pub path: &'a FsPath,
+    pub file: InodeId,
+    pub holder: &'a LeaseHolder,
+    pub previous: Option<&'a CommittedBlock>,
+    pub replication: u16,
 }
 
 /// The file a writer call names, if `holder` still holds it: open, its lease, and not being
