@@ -1,7 +1,9 @@
 //! Path globs, as `hdfs dfs` and Hadoop's input formats read them: `*`, `?` and `[...]`
 //! within one component, matched level by level from the root against paged directory
 //! listings. Names starting with `_` or `.` (`_SUCCESS`, `_temporary`, hidden files) are
-//! skipped unless the component asks for them by its first character (`_*`, `.*`).
+//! skipped unless the component asks for them by its first character (`_*`, `.*`). As in
+//! Hadoop, a backslash makes the character after it literal (`x\[1\].txt` names the file
+//! `x[1].txt`); a path with no unescaped `*`, `?` or `[` is a plain path, its escapes removed.
 //!
 //! The `granary` CLI and the job tracker both expand through [`expand`], each over its own
 //! [`Listing`] of the namespace.
@@ -41,9 +43,74 @@ impl Listing for Granary {
     }
 }
 
-/// Whether `raw` is a pattern rather than a plain path.
+/// The characters a backslash makes literal: the wildcards, `]` and the backslash itself.
+const ESCAPABLE: &str = "*?[]\\";
+
+/// Whether `raw` is a pattern rather than a plain path: it has a `*`, `?` or `[` that no
+/// backslash escapes.
 pub fn is_glob(raw: &str) -> bool {
-    raw.contains(['*', '?', '['])
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '*' | '?' | '[' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `raw` with its escapes removed (`\[` is `[`); a backslash before any other character
+/// stays, so names with backslashes keep working as plain paths.
+pub fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match chars.peek() {
+            Some(&next) if c == '\\' && ESCAPABLE.contains(next) => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `glob` crate's spelling of a component with backslash escapes: an escaped character
+/// outside a `[...]` class becomes a class of that one character (`\*` is `[*]`).
+fn glob_syntax(component: &str) -> String {
+    let mut out = String::with_capacity(component.len());
+    let mut chars = component.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if !in_class && chars.peek().is_some_and(|n| ESCAPABLE.contains(*n)) => {
+                if let Some(escaped) = chars.next() {
+                    out.extend(['[', escaped, ']']);
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+                // A `]` (or `!]`) first in a class is a member, not its end.
+                if chars.peek() == Some(&'!') {
+                    out.extend(chars.next());
+                }
+                if chars.peek() == Some(&']') {
+                    out.extend(chars.next());
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Names a wildcard (and a job's input listing) leaves out.
@@ -60,7 +127,7 @@ pub struct ComponentPattern {
 impl ComponentPattern {
     /// `component` of the glob `input` (named in the error when the pattern is malformed).
     pub fn new(component: &str, input: &str) -> Result<Self> {
-        let pattern = glob::Pattern::new(component)
+        let pattern = glob::Pattern::new(&glob_syntax(component))
             .map_err(|e| Error::invalid_argument(format!("invalid glob {input}: {}", e.msg)))?;
         Ok(ComponentPattern {
             pattern,
@@ -77,10 +144,11 @@ impl ComponentPattern {
 /// every entry a glob matches (none if it matches nothing). Only the last component may match
 /// files; the ones before it match directories.
 pub async fn expand<L: Listing + ?Sized>(ns: &L, input: &str) -> Result<Vec<FileStatus>> {
-    let path = FsPath::parse(input)?;
     if !is_glob(input) {
+        let path = FsPath::parse(&unescape(input))?;
         return Ok(ns.try_stat(&path).await?.into_iter().collect());
     }
+    let path = FsPath::parse(input)?;
     let components: Vec<&str> = path.components().collect();
     let mut current: Vec<FileStatus> = ns.try_stat(&FsPath::root()).await?.into_iter().collect();
     for (i, component) in components.iter().enumerate() {
@@ -98,7 +166,7 @@ pub async fn expand<L: Listing + ?Sized>(ns: &L, input: &str) -> Result<Vec<File
             }
         } else {
             for dir in dirs {
-                if let Some(entry) = ns.try_stat(&dir.path.join(component)?).await? {
+                if let Some(entry) = ns.try_stat(&dir.path.join(&unescape(component))?).await? {
                     next.push(entry);
                 }
             }

@@ -186,3 +186,38 @@ fn glob_characters_are_recognised() {
     assert!(pattern.matches("part-r-00003"));
     assert!(!pattern.matches("part-x-00003"));
 }
+
+#[test]
+fn a_backslash_makes_a_glob_character_literal() {
+    let ns = Tree::new(
+        &[
+            "/d/x[1].txt",
+            "/d/x1.txt",
+            "/d/*star",
+            "/d/plain",
+            "/d/a\\b",
+        ],
+        &["/d/q?"],
+    );
+    assert!(!is_glob("/d/x\\[1\\].txt"));
+    assert!(!is_glob("/d/\\*star"));
+    assert!(
+        is_glob("/d/\\\\*"),
+        "an escaped backslash escapes nothing after it"
+    );
+    assert_eq!(unescape("/d/x\\[1\\].txt"), "/d/x[1].txt");
+    assert_eq!(unescape("/d/a\\b"), "/d/a\\b", "other backslashes stay");
+    // Plain paths, their escapes removed.
+    assert_eq!(expanded(&ns, "/d/x\\[1\\].txt"), ["/d/x[1].txt"]);
+    assert_eq!(expanded(&ns, "/d/\\*star"), ["/d/*star"]);
+    assert_eq!(expanded(&ns, "/d/a\\b"), ["/d/a\\b"]);
+    // Escapes inside a glob: literal in a wildcard component and in a plain one before it.
+    assert_eq!(expanded(&ns, "/d/x\\[*"), ["/d/x[1].txt"]);
+    assert_eq!(expanded(&ns, "/d/\\**"), ["/d/*star"]);
+    assert_eq!(
+        expanded(&ns, "/d/x[1].txt"),
+        ["/d/x1.txt"],
+        "unescaped, [1] is a class"
+    );
+    assert_eq!(expanded(&ns, "/*/q\\?"), ["/d/q?"]);
+}

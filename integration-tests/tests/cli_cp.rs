@@ -329,3 +329,52 @@ fn an_interrupted_copy_deletes_its_partial_file_and_exits_130() {
     drop(stopped);
     assert_eq!(read(&cluster, "/src"), test_bytes(FOUR_BLOCKS, 6));
 }
+
+#[test]
+fn ctrl_c_between_two_files_of_a_tree_stops_the_copy_too() {
+    let cluster = TestCluster::start(ClusterSpec {
+        datanodes: 1,
+        replication: 1,
+        ..Default::default()
+    });
+    // A file first, then a long stretch of directories: after the file, the copy only walks
+    // and makes directories, with no file being copied when the signal comes.
+    const DIRS: usize = 3000;
+    let local = tempfile::tempdir().unwrap();
+    std::fs::write(local.path().join("a"), b"first").unwrap();
+    for i in 0..DIRS {
+        std::fs::create_dir(local.path().join(format!("d{i:05}"))).unwrap();
+    }
+    cluster
+        .granary_within(
+            CP_TIMEOUT,
+            &["fs", "put", local.path().to_str().unwrap(), "/t"],
+        )
+        .ok();
+    let mut cp = Running(
+        cluster
+            .granary_cmd(&["fs", "cp", "/t", "/copy"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run granary"),
+    );
+    cluster.wait_for("the first file copied", Duration::from_secs(20), || {
+        exists(&cluster, "/copy/a") && exists(&cluster, "/copy/d00000")
+    });
+    // SAFETY: plain kill(2) of the child this test started and has not reaped.
+    unsafe { libc::kill(cp.0.id() as i32, libc::SIGINT) };
+    let mut code = None;
+    for _ in 0..500 {
+        if let Ok(Some(status)) = cp.0.try_wait() {
+            code = status.code();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(code, Some(130), "the Ctrl-C was not swallowed");
+    let count = cluster.granary(&["fs", "count", "/copy"]).ok().stdout;
+    let dirs: usize = count.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(dirs < DIRS + 1, "the copy stopped early: {count}");
+}

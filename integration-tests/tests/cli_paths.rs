@@ -160,6 +160,39 @@ fn globs_expand_in_every_command_and_skip_hidden_names() {
 }
 
 #[test]
+fn a_backslash_names_files_whose_names_hold_glob_characters() {
+    let cluster = small_cluster();
+    let scratch = tempfile::tempdir().unwrap();
+    // A local file whose name has brackets is put under that name, as hdfs does.
+    let local = scratch.path().join("x[1].txt");
+    std::fs::write(&local, b"bracketed").unwrap();
+    cluster.granary(&["fs", "mkdir", "/d"]).ok();
+    cluster
+        .granary(&["fs", "put", local.to_str().unwrap(), "/d/"])
+        .ok();
+    put_bytes(&cluster, scratch.path(), "/d/x1.txt", b"plain");
+    // Unescaped, `[1]` is a class: it matches x1.txt alone.
+    let cat = |path: &str| cluster.granary(&["fs", "cat", path]).ok().stdout;
+    assert_eq!(cat("/d/x[1].txt"), "plain");
+    assert_eq!(cat("/d/x\\[1\\].txt"), "bracketed");
+    assert_eq!(cat("/d/x\\[*"), "bracketed");
+    // Escaped names can be created, listed, tested and removed like any other.
+    put_bytes(&cluster, scratch.path(), "/d/\\*star", b"star");
+    cluster.granary(&["fs", "mkdir", "/d/dir\\[2\\]"]).ok();
+    let listed = cluster.granary(&["fs", "ls", "/d"]).ok().stdout;
+    for name in ["/d/*star", "/d/dir[2]", "/d/x[1].txt", "/d/x1.txt"] {
+        assert!(listed.contains(name), "{name} in {listed}");
+    }
+    assert!(exists(&cluster, "/d/dir\\[2\\]"));
+    cluster
+        .granary(&["fs", "rm", "-skipTrash", "/d/x\\[1\\].txt", "/d/\\*star"])
+        .ok();
+    assert!(!exists(&cluster, "/d/x\\[1\\].txt"));
+    assert!(!exists(&cluster, "/d/\\*star"));
+    assert_eq!(cat("/d/x1.txt"), "plain", "the lookalike is untouched");
+}
+
+#[test]
 fn mv_moves_several_sources_into_an_existing_directory_only() {
     let cluster = small_cluster();
     cluster.granary(&["fs", "mkdir", "-p", "/m/dir"]).ok();

@@ -172,6 +172,27 @@ fn skip_trash_deletes_at_once_in_both_spellings() {
 }
 
 #[test]
+fn a_file_where_the_trash_directory_should_be_stops_rm_and_moves_nothing() {
+    let cluster = cluster_with(Vec::new());
+    put(&cluster, "/keep/f", "data");
+    cluster.granary(&["fs", "mkdir", "-p", "/user/alice"]).ok();
+    cluster
+        .granary(&["fs", "touchz", "/user/alice/.Trash"])
+        .ok();
+    let error = alice(&cluster, &["fs", "rm", "/keep/f"]).fails_with_one_line();
+    assert!(
+        error.contains("/user/alice/.Trash is a file") && error.contains("-skipTrash"),
+        "{error}"
+    );
+    assert_eq!(cat(&cluster, "/keep/f"), "data");
+    assert_eq!(
+        children(&cluster, "/user/alice"),
+        [".Trash"],
+        "nothing beside it"
+    );
+}
+
+#[test]
 fn expunge_checkpoints_current_and_immediate_empties_the_trash() {
     let cluster = cluster_with(Vec::new());
     put(&cluster, "/e/a", "a");

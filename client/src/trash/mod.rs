@@ -145,7 +145,9 @@ impl<'a, N: TrashNamespace + ?Sized> Trash<'a, N> {
 
     /// Creates the directory `target` goes in. Where a file has the name one of its
     /// directories needs (a file deleted earlier under that name), that directory gets the
-    /// name plus the time, as HDFS; answers `target` with that change.
+    /// name plus the time, as HDFS; answers `target` with that change. A file at `Current` or
+    /// above it is refused: renaming around it (as HDFS does) would put `target` outside the
+    /// trash, where no expunge ever deletes it.
     async fn make_parent(&self, target: FsPath) -> Result<FsPath> {
         let parent = target.parent().unwrap_or_else(FsPath::root);
         match self.ns.mkdirs(&parent).await {
@@ -157,6 +159,16 @@ impl<'a, N: TrashNamespace + ?Sized> Trash<'a, N> {
         for (index, name) in parent.components().enumerate() {
             at = at.join(name)?;
             if let Some(status) = self.ns.try_stat(&at).await? {
+                if status.kind == FileKind::File && self.current.starts_with(&at) {
+                    return Err(Error::new(
+                        ErrorKind::NotADirectory,
+                        format!(
+                            "cannot move to the trash: {at} is a file, where the trash {} needs \
+                             a directory; remove or rename it, or use -skipTrash",
+                            self.root
+                        ),
+                    ));
+                }
                 if status.kind == FileKind::File {
                     let suffix = names::now_ms().to_string();
                     let moved = names::with_suffix(&target, index, &suffix)?;

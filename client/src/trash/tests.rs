@@ -176,6 +176,30 @@ async fn a_file_where_the_trash_needs_a_directory_gets_the_directory_a_suffix() 
 }
 
 #[tokio::test]
+async fn a_file_in_the_way_of_the_trash_itself_is_refused_and_nothing_moves() {
+    for blocker in [
+        "/user",
+        "/user/alice",
+        "/user/alice/.Trash",
+        "/user/alice/.Trash/Current",
+    ] {
+        let ns = FakeNs::with(&[("/d", DIR), ("/d/f", FILE)]);
+        let mut at = FsPath::root();
+        for name in p(blocker).components() {
+            at = at.join(name).unwrap();
+            let kind = if at == p(blocker) { FILE } else { DIR };
+            ns.add(at.as_str(), kind);
+        }
+        let e = alices(&ns, HOUR)
+            .move_to_trash(&p("/d/f"))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains(&format!("{blocker} is a file")), "{e}");
+        assert_eq!(ns.kind("/d/f"), Some(FILE), "{blocker}: nothing moved");
+    }
+}
+
+#[tokio::test]
 async fn nothing_moves_when_off_or_already_in_the_trash_and_the_trash_never_moves_itself() {
     let ns = FakeNs::with(&[("/f", FILE), ("/user/alice/.Trash/Current/x", FILE)]);
     assert_eq!(

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -60,31 +61,55 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// A pretty-printed JSON array written element by element, so a long listing is printed as
-/// it is read and never held whole.
+/// it is read and never held whole. Dropped unfinished (a command failing half way, e.g. on
+/// a missing second path), it still closes the array, so stdout stays valid JSON.
 pub struct JsonArray<W: Write> {
-    out: W,
+    /// `None` once the array is closed.
+    out: Option<W>,
     empty: bool,
 }
 
 impl<W: Write> JsonArray<W> {
     pub fn start(mut out: W) -> anyhow::Result<Self> {
         write!(out, "[")?;
-        Ok(JsonArray { out, empty: true })
+        Ok(JsonArray {
+            out: Some(out),
+            empty: true,
+        })
     }
 
     pub fn push<T: Serialize>(&mut self, value: &T) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(value)?;
         let comma = if self.empty { "" } else { "," };
-        write!(self.out, "{comma}\n  {}", text.replace('\n', "\n  "))?;
+        if let Some(out) = self.out.as_mut() {
+            write!(out, "{comma}\n  {}", text.replace('\n', "\n  "))?;
+        }
         self.empty = false;
         Ok(())
     }
 
     pub fn finish(mut self) -> anyhow::Result<W> {
-        writeln!(self.out, "{}]", if self.empty { "" } else { "\n" })?;
-        self.out.flush()?;
-        Ok(self.out)
+        let mut out = self
+            .out
+            .take()
+            .context("the JSON array is already closed")?;
+        close_array(&mut out, self.empty)?;
+        Ok(out)
     }
+}
+
+impl<W: Write> Drop for JsonArray<W> {
+    fn drop(&mut self) {
+        if let Some(mut out) = self.out.take() {
+            // The command's own error is what gets reported; this one would only hide it.
+            let _ = close_array(&mut out, self.empty);
+        }
+    }
+}
+
+fn close_array(out: &mut impl Write, empty: bool) -> std::io::Result<()> {
+    writeln!(out, "{}]", if empty { "" } else { "\n" })?;
+    out.flush()
 }
 
 /// A byte progress bar on stderr when it is a terminal; hidden otherwise.
@@ -139,6 +164,21 @@ mod tests {
             }
             let text = String::from_utf8(array.finish().unwrap()).unwrap();
             let back: Vec<i32> = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, values);
+        }
+    }
+
+    #[test]
+    fn an_array_dropped_unfinished_is_still_closed() {
+        for values in [vec![], vec![1, 2]] {
+            let mut text = Vec::new();
+            {
+                let mut array = JsonArray::start(&mut text).unwrap();
+                for v in &values {
+                    array.push(v).unwrap();
+                }
+            }
+            let back: Vec<i32> = serde_json::from_slice(&text).unwrap();
             assert_eq!(back, values);
         }
     }

@@ -4,6 +4,8 @@
 //! else to DST; directories are copied with everything below them. Ctrl-C deletes the file
 //! being copied, as an interrupted put does.
 
+use std::sync::Mutex;
+
 use anyhow::bail;
 use granary_client::protocol::{FileKind, FileStatus};
 use granary_client::{CopyOptions, CopySummary, ErrorKind, FsPath, Granary};
@@ -96,21 +98,37 @@ async fn cp(
         overwrite: force,
         create_parents: false,
     };
-    let mut copied = Vec::new();
-    for (status, target) in plan {
-        match status.kind {
-            FileKind::File => copied.push(copy_one(fs, &status.path, &target, &opts).await?),
-            FileKind::Directory => copy_tree(fs, &status, &target, &opts, &mut copied).await?,
-        }
-        if report.verbose && !report.json {
-            for c in copied.drain(..) {
-                println!(
-                    "{} -> {}: {} bytes, {} blocks cloned, {} streamed",
-                    c.src, c.dst, c.length, c.blocks_cloned, c.blocks_streamed
-                );
+    // One signal watch for the whole copy, so a Ctrl-C between two files (while a tree is
+    // walked or its directories made) stops it too; the file being copied when it comes is
+    // recorded here for the clean-up.
+    let current = Mutex::new(None);
+    let copy = async {
+        let mut copied = Vec::new();
+        for (status, target) in plan {
+            match status.kind {
+                FileKind::File => {
+                    copied.push(copy_one(fs, &status.path, &target, &opts, &current).await?)
+                }
+                FileKind::Directory => {
+                    copy_tree(fs, &status, &target, &opts, &mut copied, &current).await?
+                }
+            }
+            if report.verbose && !report.json {
+                for c in copied.drain(..) {
+                    println!(
+                        "{} -> {}: {} bytes, {} blocks cloned, {} streamed",
+                        c.src, c.dst, c.length, c.blocks_cloned, c.blocks_streamed
+                    );
+                }
             }
         }
-    }
+        Ok::<_, anyhow::Error>(copied)
+    };
+    let Some(copied) = until_signal(copy).await? else {
+        let partial = current.lock().ok().and_then(|mut c| c.take());
+        return Err(abandon(fs, partial).await.into());
+    };
+    let copied = copied?;
     if report.json {
         print_json(&copied)?;
     }
@@ -125,6 +143,7 @@ async fn copy_tree(
     target: &FsPath,
     opts: &CopyOptions,
     copied: &mut Vec<Copied>,
+    current: &Mutex<Option<FsPath>>,
 ) -> anyhow::Result<()> {
     make_dir(fs, target).await?;
     let mut walk = fs.walk(&src.path);
@@ -140,7 +159,7 @@ async fn copy_tree(
         }
         match entry.kind {
             FileKind::Directory => make_dir(fs, &to).await?,
-            FileKind::File => copied.push(copy_one(fs, &entry.path, &to, opts).await?),
+            FileKind::File => copied.push(copy_one(fs, &entry.path, &to, opts, current).await?),
         }
     }
     Ok(())
@@ -157,15 +176,21 @@ async fn make_dir(fs: &Granary, dir: &FsPath) -> anyhow::Result<()> {
     }
 }
 
+/// One file; `current` names it while it is being copied, for the clean-up after a signal.
 async fn copy_one(
     fs: &Granary,
     src: &FsPath,
     dst: &FsPath,
     opts: &CopyOptions,
+    current: &Mutex<Option<FsPath>>,
 ) -> anyhow::Result<Copied> {
-    let Some(result) = until_signal(fs.copy_file(src, dst, opts)).await? else {
-        return Err(abandon(fs, Some(dst.clone())).await.into());
-    };
+    if let Ok(mut c) = current.lock() {
+        *c = Some(dst.clone());
+    }
+    let result = fs.copy_file(src, dst, opts).await;
+    if let Ok(mut c) = current.lock() {
+        *c = None;
+    }
     let summary: CopySummary = result.map_err(|e| match e.kind {
         ErrorKind::AlreadyExists if !opts.overwrite => {
             anyhow::anyhow!("{e} (use -f to overwrite)")

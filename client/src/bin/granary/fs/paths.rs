@@ -1,8 +1,8 @@
 //! How `fs` commands turn their path arguments into cluster paths. Every command resolves its
 //! arguments here, so the rules are the same for all of them: a glob (`*`, `?`, `[...]`, see
 //! [`granary_client::glob`]) expands to the existing paths it matches, and is an error when it
-//! matches none, as in `hdfs dfs`; a plain path passes through unchanged (the command reports
-//! it missing, as it would anyway).
+//! matches none, as in `hdfs dfs`; a plain path passes through with its backslash escapes
+//! removed (`x\[1\]` is `x[1]`; the command reports it missing, as it would anyway).
 
 use anyhow::bail;
 use granary_client::glob::{self, is_glob};
@@ -41,7 +41,7 @@ pub async fn destination(fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
 /// A plain path itself, or the paths a glob matches (at least one).
 async fn matches(fs: &Granary, raw: &str) -> anyhow::Result<Vec<FsPath>> {
     if !is_glob(raw) {
-        return Ok(vec![FsPath::parse(raw)?]);
+        return Ok(vec![FsPath::parse(&glob::unescape(raw))?]);
     }
     let found = glob::expand(fs, raw).await?;
     if found.is_empty() {
