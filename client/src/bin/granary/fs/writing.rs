@@ -17,26 +17,32 @@ use crate::output;
 /// How long `--wait` and `-w` wait for a file to close before giving up.
 const CLOSE_WAIT: Duration = Duration::from_secs(300);
 
-/// Appends each source in turn; every source is checked before anything is appended.
+/// Appends each source in turn; every source is checked before anything is appended. One
+/// signal watch covers them all, so a Ctrl-C between two sources stops the command too.
 pub async fn append(fs: &Granary, sources: &[String], dst: &FsPath) -> anyhow::Result<()> {
     check_local_sources(sources, "append")?;
     if sources.iter().filter(|s| s.as_str() == "-").count() > 1 {
         bail!("stdin (-) can be appended only once");
     }
-    for src in sources {
-        let (bar, progress) = source_progress(src, &format!("append {src} to {dst}"));
-        let result = if src == "-" {
-            until_signal(fs.append_reader(tokio::io::stdin(), dst, None)).await?
-        } else {
-            until_signal(fs.append_file(Path::new(src), dst, Some(progress))).await?
-        };
-        bar.finish_and_clear();
-        let Some(result) = result else {
-            return Err(close_interrupted(fs, dst).await.into());
-        };
-        warn_if_under_replicated(fs, dst, &result?).await;
+    let appends = async {
+        for src in sources {
+            let (bar, progress) = source_progress(src, &format!("append {src} to {dst}"));
+            // Cleared also when an interrupt drops this append.
+            let bar = bar.with_finish(indicatif::ProgressFinish::AndClear);
+            let result = if src == "-" {
+                fs.append_reader(tokio::io::stdin(), dst, None).await
+            } else {
+                fs.append_file(Path::new(src), dst, Some(progress)).await
+            };
+            bar.finish_and_clear();
+            warn_if_under_replicated(fs, dst, &result?).await;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    match until_signal(appends).await? {
+        Some(done) => done,
+        None => Err(close_interrupted(fs, dst).await.into()),
     }
-    Ok(())
 }
 
 /// After an interrupted append: closes `dst` at what its datanodes hold if this command still
