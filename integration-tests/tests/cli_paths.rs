@@ -146,17 +146,12 @@ fn globs_expand_in_every_command_and_skip_hidden_names() {
     cluster.granary(&["fs", "mkdir", "/dest-1"]).ok();
     cluster.granary(&["fs", "mv", "/tmp/k*", "/dest-?"]).ok();
     assert!(exists(&cluster, "/dest-1/keep.txt"));
-    let line = cluster
+    // A destination glob matching nothing is the name as written (as hdfs).
+    cluster
         .granary(&["fs", "mv", "/dest-1/keep.txt", "/none-*"])
-        .fails_with_one_line();
-    assert!(
-        line.contains("`/none-*': No such file or directory"),
-        "{line}"
-    );
-    assert!(
-        exists(&cluster, "/dest-1/keep.txt"),
-        "a refused mv moves nothing"
-    );
+        .ok();
+    assert!(exists(&cluster, "/none-\\*"));
+    assert!(!exists(&cluster, "/dest-1/keep.txt"));
 }
 
 #[test]
@@ -190,6 +185,13 @@ fn a_backslash_names_files_whose_names_hold_glob_characters() {
     assert!(!exists(&cluster, "/d/x\\[1\\].txt"));
     assert!(!exists(&cluster, "/d/\\*star"));
     assert_eq!(cat("/d/x1.txt"), "plain", "the lookalike is untouched");
+    // A destination glob that matches nothing is the name as written, as hdfs's destinations.
+    put_bytes(&cluster, scratch.path(), "/d/q[1].csv", b"literal");
+    assert_eq!(cat("/d/q\\[1\\].csv"), "literal");
+    let line = cluster
+        .granary(&["fs", "put", local.to_str().unwrap(), "/d/*"])
+        .fails_with_one_line();
+    assert!(line.contains("a destination must be one"), "{line}");
 }
 
 #[test]

@@ -32,10 +32,22 @@ pub async fn expand_one(fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
     Ok(found.remove(0))
 }
 
-/// A destination argument: a plain path may not exist yet; a glob must match exactly one
-/// existing path.
+/// A destination argument, which may not exist yet: a glob matching one existing path is
+/// that path, and one matching nothing is the path as written (as hdfs's destinations, so
+/// `put f '/d/q[1].csv'` creates that name); one matching several is refused.
 pub async fn destination(fs: &Granary, raw: &str) -> anyhow::Result<FsPath> {
-    expand_one(fs, raw).await
+    if !is_glob(raw) {
+        return Ok(FsPath::parse(&glob::unescape(raw))?);
+    }
+    let mut found = glob::expand(fs, raw).await?;
+    match found.len() {
+        0 => Ok(FsPath::parse(raw)?),
+        1 => Ok(found.remove(0).path),
+        n => bail!(
+            "`{raw}': matches {n} paths ({}, ...); a destination must be one",
+            found[0].path
+        ),
+    }
 }
 
 /// A plain path itself, or the paths a glob matches (at least one).
