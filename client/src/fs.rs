@@ -311,6 +311,7 @@ impl Granary {
             .mkdir(&MkdirRequest {
                 path: path.clone(),
                 parents,
+                permission: None,
                 request_id: RequestId::new(),
             })
             .await

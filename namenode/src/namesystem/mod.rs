@@ -40,6 +40,7 @@ use crate::recovery::Recoveries;
 use crate::replication::{self, ReplicationState, Settings};
 use crate::retry_cache::{self, Op, RetryKey};
 use crate::safemode::SafeMode;
+use crate::users::Users;
 pub(crate) use events::{leave_safe_mode, update_safe_mode, TrackerEvents};
 
 /// Everything the one lock protects.
@@ -59,6 +60,8 @@ pub(crate) struct State {
 
 pub struct Namesystem {
     config: NamenodeConfig,
+    /// Callers' groups and who the superuser is.
+    users: Users,
     settings: Settings,
     state: Mutex<State>,
     store: Store,
@@ -93,7 +96,9 @@ impl Namesystem {
             .map_err(|e| Error::io(format!("cannot create {}", config.meta_dir.display()), e))?;
         let limits = RetryLimits::from(&config);
         let store = Store::open_with(&config.meta_dir, config.journal_segment_size, limits)?;
-        let ns = store.load(now_ms())?;
+        let mut ns = store.load(now_ms())?;
+        let superuser = granary_client::trash::local_user()?;
+        ns.assign_unowned(&superuser);
         let mut blocks = BlockMap::default();
         let mut leases = LeaseTable::default();
         let started = Instant::now();
@@ -144,6 +149,7 @@ impl Namesystem {
             commit: GroupCommit::new(store.clone()),
             store,
             settings: Settings::from_config(&config),
+            users: Users::new(superuser, config.superuser_group.clone()),
             config,
             monitor_wake: Notify::new(),
             shutdown: watch::Sender::new(false),
@@ -153,6 +159,11 @@ impl Namesystem {
 
     pub fn config(&self) -> &NamenodeConfig {
         &self.config
+    }
+
+    /// Callers: their groups, and the superuser.
+    pub fn users(&self) -> &Users {
+        &self.users
     }
 
     /// What create and append answer: writers renew every half of it.

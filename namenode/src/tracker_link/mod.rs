@@ -94,6 +94,7 @@ impl TrackerNamespace for JobNamespace {
 
     fn mkdirs<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
         let req = MkdirRequest {
+            permission: None,
             path: path.clone(),
             parents: true,
             request_id: RequestId::new(),
@@ -121,6 +122,7 @@ impl TrackerNamespace for JobNamespace {
 
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
         let req = CreateRequest {
+            permission: None,
             holder: job_tracker_holder(),
             path: path.clone(),
             replication: None,

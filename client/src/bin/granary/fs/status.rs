@@ -206,6 +206,7 @@ mod tests {
             block_size: 1 << 20,
             modified_ms: 1_700_000_000_123,
             lease_holder: None,
+            attrs: Default::default(),
         }
     }
 
