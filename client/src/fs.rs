@@ -54,6 +54,11 @@ impl Granary {
         self.nn.url()
     }
 
+    /// Who the calls are made as ([`ClientConfig::user`]).
+    pub fn user(&self) -> &str {
+        &self.config.user
+    }
+
     /// The typed namenode client, for calls the facade does not wrap.
     pub fn namenode(&self) -> &NamenodeClient {
         &self.nn
