@@ -75,9 +75,8 @@ impl Permission {
 
     /// An octal mode such as `755` or `1777` (at most 4 digits, each 0–7).
     pub fn parse_octal(text: &str) -> Result<Self> {
-        let valid = !text.is_empty()
-            && text.len() <= 4
-            && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        let valid =
+            !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
         match u16::from_str_radix(text, 8) {
             Ok(mode) if valid && mode <= 0o1777 => Ok(Permission(mode)),
             _ => Err(Error::invalid_argument(format!(

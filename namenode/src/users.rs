@@ -137,7 +137,11 @@ fn group_name(gid: libc::gid_t) -> Option<String> {
         return None;
     }
     // SAFETY: getgrgid_r succeeded, so gr_name is a NUL-terminated string inside `buf`.
-    Some(unsafe { CStr::from_ptr(entry.gr_name) }.to_string_lossy().into_owned())
+    Some(
+        unsafe { CStr::from_ptr(entry.gr_name) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -146,7 +150,10 @@ mod tests {
 
     #[test]
     fn root_is_in_its_primary_group_and_unknown_users_in_none() {
-        assert_eq!(host_groups("root").first().map(String::as_str), Some("root"));
+        assert_eq!(
+            host_groups("root").first().map(String::as_str),
+            Some("root")
+        );
         assert!(host_groups("no-such-user-granary").is_empty());
         let users = Users::new("root".into(), "supergroup".into());
         assert!(users.caller("root").superuser);

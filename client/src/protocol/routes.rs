@@ -31,8 +31,8 @@ use super::{
     RegisterResponse, RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest,
     ReplicaState, ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest,
     SafeModeRequest, SafeModeStatus, ServerDefaults, SetOwnerRequest, SetPermissionRequest,
-    SetReplicationRequest, SubmitJobRequest,
-    TaskReport, TruncateRequest, TruncateResponse, WriteBlockAck,
+    SetReplicationRequest, SubmitJobRequest, TaskReport, TruncateRequest, TruncateResponse,
+    WriteBlockAck,
 };
 use crate::ids::BlockId;
 

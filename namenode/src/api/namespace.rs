@@ -96,7 +96,12 @@ pub async fn list(
     Req(query): Req<routes::List>,
 ) -> ApiResult<Resp<routes::List>> {
     let caller = who(&nn, caller);
-    let page = nn.list_as(&caller, &query.path, query.start_after.as_deref(), query.limit)?;
+    let page = nn.list_as(
+        &caller,
+        &query.path,
+        query.start_after.as_deref(),
+        query.limit,
+    )?;
     Ok(Resp(ListResponse {
         entries: page.entries,
         next_start_after: page.next_start_after,

@@ -87,7 +87,12 @@ impl Namespace {
         access: Access,
     ) -> Result<(), Error> {
         self.check_traverse(caller, path)?;
-        match self.lookup(path).ok().flatten().and_then(|id| self.inodes.get(&id)) {
+        match self
+            .lookup(path)
+            .ok()
+            .flatten()
+            .and_then(|id| self.inodes.get(&id))
+        {
             Some(inode) => check_inode(caller, inode, path, access),
             None => Ok(()),
         }

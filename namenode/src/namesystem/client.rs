@@ -63,7 +63,9 @@ impl Namesystem {
                         now,
                         changes,
                     )?;
-                    state.ns.own_new(first_new, &caller.user, dir_mode, file_mode);
+                    state
+                        .ns
+                        .own_new(first_new, &caller.user, dir_mode, file_mode);
                     if !req.complete {
                         state.leases.add(&req.holder, file, Instant::now());
                     }
@@ -177,7 +179,9 @@ impl Namesystem {
             }
             let first_new = state.ns.next_inode_id();
             state.ns.mkdir(&req.path, req.parents, now, changes)?;
-            state.ns.own_new(first_new, &caller.user, dir_mode, file_mode);
+            state
+                .ns
+                .own_new(first_new, &caller.user, dir_mode, file_mode);
             state.ns.stat(&req.path)
         })
         .await
@@ -303,9 +307,13 @@ impl Namesystem {
     /// Records a read of `path` in its access time, at most once per
     /// `access_time_precision` (a journaled change, so skipped in safe mode).
     pub async fn record_access(&self, path: &FsPath) {
-        let precision = u64::try_from(self.config.access_time_precision.as_millis())
-            .unwrap_or(u64::MAX);
-        if !self.lock().ns.access_is_stale(path, precision, super::now_ms()) {
+        let precision =
+            u64::try_from(self.config.access_time_precision.as_millis()).unwrap_or(u64::MAX);
+        if !self
+            .lock()
+            .ns
+            .access_is_stale(path, precision, super::now_ms())
+        {
             return;
         }
         let touched = self
@@ -328,7 +336,9 @@ impl Namesystem {
             Some((Op::SetAttributes, &req.request_id)),
             |state, changes, _now| {
                 state.ns.check_owner(caller, &req.path)?;
-                state.ns.set_permission(&req.path, req.permission, changes)?;
+                state
+                    .ns
+                    .set_permission(&req.path, req.permission, changes)?;
                 state.ns.stat(&req.path)
             },
         )

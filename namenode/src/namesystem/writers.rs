@@ -26,7 +26,8 @@ impl Namesystem {
         req: AppendRequest,
         writer_ip: Option<IpAddr>,
     ) -> Result<AppendResponse, Error> {
-        self.append_as(&self.users.superuser(), req, writer_ip).await
+        self.append_as(&self.users.superuser(), req, writer_ip)
+            .await
     }
 
     /// [`Self::append`] for `caller`: w on the file.
@@ -206,7 +207,11 @@ impl Namesystem {
 
     /// [`Self::concat`] for `caller`: w on the target, r+w on each source and w+x on its
     /// parent (the sources are removed), as HDFS.
-    pub async fn concat_as(&self, caller: &Caller, req: ConcatRequest) -> Result<FileStatus, Error> {
+    pub async fn concat_as(
+        &self,
+        caller: &Caller,
+        req: ConcatRequest,
+    ) -> Result<FileStatus, Error> {
         let status = self
             .mutate(
                 Some((Op::Concat, &req.request_id)),

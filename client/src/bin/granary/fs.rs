@@ -192,7 +192,7 @@ pub enum FsCommand {
         /// Print each path as FORMAT: %n name, %b length in bytes, %r replication, %o block
         /// size, %y modified (UTC, yyyy-MM-dd HH:mm:ss), %Y modified (ms since the epoch), %F
         /// type (`regular file` or `directory`), %u owner, %g group, %a permission in octal,
-        /// %A permission as ls shows it, %% a percent sign.
+        /// %A permission symbolic (rwxr-xr-x), %% a percent sign.
         #[arg(
             short = 'c',
             long = "format",

@@ -49,7 +49,11 @@ fn each_class_gets_exactly_its_own_bits_on_files_and_directories() {
     let accesses = [Access::READ, Access::WRITE, Access::EXECUTE];
     // One bit of one class set at a time: only that class asking that access passes.
     for (class, shift) in [(0, 6), (1, 3), (2, 0)] {
-        for (bit, access) in [(4u16, Access::READ), (2, Access::WRITE), (1, Access::EXECUTE)] {
+        for (bit, access) in [
+            (4u16, Access::READ),
+            (2, Access::WRITE),
+            (1, Access::EXECUTE),
+        ] {
             let mode = bit << shift;
             // The directory itself; and the file, reached through a directory all may cross.
             let on_dir = tree_with(mode, 0);
@@ -81,10 +85,14 @@ fn the_owner_class_does_not_fall_through_to_group_or_other() {
     let ns = tree(0o077);
     let owner = user("bob", &["staff"]);
     assert_eq!(
-        ns.check_access(&owner, &p("/d"), Access::READ).unwrap_err().kind,
+        ns.check_access(&owner, &p("/d"), Access::READ)
+            .unwrap_err()
+            .kind,
         ErrorKind::PermissionDenied
     );
-    assert!(ns.check_access(&user("carol", &["staff"]), &p("/d"), Access::ALL).is_ok());
+    assert!(ns
+        .check_access(&user("carol", &["staff"]), &p("/d"), Access::ALL)
+        .is_ok());
 }
 
 #[test]
@@ -136,8 +144,12 @@ fn the_sticky_bit_keeps_others_from_removing_what_they_do_not_own() {
     assert_eq!(err.kind, ErrorKind::PermissionDenied);
     assert!(err.message.contains("sticky bit"), "{}", err.message);
     // The entry's owner, the directory's owner and the superuser may.
-    assert!(ns.check_remove(&user("bob", &[]), &p("/d/f"), false).is_ok());
-    assert!(ns.check_remove(&Caller::superuser("root"), &p("/d/f"), false).is_ok());
+    assert!(ns
+        .check_remove(&user("bob", &[]), &p("/d/f"), false)
+        .is_ok());
+    assert!(ns
+        .check_remove(&Caller::superuser("root"), &p("/d/f"), false)
+        .is_ok());
     // Without the sticky bit, w+x on the parent is enough.
     ns.set_permission(&p("/d"), Permission::new(0o777), &mut changes)
         .unwrap();
@@ -174,8 +186,14 @@ fn owners_and_groups_change_as_hdfs_allows() {
     assert_eq!(ns.stat(&p("/d/f")).unwrap().attrs.group, "eng");
     let refused = ns.set_owner(&owner, &p("/d/f"), None, Some("wheel"), &mut changes);
     assert_eq!(refused.unwrap_err().kind, ErrorKind::PermissionDenied);
-    ns.set_owner(&Caller::superuser("root"), &p("/d/f"), Some("alice"), None, &mut changes)
-        .unwrap();
+    ns.set_owner(
+        &Caller::superuser("root"),
+        &p("/d/f"),
+        Some("alice"),
+        None,
+        &mut changes,
+    )
+    .unwrap();
     assert_eq!(ns.stat(&p("/d/f")).unwrap().attrs.owner, "alice");
 }
 
@@ -189,9 +207,17 @@ fn the_superuser_passes_every_check_and_new_entries_take_the_parents_group() {
     let mut changes = Changes::default();
     let first = ns.next_inode_id();
     ns.mkdir(&p("/d/e/g"), true, 2, &mut changes).unwrap();
-    ns.own_new(first, "carol", Permission::new(0o750), Permission::new(0o640));
+    ns.own_new(
+        first,
+        "carol",
+        Permission::new(0o750),
+        Permission::new(0o640),
+    );
     let made = ns.stat(&p("/d/e/g")).unwrap().attrs;
-    assert_eq!((made.owner.as_str(), made.group.as_str()), ("carol", "staff"));
+    assert_eq!(
+        (made.owner.as_str(), made.group.as_str()),
+        ("carol", "staff")
+    );
     assert_eq!(made.permission, Permission::new(0o750));
 }
 
@@ -203,7 +229,11 @@ fn records_from_before_owners_load_as_the_superusers_with_hdfs_modes() {
     ns.assign_unowned("hdfs");
     let root = ns.stat(&p("/")).unwrap().attrs;
     assert_eq!(
-        (root.owner.as_str(), root.group.as_str(), root.permission.to_string().as_str()),
+        (
+            root.owner.as_str(),
+            root.group.as_str(),
+            root.permission.to_string().as_str()
+        ),
         ("hdfs", "supergroup", "755")
     );
 }
@@ -214,9 +244,13 @@ fn access_times_move_at_most_once_per_precision() {
     let mut changes = Changes::default();
     let hour = 3_600_000;
     assert!(ns.access_is_stale(&p("/d/f"), hour, hour));
-    ns.touch_access(&p("/d/f"), hour, hour, &mut changes).unwrap();
+    ns.touch_access(&p("/d/f"), hour, hour, &mut changes)
+        .unwrap();
     assert!(!ns.access_is_stale(&p("/d/f"), hour, hour + 1));
     assert!(ns.access_is_stale(&p("/d/f"), hour, 2 * hour));
-    assert!(!ns.access_is_stale(&p("/d/f"), 0, 10 * hour), "0 disables it");
+    assert!(
+        !ns.access_is_stale(&p("/d/f"), 0, 10 * hour),
+        "0 disables it"
+    );
     assert_eq!(ns.stat(&p("/d/f")).unwrap().attrs.accessed_ms, hour);
 }

@@ -156,7 +156,8 @@ impl Mode {
         }
         let mut clauses = Vec::new();
         for part in text.split(',') {
-            let bad = || anyhow::anyhow!("chmod: invalid mode {text:?} (expected e.g. 755 or u+x,g-w)");
+            let bad =
+                || anyhow::anyhow!("chmod: invalid mode {text:?} (expected e.g. 755 or u+x,g-w)");
             let op_at = part.find(['+', '-', '=']).ok_or_else(bad)?;
             let mut who = 0;
             for c in part[..op_at].chars() {
@@ -269,7 +270,10 @@ mod tests {
 
     #[test]
     fn modes_show_as_ls_shows_them() {
-        assert_eq!(mode_string(&status(FileKind::Directory, 0o1777)), "drwxrwxrwt");
+        assert_eq!(
+            mode_string(&status(FileKind::Directory, 0o1777)),
+            "drwxrwxrwt"
+        );
         assert_eq!(mode_string(&status(FileKind::File, 0o644)), "-rw-r--r--");
     }
 }

@@ -62,7 +62,7 @@ fn render(pieces: &[Piece<'_>], status: &FileStatus) -> String {
                 'u' => status.attrs.owner.clone(),
                 'g' => status.attrs.group.clone(),
                 'a' => status.attrs.permission.to_string(),
-                'A' => super::permissions::mode_string(status),
+                'A' => status.attrs.permission.symbolic(),
                 'F' => match status.kind {
                     FileKind::File => "regular file".to_string(),
                     FileKind::Directory => "directory".to_string(),
