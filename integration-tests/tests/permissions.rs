@@ -241,3 +241,58 @@ fn ls_shows_mode_owner_and_group_and_json_has_them_and_a_restart_keeps_them() {
         "access=READ_EXECUTE",
     );
 }
+
+#[test]
+fn jobs_run_as_their_submitter() {
+    let cluster = cluster();
+    let local = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(local.path(), "a line\n").unwrap();
+    cluster.granary(&["fs", "mkdir", "/jobs", "/locked"]).ok();
+    cluster.granary(&["fs", "chmod", "777", "/jobs"]).ok();
+    let src = local.path().to_str().unwrap();
+    cluster.granary(&["fs", "put", src, "/jobs/in.txt"]).ok();
+    cluster
+        .granary(&["fs", "chmod", "600", "/jobs/in.txt"])
+        .ok();
+    let job = |output: &str| {
+        as_user(
+            &cluster,
+            OTHER,
+            &[
+                "job",
+                "run",
+                "--input",
+                "/jobs/in.txt",
+                "--output",
+                output,
+                "--mapper",
+                r#"cat >/dev/null; echo "ran as $mapreduce_job_user_name""#,
+                "--reducers",
+                "0",
+            ],
+        )
+    };
+    // The submitter must be able to read the inputs and create the output.
+    denied(
+        job("/jobs/out"),
+        &format!("user={OTHER}, access=READ, inode=\"/jobs/in.txt\""),
+    );
+    cluster
+        .granary(&["fs", "chmod", "644", "/jobs/in.txt"])
+        .ok();
+    denied(
+        job("/locked/out"),
+        "access=WRITE_EXECUTE, inode=\"/locked\"",
+    );
+    assert!(
+        !cluster
+            .granary(&["fs", "test", "-e", "/locked/out"])
+            .success
+    );
+    // Streaming commands are told who submitted the job.
+    job("/jobs/out").ok();
+    let out = cluster
+        .granary(&["fs", "cat", "/jobs/out/part-m-00000"])
+        .ok();
+    assert_eq!(out.stdout.trim(), format!("ran as {OTHER}"));
+}

@@ -299,6 +299,14 @@ impl Namesystem {
         state.ns.list_page(path, start_after, limit)
     }
 
+    /// What creating `path` (and any missing parents) needs: w+x on its deepest existing
+    /// ancestor.
+    pub fn check_create(&self, caller: &Caller, path: &FsPath) -> Result<(), Error> {
+        self.lock()
+            .ns
+            .check_ancestor(caller, path, Access::WRITE_EXECUTE)
+    }
+
     /// What reading `path` needs (open, locate, content summary): r on it.
     pub fn check_read(&self, caller: &Caller, path: &FsPath) -> Result<(), Error> {
         self.lock().ns.check_access(caller, path, Access::READ)

@@ -120,6 +120,22 @@ impl TrackerNamespace for JobNamespace {
         self.namesystem.delete(req).map(|r| r.map(drop)).boxed()
     }
 
+    /// As HDFS would check the job's own reads and writes: r on each input file, w+x where
+    /// the output directory is created.
+    fn check_submitter<'a>(
+        &'a self,
+        user: &'a str,
+        inputs: Vec<FsPath>,
+        output: &'a FsPath,
+    ) -> NsFuture<'a, ()> {
+        let caller = self.namesystem.users().caller(user);
+        let checked = inputs
+            .iter()
+            .try_for_each(|input| self.namesystem.check_read(&caller, input))
+            .and_then(|()| self.namesystem.check_create(&caller, output));
+        Box::pin(async move { checked })
+    }
+
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
         let req = CreateRequest {
             permission: None,
