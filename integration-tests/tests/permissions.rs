@@ -295,4 +295,9 @@ fn jobs_run_as_their_submitter() {
         .granary(&["fs", "cat", "/jobs/out/part-m-00000"])
         .ok();
     assert_eq!(out.stdout.trim(), format!("ran as {OTHER}"));
+    // The output is the submitter's.
+    for path in ["/jobs/out", "/jobs/out/part-m-00000", "/jobs/out/_SUCCESS"] {
+        let attrs = attrs(&cluster, path);
+        assert!(attrs.starts_with(&format!("{OTHER} ")), "{path}: {attrs}");
+    }
 }

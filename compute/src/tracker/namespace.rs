@@ -63,6 +63,14 @@ pub trait TrackerNamespace: Send + Sync + 'static {
     /// Creates an empty, complete file at `path`, replacing a file already there.
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()>;
 
+    /// Makes `user` the owner of a finished job's output directory and every entry in it
+    /// (the tasks wrote them as the namespace's own user). A namespace without owners (the
+    /// tests' fakes) does nothing.
+    fn give_output<'a>(&'a self, output: &'a FsPath, user: &'a str) -> NsFuture<'a, ()> {
+        let _ = (output, user);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Refuses (`permission_denied`) a job whose submitter `user` may not read each of the
     /// `inputs` (the files the plan found) or create `output` (w+x on its deepest existing
     /// ancestor). A namespace without permissions (the tests' fakes) allows everything.
