@@ -8,6 +8,7 @@
 //! A mutation runs under the lock (retry-cache lookup, in-memory change, staging its records),
 //! then waits for durability outside it, so concurrent mutations share batches and fsyncs.
 
+mod access;
 mod admin;
 mod client;
 mod clone;
