@@ -34,6 +34,10 @@ pub struct ClientConfig {
     /// Further tries of the replicas of a block that answered `busy` when no other replica
     /// served it, after a back-off doubling from [`BUSY_BACKOFF_FIRST`]. Default 5.
     pub busy_retries: u32,
+    /// Who the calls are made as (HDFS's "simple" mode: sent with every namenode call, and
+    /// the namenode takes it as given). Default: the OS user (`$USER`, else the effective
+    /// uid's name); `granary --user` / `GRANARY_USER` set it.
+    pub user: String,
 }
 
 /// How many stall timeouts a writer waits for a pipeline's ack after its last frame.
@@ -53,6 +57,7 @@ impl ClientConfig {
             pipeline_attempts: 5,
             stall_timeout: Duration::from_secs(5),
             busy_retries: 5,
+            user: crate::trash::local_user().unwrap_or_else(|_| "dr.who".to_string()),
         }
     }
 }

@@ -65,6 +65,9 @@ pub enum ErrorKind {
     /// A replica at an older generation than the one asked for: it missed an append, a
     /// recovery or a truncate, and is never served.
     StaleReplica,
+    /// The caller lacks the permission the operation needs (HDFS's AccessControlException);
+    /// the message names the user, the access and the inode, as HDFS's.
+    PermissionDenied,
     /// A bug or an unexpected state on the server.
     Internal,
 }
@@ -96,6 +99,7 @@ impl ErrorKind {
             ErrorKind::LeaseExpired => "lease_expired",
             ErrorKind::RecoveryInProgress => "recovery_in_progress",
             ErrorKind::StaleReplica => "stale_replica",
+            ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::Internal => "internal",
         }
     }
@@ -115,6 +119,7 @@ impl ErrorKind {
             | ErrorKind::LeaseExpired
             | ErrorKind::StaleReplica => 409,
             ErrorKind::UnknownDatanode => 412,
+            ErrorKind::PermissionDenied => 403,
             ErrorKind::ChecksumMismatch | ErrorKind::BlockMismatch => 422,
             ErrorKind::PipelineFailed => 502,
             ErrorKind::SafeMode

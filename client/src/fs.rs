@@ -54,6 +54,11 @@ impl Granary {
         self.nn.url()
     }
 
+    /// Who the calls are made as ([`ClientConfig::user`]).
+    pub fn user(&self) -> &str {
+        &self.config.user
+    }
+
     /// The typed namenode client, for calls the facade does not wrap.
     pub fn namenode(&self) -> &NamenodeClient {
         &self.nn
@@ -311,6 +316,7 @@ impl Granary {
             .mkdir(&MkdirRequest {
                 path: path.clone(),
                 parents,
+                permission: None,
                 request_id: RequestId::new(),
             })
             .await

@@ -33,6 +33,7 @@ impl Tree {
             block_size: 1 << 20,
             modified_ms: 0,
             lease_holder: None,
+            attrs: Default::default(),
         })
     }
 }

@@ -28,13 +28,24 @@ pub struct NamenodeClient {
 /// How long a client that has never reached the namenode keeps trying.
 pub const FIRST_CONTACT_WINDOW: Duration = Duration::from_secs(3);
 
+/// Every call names its caller in one header, read by one extractor on the namenode.
+fn user_header(user: &str) -> Result<reqwest::header::HeaderMap> {
+    crate::permission::validate_name("user", user)?;
+    let value = reqwest::header::HeaderValue::from_str(user)
+        .map_err(|_| Error::invalid_argument(format!("user name {user:?} is not valid ASCII")))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(crate::protocol::USER_HEADER, value);
+    Ok(headers)
+}
+
 impl NamenodeClient {
     pub fn new(config: &ClientConfig) -> Result<Self> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_max_idle_per_host(64)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .default_headers(user_header(&config.user)?);
         if let Some(ip) = config.local_address {
             builder = builder.local_address(ip);
         }
@@ -112,6 +123,14 @@ impl NamenodeClient {
 
     pub async fn concat(&self, req: &ConcatRequest) -> Result<FileStatus> {
         self.call::<routes::Concat>(req).await
+    }
+
+    pub async fn set_permission(&self, req: &SetPermissionRequest) -> Result<FileStatus> {
+        self.call::<routes::SetPermission>(req).await
+    }
+
+    pub async fn set_owner(&self, req: &SetOwnerRequest) -> Result<FileStatus> {
+        self.call::<routes::SetOwner>(req).await
     }
 
     pub async fn mkdir(&self, req: &MkdirRequest) -> Result<FileStatus> {

@@ -19,6 +19,29 @@ use crate::error::{Error, ErrorKind, WireError};
 
 pub use typed::{Params, Req, Resp, RouterExt};
 
+pub use crate::protocol::{ANONYMOUS_USER, USER_HEADER};
+
+/// The caller's user name, from [`USER_HEADER`] (`dr.who` when absent). One extractor for
+/// every route, so no route can forget who is calling; a malformed name is a JSON
+/// `invalid_argument` error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerName(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerName {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(USER_HEADER) else {
+            return Ok(CallerName(ANONYMOUS_USER.to_string()));
+        };
+        let name = value
+            .to_str()
+            .map_err(|_| Error::invalid_argument(format!("{USER_HEADER} is not valid ASCII")))?;
+        crate::permission::validate_name("user", name)?;
+        Ok(CallerName(name.to_string()))
+    }
+}
+
 /// The `Retry-After` of a `busy` answer, in seconds.
 pub const BUSY_RETRY_AFTER_SECS: &str = "1";
 

@@ -330,8 +330,8 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
             "no such file or directory",
         ),
         (
-            &["fs", "stat", "-c", "%n %u", "/d"][..],
-            "unknown directive %u",
+            &["fs", "stat", "-c", "%n %q", "/d"][..],
+            "unknown directive %q",
         ),
         (&["fs", "stat", "-c", "100%", "/d"][..], "lone %"),
         (&["fs", "stat", "/d", "/d/a.txt"][..], "one path at a time"),

@@ -9,16 +9,22 @@ use granary_client::protocol::{JobProgram, JobSpec};
 use granary_client::FsPath;
 use granary_integration_tests::{CliOutput, ClusterSpec, Daemon, TestCluster};
 
-fn cluster_with(env: Vec<(&'static str, &'static str)>) -> TestCluster {
-    TestCluster::start(ClusterSpec {
+/// A cluster where everyone may write everywhere (`/` is 777 and the umask 000), so `alice`
+/// (who is `--user` too, and not the superuser) may delete what the tests put as root: these
+/// tests are of the trash, not of permissions.
+fn cluster_with(mut env: Vec<(&'static str, &'static str)>) -> TestCluster {
+    env.push(("GRANARY_UMASK", "000"));
+    let cluster = TestCluster::start(ClusterSpec {
         datanodes: 1,
         replication: 1,
         env,
         ..Default::default()
-    })
+    });
+    cluster.granary(&["fs", "chmod", "777", "/"]).ok();
+    cluster
 }
 
-/// `granary <args>` run by the local user `user`.
+/// `granary <args>` run by the local user `user` (so also as that user, for the namenode).
 fn as_user(cluster: &TestCluster, user: &str, args: &[&str]) -> CliOutput {
     cluster
         .granary_cmd(args)

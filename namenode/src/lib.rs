@@ -19,6 +19,7 @@ pub mod safemode;
 pub mod server;
 pub mod tracker_link;
 pub mod trash;
+pub mod users;
 
 pub use config::{NamenodeArgs, NamenodeConfig};
 pub use error::NamenodeError;

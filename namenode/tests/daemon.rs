@@ -57,7 +57,8 @@ impl Daemon {
         }
     }
 
-    /// One HTTP/1.1 request; returns the status and the body.
+    /// One HTTP/1.1 request, as the namenode's own user (the superuser, as the daemon runs
+    /// as this test's user); returns the status and the body.
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         try_call(self.addr, method, path, body).unwrap()
     }
@@ -80,8 +81,10 @@ fn try_call(
     let body = body.unwrap_or("");
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: nn\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
+         {}: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len(),
+        granary_client::protocol::USER_HEADER,
+        superuser()
     );
     stream.write_all(request.as_bytes())?;
     let mut response = String::new();
@@ -466,4 +469,9 @@ fn the_lease_monitor_closes_a_file_past_the_hard_limit() {
         assert!(Instant::now() < deadline, "never closed: {status}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The user this test, and so the namenode it starts, runs as: the superuser.
+fn superuser() -> String {
+    granary_client::trash::local_user().unwrap()
 }

@@ -162,6 +162,11 @@ pub struct JobSpec {
     pub max_attempts: Option<u32>,
     /// Launch backup attempts for stragglers. Default on.
     pub speculation: Option<bool>,
+    /// Who submitted the job: set by the namenode from the caller, whatever the request said.
+    /// The tracker checks the submitter may read the inputs and write the output's parent;
+    /// streaming commands see it as `mapreduce_job_user_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
 }
 
 impl JobSpec {
@@ -175,6 +180,7 @@ impl JobSpec {
             top: None,
             output_replication: None,
             sort_buffer: None,
+            submitter: None,
             locality_wait_ms: None,
             max_attempts: None,
             speculation: None,
@@ -391,6 +397,9 @@ pub struct TaskAssignment {
     pub output: FsPath,
     pub output_replication: Option<u16>,
     pub work: TaskWork,
+    /// Who submitted the job (`JobSpec::submitter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitter: Option<String>,
 }
 
 /// An executor's poll: who it is, its slots, and the attempts it is running.

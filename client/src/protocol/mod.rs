@@ -22,3 +22,9 @@ pub use transfer::*;
 /// The answer of calls that answer nothing but success: `{}` on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ack {}
+
+/// The header every namenode call names its caller in (HDFS's "simple" mode: the name is
+/// taken as given; authentication comes later).
+pub const USER_HEADER: &str = "x-granary-user";
+/// Who a call without [`USER_HEADER`] is: HDFS's default web user.
+pub const ANONYMOUS_USER: &str = "dr.who";

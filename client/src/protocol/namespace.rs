@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::checksum::Digest;
 use crate::ids::{BlockId, DatanodeId, Generation, InodeId, LeaseHolder, RequestId};
 use crate::path::FsPath;
+use crate::permission::Permission;
 use crate::protocol::datanode::DatanodeInfo;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +34,42 @@ pub struct FileStatus {
     /// last block up to its last hflush.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_holder: Option<LeaseHolder>,
+    /// Owner, group, permission and access time, flattened into the entry's JSON.
+    #[serde(flatten)]
+    pub attrs: FileAttrs,
+}
+
+/// Who owns an entry and who may do what with it, as HDFS's (and WebHDFS's) `FileStatus`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileAttrs {
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub group: String,
+    /// Octal, as WebHDFS: `"755"`, `"1777"`.
+    #[serde(default = "default_permission")]
+    pub permission: Permission,
+    /// Last read (open or locate), milliseconds since the Unix epoch, at the namenode's
+    /// `access_time_precision`; 0 when never recorded.
+    #[serde(default)]
+    pub accessed_ms: u64,
+}
+
+fn default_permission() -> Permission {
+    Permission::new(0o755)
+}
+
+/// What an answer without these fields (or a test's fixture) carries: no owner or group,
+/// mode 755.
+impl Default for FileAttrs {
+    fn default() -> Self {
+        FileAttrs {
+            owner: String::new(),
+            group: String::new(),
+            permission: default_permission(),
+            accessed_ms: 0,
+        }
+    }
 }
 
 /// Starts a write and takes the file's lease for `holder`. Until `complete` the file is listed
@@ -55,6 +92,9 @@ pub struct CreateRequest {
     /// complete: what a put of no bytes (a `_SUCCESS` marker, an empty output) needs.
     #[serde(default)]
     pub complete: bool,
+    /// The new file's mode before the namenode's umask; `None`: 666 (so 644 under umask 022).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
     pub holder: LeaseHolder,
     pub request_id: RequestId,
 }
@@ -289,6 +329,30 @@ pub struct MkdirRequest {
     pub path: FsPath,
     /// Create missing parents and succeed if the directory exists (`mkdir -p`).
     pub parents: bool,
+    /// The new directories' mode before the namenode's umask; `None`: 777 (so 755 under
+    /// umask 022).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
+    pub request_id: RequestId,
+}
+
+/// Sets the mode of `path` (HDFS's `setPermission`): its owner or the superuser.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetPermissionRequest {
+    pub path: FsPath,
+    pub permission: Permission,
+    pub request_id: RequestId,
+}
+
+/// Sets the owner and/or group of `path` (HDFS's `setOwner`): only the superuser may change
+/// the owner; the owner may change the group to one it belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetOwnerRequest {
+    pub path: FsPath,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     pub request_id: RequestId,
 }
 

@@ -30,8 +30,9 @@ use super::{
     MkdirRequest, OpenBlock, PathQuery, RecoverLeaseRequest, RecoverLeaseResponse, RegisterRequest,
     RegisterResponse, RenameRequest, RenameResponse, RenewLeaseRequest, ReopenBlockRequest,
     ReplicaState, ReplicaStateQuery, ReplicationFailedRequest, ReportBadReplicaRequest,
-    SafeModeRequest, SafeModeStatus, ServerDefaults, SetReplicationRequest, SubmitJobRequest,
-    TaskReport, TruncateRequest, TruncateResponse, WriteBlockAck,
+    SafeModeRequest, SafeModeStatus, ServerDefaults, SetOwnerRequest, SetPermissionRequest,
+    SetReplicationRequest, SubmitJobRequest, TaskReport, TruncateRequest, TruncateResponse,
+    WriteBlockAck,
 };
 use crate::ids::BlockId;
 
@@ -265,6 +266,10 @@ routes! {
     RecoverLease = Post "/v1/namespace/recover_lease", RecoverLeaseRequest => RecoverLeaseResponse;
     Truncate = Post "/v1/namespace/truncate", TruncateRequest => TruncateResponse;
     Concat = Post "/v1/namespace/concat", ConcatRequest => FileStatus;
+    /// HDFS's `setPermission`: the owner or the superuser.
+    SetPermission = Post "/v1/namespace/set_permission", SetPermissionRequest => FileStatus;
+    /// HDFS's `setOwner`: the owner only by the superuser, the group by the owner too.
+    SetOwner = Post "/v1/namespace/set_owner", SetOwnerRequest => FileStatus;
     /// The namenode's settings clients follow: block size, replication, trash interval.
     GetServerDefaults = Get "/v1/namespace/server_defaults", () => ServerDefaults;
     /// Totals of everything at or below a path (HDFS's `getContentSummary`).

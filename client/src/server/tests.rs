@@ -24,6 +24,7 @@ type Fake = State<Arc<Seen>>;
 fn status(path: FsPath) -> FileStatus {
     FileStatus {
         lease_holder: None,
+        attrs: Default::default(),
         path,
         kind: FileKind::Directory,
         length: 0,
@@ -87,6 +88,7 @@ async fn typed_routes_round_trip_requests_answers_and_errors() {
     let nn = NamenodeClient::new(&ClientConfig::new(url.clone())).unwrap();
 
     let req = MkdirRequest {
+        permission: None,
         path: path("/a/b"),
         parents: true,
         request_id: RequestId::new(),

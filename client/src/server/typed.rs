@@ -86,6 +86,7 @@ impl<R: Route> Arg<R> for Req<R> {}
 impl<R: Route> Arg<R> for Params<R> {}
 impl<R, T> Arg<R> for State<T> {}
 impl<R, T> Arg<R> for ConnectInfo<T> {}
+impl<R> Arg<R> for super::CallerName {}
 
 /// An axum handler of route `R`: see the module doc. `T` is axum's marker of its arguments.
 pub trait TypedHandler<R, T, S>: Handler<T, S> {}
@@ -115,6 +116,7 @@ typed_handler!(A1);
 typed_handler!(A1, A2);
 typed_handler!(A1, A2, A3);
 typed_handler!(A1, A2, A3, A4);
+typed_handler!(A1, A2, A3, A4, A5);
 
 /// Registers handlers by endpoint type: the method and the path come from the endpoint, so
 /// no router names either.

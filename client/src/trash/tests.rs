@@ -61,6 +61,7 @@ fn status(path: &str, kind: FileKind) -> FileStatus {
         block_size: 0,
         modified_ms: 0,
         lease_holder: None,
+        attrs: Default::default(),
     }
 }
 

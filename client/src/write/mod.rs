@@ -286,6 +286,7 @@ fn create_request(
         overwrite: opts.overwrite,
         create_parents: opts.create_parents,
         complete,
+        permission: None,
         holder: holder.clone(),
         request_id: RequestId::new(),
     }

@@ -46,6 +46,7 @@ const ABANDON_BLOCK: &str = routes::AbandonBlock::PATH;
 fn status(path: FsPath) -> FileStatus {
     FileStatus {
         lease_holder: None,
+        attrs: Default::default(),
         path,
         kind: FileKind::File,
         length: 0,

@@ -74,6 +74,7 @@ async fn locate() -> Resp<routes::Locate> {
     Resp(LocatedFile {
         status: FileStatus {
             lease_holder: None,
+            attrs: Default::default(),
             path: FsPath::parse(INPUT).unwrap(),
             kind: FileKind::File,
             length: INPUT_BYTES.len() as u64,

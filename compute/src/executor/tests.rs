@@ -93,6 +93,7 @@ fn assignment(kind: TaskKind, index: u32, work: TaskWork) -> TaskAssignment {
     let job = JobId::parse(JOB).unwrap();
     let task = TaskId { kind, index };
     TaskAssignment {
+        submitter: None,
         attempt: job.attempt_id(task, 0),
         job,
         task,

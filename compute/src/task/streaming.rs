@@ -35,6 +35,9 @@ pub(crate) fn task_env(assignment: &TaskAssignment) -> Vec<(String, String)> {
             assignment.task.index.to_string(),
         ),
     ];
+    if let Some(user) = &assignment.submitter {
+        env.push(("mapreduce_job_user_name".into(), user.clone()));
+    }
     if let TaskWork::Map { split } = &assignment.work {
         env.push(("mapreduce_map_input_file".into(), split.file.to_string()));
         env.push(("mapreduce_map_input_start".into(), split.offset.to_string()));

@@ -69,6 +69,7 @@ pub(crate) fn map_assignment(
         index: 3,
     };
     TaskAssignment {
+        submitter: None,
         job: job(),
         task,
         attempt: job().attempt_id(task, 0),
@@ -91,6 +92,7 @@ pub(crate) fn reduce_assignment(program: JobProgram, top: Option<u32>) -> TaskAs
         index: 0,
     };
     TaskAssignment {
+        submitter: None,
         job: job(),
         task,
         attempt: job().attempt_id(task, 0),

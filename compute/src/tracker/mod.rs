@@ -42,7 +42,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use granary_client::protocol::{
     ExecutorPoll, ExecutorPollResponse, JobId, JobList, JobStatus, SubmitJobRequest, TaskReport,
 };
-use granary_client::{DatanodeId, Error};
+use granary_client::{DatanodeId, Error, FsPath};
 use tokio::sync::{mpsc, watch};
 
 pub use config::{
@@ -114,6 +114,13 @@ impl JobTracker {
         let settings = plan::validate(&req.spec, &self.config)?;
         let (live, _) = self.locked(|s| s.live_executors(Instant::now()));
         let plan = plan::plan(&*self.ns, &req.spec, settings, live).await?;
+        if let Some(user) = &req.spec.submitter {
+            let mut inputs: Vec<FsPath> = plan.splits.iter().map(|s| s.file.clone()).collect();
+            inputs.dedup();
+            self.ns
+                .check_submitter(user, inputs, &req.spec.output)
+                .await?;
+        }
         self.ns.mkdirs(&req.spec.output.join("_temporary")?).await?;
         let new = NewJob {
             request_id: req.request_id,

@@ -63,6 +63,27 @@ pub trait TrackerNamespace: Send + Sync + 'static {
     /// Creates an empty, complete file at `path`, replacing a file already there.
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()>;
 
+    /// Makes `user` the owner of a finished job's output directory and every entry in it
+    /// (the tasks wrote them as the namespace's own user). A namespace without owners (the
+    /// tests' fakes) does nothing.
+    fn give_output<'a>(&'a self, output: &'a FsPath, user: &'a str) -> NsFuture<'a, ()> {
+        let _ = (output, user);
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Refuses (`permission_denied`) a job whose submitter `user` may not read each of the
+    /// `inputs` (the files the plan found) or create `output` (w+x on its deepest existing
+    /// ancestor). A namespace without permissions (the tests' fakes) allows everything.
+    fn check_submitter<'a>(
+        &'a self,
+        user: &'a str,
+        inputs: Vec<FsPath>,
+        output: &'a FsPath,
+    ) -> NsFuture<'a, ()> {
+        let _ = (user, inputs, output);
+        Box::pin(async { Ok(()) })
+    }
+
     /// Where a live registered datanode serves (and so its executor's shuffle server), as the
     /// namespace learned it at registration; `None` if no such datanode is alive. An
     /// executor's poll is not trusted with its own address.

@@ -10,7 +10,13 @@ use super::state::OutputWork;
 pub async fn perform(ns: &dyn TrackerNamespace, work: &OutputWork) -> Result<(), Error> {
     match work {
         OutputWork::Commit { from, to, .. } => commit(ns, from, to).await,
-        OutputWork::Finalize { output, .. } => finalize(ns, output).await,
+        OutputWork::Finalize { output, owner, .. } => {
+            finalize(ns, output).await?;
+            match owner {
+                Some(owner) => ns.give_output(output, owner).await,
+                None => Ok(()),
+            }
+        }
         OutputWork::RemoveOutput { output, .. } => ns.delete(output, true).await,
     }
 }
@@ -32,7 +38,7 @@ async fn commit(ns: &dyn TrackerNamespace, from: &FsPath, to: &FsPath) -> Result
     }
 }
 
-/// Deletes the attempts' leftovers, then marks the output complete: `_SUCCESS` comes last,
+/// Deletes the attempts' leftovers (the output is then given to its submitter), then marks the output complete: `_SUCCESS` comes last,
 /// so a reader that sees it sees every part file and nothing else.
 async fn finalize(ns: &dyn TrackerNamespace, output: &FsPath) -> Result<(), Error> {
     match ns.delete(&output.join("_temporary")?, true).await {

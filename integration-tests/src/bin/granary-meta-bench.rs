@@ -149,6 +149,7 @@ fn bench_holder() -> granary_client::LeaseHolder {
 /// The create call of a writer that will add blocks (the file starts under construction).
 fn create_request(path: FsPath) -> CreateRequest {
     CreateRequest {
+        permission: None,
         holder: bench_holder(),
         path,
         replication: None,

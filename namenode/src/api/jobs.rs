@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Router;
 use granary_client::protocol::{routes, Ack};
-use granary_client::server::{ApiResult, Params, Req, Resp, RouterExt};
+use granary_client::server::{ApiResult, CallerName, Params, Req, Resp, RouterExt};
 use granary_compute::tracker::JobTracker;
 
 type Tracker = State<Arc<JobTracker>>;
@@ -23,10 +23,14 @@ pub fn router(tracker: Arc<JobTracker>) -> Router {
         .with_state(tracker)
 }
 
+/// The job runs as its caller: the spec's `submitter` is the caller's name, whatever the
+/// request said.
 async fn submit(
     State(tracker): Tracker,
-    Req(req): Req<routes::SubmitJob>,
+    CallerName(caller): CallerName,
+    Req(mut req): Req<routes::SubmitJob>,
 ) -> ApiResult<Resp<routes::SubmitJob>> {
+    req.spec.submitter = Some(caller);
     Ok(Resp(tracker.submit(req).await?))
 }
 

@@ -45,6 +45,8 @@ pub fn router(namesystem: Arc<Namesystem>, tracker: Arc<JobTracker>) -> Router {
         .typed(routes::RecoverLease, namespace::recover_lease)
         .typed(routes::Truncate, namespace::truncate)
         .typed(routes::Concat, namespace::concat)
+        .typed(routes::SetPermission, namespace::set_permission)
+        .typed(routes::SetOwner, namespace::set_owner)
         .typed(routes::GetServerDefaults, namespace::server_defaults)
         .typed(routes::AdminReport, admin::report)
         .typed(routes::Fsck, admin::fsck)

@@ -5,18 +5,25 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
 use granary_client::protocol::{routes, Ack, ListResponse, ServerDefaults};
-use granary_client::server::{ApiResult, Req, Resp};
+use granary_client::server::{ApiResult, CallerName, Req, Resp};
 use granary_client::Error;
 
+use crate::namespace::Caller;
 use crate::namesystem::Namesystem;
 
 type Nn = State<Arc<Namesystem>>;
 
+/// The caller of a request with its groups on this host (see `users`).
+fn who(nn: &Namesystem, CallerName(name): CallerName) -> Caller {
+    nn.users().caller(&name)
+}
+
 pub async fn create(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::Create>,
 ) -> ApiResult<Resp<routes::Create>> {
-    Ok(Resp(nn.create(req).await?))
+    Ok(Resp(nn.create_as(&who(&nn, caller), req).await?))
 }
 
 pub async fn add_block(
@@ -51,30 +58,50 @@ pub async fn complete(
     Ok(Resp(completed))
 }
 
-pub async fn mkdir(State(nn): Nn, Req(req): Req<routes::Mkdir>) -> ApiResult<Resp<routes::Mkdir>> {
-    Ok(Resp(nn.mkdir(req).await?))
+pub async fn mkdir(
+    State(nn): Nn,
+    caller: CallerName,
+    Req(req): Req<routes::Mkdir>,
+) -> ApiResult<Resp<routes::Mkdir>> {
+    Ok(Resp(nn.mkdir_as(&who(&nn, caller), req).await?))
 }
 
 pub async fn delete(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::Delete>,
 ) -> ApiResult<Resp<routes::Delete>> {
-    Ok(Resp(nn.delete(req).await?))
+    Ok(Resp(nn.delete_as(&who(&nn, caller), req).await?))
 }
 
 pub async fn rename(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::Rename>,
 ) -> ApiResult<Resp<routes::Rename>> {
-    Ok(Resp(nn.rename(req).await?))
+    Ok(Resp(nn.rename_as(&who(&nn, caller), req).await?))
 }
 
-pub async fn stat(State(nn): Nn, Req(query): Req<routes::Stat>) -> ApiResult<Resp<routes::Stat>> {
-    Ok(Resp(nn.stat(&query.path)?))
+pub async fn stat(
+    State(nn): Nn,
+    caller: CallerName,
+    Req(query): Req<routes::Stat>,
+) -> ApiResult<Resp<routes::Stat>> {
+    Ok(Resp(nn.stat_as(&who(&nn, caller), &query.path)?))
 }
 
-pub async fn list(State(nn): Nn, Req(query): Req<routes::List>) -> ApiResult<Resp<routes::List>> {
-    let page = nn.list(&query.path, query.start_after.as_deref(), query.limit)?;
+pub async fn list(
+    State(nn): Nn,
+    caller: CallerName,
+    Req(query): Req<routes::List>,
+) -> ApiResult<Resp<routes::List>> {
+    let caller = who(&nn, caller);
+    let page = nn.list_as(
+        &caller,
+        &query.path,
+        query.start_after.as_deref(),
+        query.limit,
+    )?;
     Ok(Resp(ListResponse {
         entries: page.entries,
         next_start_after: page.next_start_after,
@@ -85,8 +112,10 @@ pub async fn list(State(nn): Nn, Req(query): Req<routes::List>) -> ApiResult<Res
 /// worker while it steps.
 pub async fn content_summary(
     State(nn): Nn,
+    caller: CallerName,
     Req(query): Req<routes::GetContentSummary>,
 ) -> ApiResult<Resp<routes::GetContentSummary>> {
+    nn.check_read(&who(&nn, caller), &query.path)?;
     let summary = tokio::task::spawn_blocking(move || nn.content_summary(&query.path))
         .await
         .map_err(|e| Error::internal(format!("content summary failed: {e}")))??;
@@ -96,9 +125,13 @@ pub async fn content_summary(
 pub async fn locate(
     State(nn): Nn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: CallerName,
     Req(query): Req<routes::Locate>,
 ) -> ApiResult<Resp<routes::Locate>> {
-    Ok(Resp(nn.locate(&query.path, Some(peer.ip()))?))
+    nn.check_read(&who(&nn, caller), &query.path)?;
+    let located = nn.locate(&query.path, Some(peer.ip()))?;
+    nn.record_access(&query.path).await;
+    Ok(Resp(located))
 }
 
 pub async fn report_bad_replica(
@@ -111,17 +144,20 @@ pub async fn report_bad_replica(
 
 pub async fn set_replication(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::SetReplication>,
 ) -> ApiResult<Resp<routes::SetReplication>> {
-    Ok(Resp(nn.set_replication(req).await?))
+    Ok(Resp(nn.set_replication_as(&who(&nn, caller), req).await?))
 }
 
 pub async fn append(
     State(nn): Nn,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: CallerName,
     Req(req): Req<routes::Append>,
 ) -> ApiResult<Resp<routes::Append>> {
-    Ok(Resp(nn.append(req, Some(peer.ip())).await?))
+    let caller = who(&nn, caller);
+    Ok(Resp(nn.append_as(&caller, req, Some(peer.ip())).await?))
 }
 
 pub async fn reopen_block(
@@ -147,23 +183,26 @@ pub async fn renew_lease(
 
 pub async fn recover_lease(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::RecoverLease>,
 ) -> ApiResult<Resp<routes::RecoverLease>> {
-    Ok(Resp(nn.recover_lease(req).await?))
+    Ok(Resp(nn.recover_lease_as(&who(&nn, caller), req).await?))
 }
 
 pub async fn truncate(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::Truncate>,
 ) -> ApiResult<Resp<routes::Truncate>> {
-    Ok(Resp(nn.truncate(req).await?))
+    Ok(Resp(nn.truncate_as(&who(&nn, caller), req).await?))
 }
 
 pub async fn concat(
     State(nn): Nn,
+    caller: CallerName,
     Req(req): Req<routes::Concat>,
 ) -> ApiResult<Resp<routes::Concat>> {
-    Ok(Resp(nn.concat(req).await?))
+    Ok(Resp(nn.concat_as(&who(&nn, caller), req).await?))
 }
 
 /// The settings clients follow (HDFS's `getServerDefaults`): `fs rm` reads the trash interval.
@@ -176,4 +215,20 @@ pub async fn server_defaults(State(nn): Nn) -> Resp<routes::GetServerDefaults> {
         trash_interval_ms: ms(config.trash_interval),
         trash_checkpoint_interval_ms: config.trash_emptier_period().map_or(0, ms),
     })
+}
+
+pub async fn set_permission(
+    State(nn): Nn,
+    caller: CallerName,
+    Req(req): Req<routes::SetPermission>,
+) -> ApiResult<Resp<routes::SetPermission>> {
+    Ok(Resp(nn.set_permission_as(&who(&nn, caller), req).await?))
+}
+
+pub async fn set_owner(
+    State(nn): Nn,
+    caller: CallerName,
+    Req(req): Req<routes::SetOwner>,
+) -> ApiResult<Resp<routes::SetOwner>> {
+    Ok(Resp(nn.set_owner_as(&who(&nn, caller), req).await?))
 }

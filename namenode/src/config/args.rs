@@ -189,6 +189,20 @@ pub struct NamenodeArgs {
         value_parser = parse_duration
     )]
     pub trash_checkpoint_interval: Option<Duration>,
+    /// A file's access time moves at most this often, e.g. 1h; 0 never records it.
+    #[arg(
+        long,
+        value_name = "DUR",
+        env = "GRANARY_ACCESS_TIME_PRECISION",
+        value_parser = parse_duration
+    )]
+    pub access_time_precision: Option<Duration>,
+    /// Bits cleared from the mode of new files and directories, octal, e.g. 022.
+    #[arg(long, value_name = "OCTAL", env = "GRANARY_UMASK")]
+    pub umask: Option<String>,
+    /// Members of this host group are superusers, besides the namenode's own user.
+    #[arg(long, value_name = "GROUP", env = "GRANARY_SUPERUSER_GROUP")]
+    pub superuser_group: Option<String>,
 }
 
 impl NamenodeArgs {
@@ -252,6 +266,12 @@ impl NamenodeArgs {
             &mut config.trash_checkpoint_interval,
             self.trash_checkpoint_interval,
         );
+        set(
+            &mut config.access_time_precision,
+            self.access_time_precision,
+        );
+        set(&mut config.umask, self.umask);
+        set(&mut config.superuser_group, self.superuser_group);
         config.validate()?;
         Ok(config)
     }

@@ -167,6 +167,16 @@ pub struct NamenodeConfig {
     /// more than it.
     #[serde(with = "humantime_serde")]
     pub trash_checkpoint_interval: Duration,
+    /// A file's access time moves at most this often (HDFS's `dfs.namenode.accesstime.precision`),
+    /// set by opens and locates for reading; 0 never records it. Default 1 h.
+    #[serde(with = "humantime_serde")]
+    pub access_time_precision: Duration,
+    /// Bits cleared from the mode of new files (666) and directories (777), octal as a
+    /// string (HDFS's `fs.permissions.umask-mode`). Default `"022"`: files 644, dirs 755.
+    pub umask: String,
+    /// Members of this group on the namenode host are superusers, besides the namenode's own
+    /// OS user (HDFS's `dfs.permissions.superusergroup`). Default `supergroup`.
+    pub superuser_group: String,
 }
 
 impl Default for NamenodeConfig {
@@ -207,11 +217,23 @@ impl Default for NamenodeConfig {
             executor_dead_after: None,
             trash_interval: Duration::from_secs(24 * 3600),
             trash_checkpoint_interval: Duration::ZERO,
+            access_time_precision: Duration::from_secs(3600),
+            umask: "022".to_string(),
+            superuser_group: crate::namespace::SUPERGROUP.to_string(),
         }
     }
 }
 
 impl NamenodeConfig {
+    /// `umask` as bits; `None` when it is not 1 to 3 octal digits.
+    pub fn umask_bits(&self) -> Option<u16> {
+        let valid = (1..=3).contains(&self.umask.len())
+            && self.umask.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        valid
+            .then(|| u16::from_str_radix(&self.umask, 8).ok())
+            .flatten()
+    }
+
     /// Reads a TOML file; missing fields take their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, NamenodeError> {
         let text = std::fs::read_to_string(path)
@@ -240,6 +262,12 @@ impl NamenodeConfig {
             return fail(format!(
                 "min_replication must be between 1 and {} (got {})",
                 self.max_replication, self.min_replication
+            ));
+        }
+        if self.umask_bits().is_none() {
+            return fail(format!(
+                "umask must be 3 octal digits such as 022 (got {:?})",
+                self.umask
             ));
         }
         if self.ls_limit == 0 {

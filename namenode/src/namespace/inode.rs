@@ -1,7 +1,7 @@
 //! Inode records: what the namenode knows of each directory and file, exactly as persisted.
 
-use granary_client::protocol::{FileKind, FileStatus};
-use granary_client::{BlockId, Digest, FsPath, Generation, InodeId, LeaseHolder};
+use granary_client::protocol::{FileAttrs, FileKind, FileStatus};
+use granary_client::{BlockId, Digest, FsPath, Generation, InodeId, LeaseHolder, Permission};
 use serde::{Deserialize, Serialize};
 
 /// The root directory's id; it is its own parent.
@@ -16,6 +16,24 @@ pub struct Inode {
     pub name: String,
     pub modified_ms: u64,
     pub kind: InodeKind,
+    /// Records from before owners have none (""): at load they get the superuser.
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default = "default_group")]
+    pub group: String,
+    /// `None` in records from before permissions: 755 for a directory, 644 for a file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
+    /// Last open or locate for reading, at `access_time_precision`; 0: never recorded.
+    #[serde(default)]
+    pub accessed_ms: u64,
+}
+
+/// HDFS's default group (and that of records from before owners).
+pub const SUPERGROUP: &str = "supergroup";
+
+fn default_group() -> String {
+    SUPERGROUP.to_string()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +158,27 @@ impl Inode {
             name: String::new(),
             modified_ms: now_ms,
             kind: InodeKind::Dir,
+            owner: String::new(),
+            group: default_group(),
+            permission: None,
+            accessed_ms: 0,
+        }
+    }
+
+    /// The mode bits; records from before permissions have HDFS's 755 / 644.
+    pub fn permission(&self) -> Permission {
+        self.permission.unwrap_or(match self.kind {
+            InodeKind::Dir => Permission::new(0o755),
+            InodeKind::File(_) => Permission::new(0o644),
+        })
+    }
+
+    fn attrs(&self) -> FileAttrs {
+        FileAttrs {
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            permission: self.permission(),
+            accessed_ms: self.accessed_ms,
         }
     }
 
@@ -176,6 +215,7 @@ impl Inode {
                 replication: 0,
                 block_size: 0,
                 modified_ms: self.modified_ms,
+                attrs: self.attrs(),
             },
             InodeKind::File(f) => FileStatus {
                 lease_holder: f.lease_holder.clone().filter(|_| f.under_construction),
@@ -185,6 +225,7 @@ impl Inode {
                 replication: f.replication,
                 block_size: f.block_size,
                 modified_ms: self.modified_ms,
+                attrs: self.attrs(),
             },
         }
     }

@@ -7,6 +7,7 @@
 //! end of a lease recovery) change the in-memory state and list what they changed in [`Changes`],
 //! which the store writes as one atomic batch.
 
+mod access;
 mod append;
 pub mod durability;
 pub mod inode;
@@ -26,8 +27,9 @@ use std::ops::Bound;
 use granary_client::protocol::FileStatus;
 use granary_client::{BlockId, Error, ErrorKind, FsPath, InodeId};
 
+pub use access::{mode_string, Caller};
 pub use append::{Appended, ReopenedBlock};
-pub use inode::{BlockRecord, FileInode, Inode, InodeKind, ROOT_ID};
+pub use inode::{BlockRecord, FileInode, Inode, InodeKind, ROOT_ID, SUPERGROUP};
 pub use ops::FileParams;
 pub use reshape::{Cut, Truncated};
 pub use summary::SummaryWalk;

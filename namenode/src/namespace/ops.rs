@@ -92,6 +92,7 @@ impl Namespace {
                 name: name.to_string(),
                 modified_ms: now_ms,
                 kind: InodeKind::File(file),
+                ..Inode::root(now_ms)
             },
             changes,
         );
@@ -245,8 +246,7 @@ impl Namespace {
                 id,
                 parent,
                 name: name.to_string(),
-                modified_ms: now_ms,
-                kind: InodeKind::Dir,
+                ..Inode::root(now_ms)
             },
             changes,
         );

@@ -9,12 +9,12 @@ use granary_client::protocol::{
     CreateResponse, DeleteRequest, DeleteResponse, FileStatus, LocatedBlock, LocatedFile,
     MkdirRequest, RenameRequest, RenameResponse, SetReplicationRequest,
 };
-use granary_client::{Error, ErrorKind, FsPath};
+use granary_client::{Access, Error, ErrorKind, FsPath, Permission};
 
 use super::recovery::RecoveryOrders;
 use super::{allocate_block, writer_file, Namesystem, NextBlockOf, State};
 use crate::config::{MAX_BLOCK_SIZE, MIN_BLOCK_SIZE};
-use crate::namespace::{FileParams, ListPage, SummaryWalk};
+use crate::namespace::{Caller, FileParams, SummaryWalk};
 use crate::placement::{choose_pipeline, order_for_reader, Candidate};
 use crate::replication::{replica_kind, ReplicaKind};
 use crate::retry_cache::Op;
@@ -24,6 +24,18 @@ impl Namesystem {
     /// creates it empty and complete. Over a file another writer holds: `lease_held`, or
     /// past its soft limit a recovery first (`recovery_in_progress`).
     pub async fn create(&self, req: CreateRequest) -> Result<CreateResponse, Error> {
+        self.create_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::create`] for `caller`: w+x on the parent (the deepest existing ancestor with
+    /// `create_parents`); the new file is the caller's, with the parent's group.
+    pub async fn create_as(
+        &self,
+        caller: &Caller,
+        req: CreateRequest,
+    ) -> Result<CreateResponse, Error> {
+        let file_mode = self.new_mode(req.permission, Permission::FILE_DEFAULT);
+        let dir_mode = self.new_mode(None, Permission::DIR_DEFAULT);
         let params = FileParams {
             complete: req.complete,
             ..self.file_params(req.replication, req.block_size)?
@@ -33,7 +45,14 @@ impl Namesystem {
             .mutate(
                 Some((Op::Create, &req.request_id)),
                 |state, changes, now| {
+                    state
+                        .ns
+                        .check_ancestor(caller, &req.path, Access::WRITE_EXECUTE)?;
+                    if state.ns.lookup(&req.path)?.is_some() {
+                        state.ns.check_access(caller, &req.path, Access::WRITE)?;
+                    }
                     self.take_over(state, &req.path, &req.holder, now, changes, &mut orders)?;
+                    let first_new = state.ns.next_inode_id();
                     let file = state.ns.create(
                         &req.path,
                         params,
@@ -43,6 +62,9 @@ impl Namesystem {
                         now,
                         changes,
                     )?;
+                    state
+                        .ns
+                        .own_new(first_new, &caller.user, dir_mode, file_mode);
                     if !req.complete {
                         state.leases.add(&req.holder, file, Instant::now());
                     }
@@ -125,24 +147,69 @@ impl Namesystem {
     }
 
     pub async fn mkdir(&self, req: MkdirRequest) -> Result<FileStatus, Error> {
+        self.mkdir_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::mkdir`] for `caller`: w+x on the deepest existing ancestor.
+    pub async fn mkdir_as(&self, caller: &Caller, req: MkdirRequest) -> Result<FileStatus, Error> {
+        let dir_mode = self.new_mode(req.permission, Permission::DIR_DEFAULT);
+        let file_mode = self.new_mode(None, Permission::FILE_DEFAULT);
         self.mutate(Some((Op::Mkdir, &req.request_id)), |state, changes, now| {
-            state.ns.mkdir(&req.path, req.parents, now, changes)
+            if state.ns.lookup(&req.path)?.is_none() {
+                state
+                    .ns
+                    .check_ancestor(caller, &req.path, Access::WRITE_EXECUTE)?;
+            } else {
+                state.ns.check_traverse(caller, &req.path)?;
+            }
+            let first_new = state.ns.next_inode_id();
+            state.ns.mkdir(&req.path, req.parents, now, changes)?;
+            state
+                .ns
+                .own_new(first_new, &caller.user, dir_mode, file_mode);
+            state.ns.stat(&req.path)
         })
         .await
     }
 
     pub async fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse, Error> {
+        self.delete_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::delete`] for `caller`: w+x on the parent, the sticky bit's rule, and rwx on
+    /// every non-empty directory below when recursive (as HDFS).
+    pub async fn delete_as(
+        &self,
+        caller: &Caller,
+        req: DeleteRequest,
+    ) -> Result<DeleteResponse, Error> {
         self.mutate(
             Some((Op::Delete, &req.request_id)),
-            |state, changes, now| state.ns.delete(&req.path, req.recursive, now, changes),
+            |state, changes, now| {
+                state.ns.check_remove(caller, &req.path, req.recursive)?;
+                state.ns.delete(&req.path, req.recursive, now, changes)
+            },
         )
         .await
     }
 
     pub async fn rename(&self, req: RenameRequest) -> Result<RenameResponse, Error> {
+        self.rename_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::rename`] for `caller`: w+x on both parents, the sticky bit's rule on the source.
+    pub async fn rename_as(
+        &self,
+        caller: &Caller,
+        req: RenameRequest,
+    ) -> Result<RenameResponse, Error> {
         self.mutate(
             Some((Op::Rename, &req.request_id)),
             |state, changes, now| {
+                state.ns.check_remove(caller, &req.src, false)?;
+                state
+                    .ns
+                    .check_ancestor(caller, &req.dst, Access::WRITE_EXECUTE)?;
                 let status = state.ns.rename(&req.src, &req.dst, now, changes)?;
                 Ok(RenameResponse { status })
             },
@@ -153,6 +220,15 @@ impl Namesystem {
     /// Changes a complete file's replication; the replication monitor then adds or trims
     /// replicas until every block has the new count.
     pub async fn set_replication(&self, req: SetReplicationRequest) -> Result<FileStatus, Error> {
+        self.set_replication_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::set_replication`] for `caller`: w on the file.
+    pub async fn set_replication_as(
+        &self,
+        caller: &Caller,
+        req: SetReplicationRequest,
+    ) -> Result<FileStatus, Error> {
         let max = self.config.max_replication;
         if req.replication == 0 || req.replication > max {
             return Err(Error::invalid_argument(format!(
@@ -164,6 +240,7 @@ impl Namesystem {
             .mutate(
                 Some((Op::SetReplication, &req.request_id)),
                 |state, changes, _now| {
+                    state.ns.check_access(caller, &req.path, Access::WRITE)?;
                     let (status, blocks) =
                         state
                             .ns
@@ -181,19 +258,6 @@ impl Namesystem {
 
     pub fn stat(&self, path: &FsPath) -> Result<FileStatus, Error> {
         self.lock().ns.stat(path)
-    }
-
-    /// One page of a listing (see `Namespace::list_page`): at most `limit` entries, never
-    /// more than `ls_limit`. Callers walking a subtree page through directories one call at
-    /// a time, so the lock is never held for a whole subtree.
-    pub fn list(
-        &self,
-        path: &FsPath,
-        start_after: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<ListPage, Error> {
-        let limit = limit.map_or(self.config.ls_limit, |l| l.clamp(1, self.config.ls_limit));
-        self.lock().ns.list_page(path, start_after, limit)
     }
 
     /// The totals at or below `path` (HDFS's `getContentSummary`), counted in steps of

@@ -8,6 +8,7 @@
 //! A mutation runs under the lock (retry-cache lookup, in-memory change, staging its records),
 //! then waits for durability outside it, so concurrent mutations share batches and fsyncs.
 
+mod access;
 mod admin;
 mod client;
 mod clone;
@@ -43,6 +44,7 @@ use crate::recovery::Recoveries;
 use crate::replication::{self, ReplicationState, Settings};
 use crate::retry_cache::{self, Op, RetryKey};
 use crate::safemode::SafeMode;
+use crate::users::Users;
 pub(crate) use events::{leave_safe_mode, update_safe_mode, TrackerEvents};
 
 /// Everything the one lock protects.
@@ -62,6 +64,8 @@ pub(crate) struct State {
 
 pub struct Namesystem {
     config: NamenodeConfig,
+    /// Callers' groups and who the superuser is.
+    users: Users,
     settings: Settings,
     state: Mutex<State>,
     store: Store,
@@ -96,7 +100,9 @@ impl Namesystem {
             .map_err(|e| Error::io(format!("cannot create {}", config.meta_dir.display()), e))?;
         let limits = RetryLimits::from(&config);
         let store = Store::open_with(&config.meta_dir, config.journal_segment_size, limits)?;
-        let ns = store.load(now_ms())?;
+        let mut ns = store.load(now_ms())?;
+        let superuser = granary_client::trash::local_user()?;
+        ns.assign_unowned(&superuser);
         let mut blocks = BlockMap::default();
         let mut leases = LeaseTable::default();
         let started = Instant::now();
@@ -147,6 +153,7 @@ impl Namesystem {
             commit: GroupCommit::new(store.clone()),
             store,
             settings: Settings::from_config(&config),
+            users: Users::new(superuser, config.superuser_group.clone()),
             config,
             monitor_wake: Notify::new(),
             shutdown: watch::Sender::new(false),
@@ -156,6 +163,11 @@ impl Namesystem {
 
     pub fn config(&self) -> &NamenodeConfig {
         &self.config
+    }
+
+    /// Callers: their groups, and the superuser.
+    pub fn users(&self) -> &Users {
+        &self.users
     }
 
     /// What create and append answer: writers renew every half of it.

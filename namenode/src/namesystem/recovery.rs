@@ -60,9 +60,21 @@ impl Namesystem {
         &self,
         req: RecoverLeaseRequest,
     ) -> Result<RecoverLeaseResponse, Error> {
+        self.recover_lease_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::recover_lease`] for `caller`: w on the file, as HDFS.
+    pub async fn recover_lease_as(
+        &self,
+        caller: &crate::namespace::Caller,
+        req: RecoverLeaseRequest,
+    ) -> Result<RecoverLeaseResponse, Error> {
         let mut orders = RecoveryOrders::default();
         let answer = self
             .mutate(None, |state, changes, now| {
+                state
+                    .ns
+                    .check_access(caller, &req.path, granary_client::Access::WRITE)?;
                 let inode = state.ns.inode_at(&req.path)?;
                 if inode.is_dir() {
                     return Err(Error::new(

@@ -9,11 +9,11 @@ use granary_client::protocol::{
     AppendRequest, AppendResponse, ConcatRequest, DatanodeInfo, FileStatus, OpenBlock,
     RenewLeaseRequest, ReopenBlockRequest, TruncateRequest, TruncateResponse,
 };
-use granary_client::{BlockId, DatanodeId, Error, ErrorKind, FsPath, Generation};
+use granary_client::{Access, BlockId, DatanodeId, Error, ErrorKind, FsPath, Generation};
 
 use super::recovery::RecoveryOrders;
 use super::{writer_file, Namesystem, State};
-use crate::namespace::{Cut, Truncated};
+use crate::namespace::{Caller, Cut, Truncated};
 use crate::placement::order_for_reader;
 use crate::retry_cache::Op;
 
@@ -26,11 +26,23 @@ impl Namesystem {
         req: AppendRequest,
         writer_ip: Option<IpAddr>,
     ) -> Result<AppendResponse, Error> {
+        self.append_as(&self.users.superuser(), req, writer_ip)
+            .await
+    }
+
+    /// [`Self::append`] for `caller`: w on the file.
+    pub async fn append_as(
+        &self,
+        caller: &Caller,
+        req: AppendRequest,
+        writer_ip: Option<IpAddr>,
+    ) -> Result<AppendResponse, Error> {
         let mut orders = RecoveryOrders::default();
         let appended = self
             .mutate(
                 Some((Op::Append, &req.request_id)),
                 |state, changes, now| {
+                    state.ns.check_access(caller, &req.path, Access::WRITE)?;
                     let taken =
                         self.take_over(state, &req.path, &req.holder, now, changes, &mut orders)?;
                     if taken.is_none() {
@@ -125,11 +137,21 @@ impl Namesystem {
     /// Shortens a closed file (see `TruncateRequest`). A cut inside a block needs a live
     /// datanode holding it (`no_datanodes` otherwise, nothing changed).
     pub async fn truncate(&self, req: TruncateRequest) -> Result<TruncateResponse, Error> {
+        self.truncate_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::truncate`] for `caller`: w on the file.
+    pub async fn truncate_as(
+        &self,
+        caller: &Caller,
+        req: TruncateRequest,
+    ) -> Result<TruncateResponse, Error> {
         let mut orders = RecoveryOrders::default();
         let truncated = self
             .mutate(
                 Some((Op::Truncate, &req.request_id)),
                 |state, changes, now| {
+                    state.ns.check_access(caller, &req.path, Access::WRITE)?;
                     self.take_over(state, &req.path, &req.holder, now, changes, &mut orders)?;
                     let (_, cut) = state.ns.truncate_plan(&req.path, req.length)?;
                     let mut candidates = Vec::new();
@@ -180,10 +202,25 @@ impl Namesystem {
     /// Moves the sources' blocks onto the end of the target and removes the sources, in one
     /// journal batch; no data moves.
     pub async fn concat(&self, req: ConcatRequest) -> Result<FileStatus, Error> {
+        self.concat_as(&self.users.superuser(), req).await
+    }
+
+    /// [`Self::concat`] for `caller`: w on the target, r+w on each source and w+x on its
+    /// parent (the sources are removed), as HDFS.
+    pub async fn concat_as(
+        &self,
+        caller: &Caller,
+        req: ConcatRequest,
+    ) -> Result<FileStatus, Error> {
         let status = self
             .mutate(
                 Some((Op::Concat, &req.request_id)),
                 |state, changes, now| {
+                    state.ns.check_access(caller, &req.target, Access::WRITE)?;
+                    for source in &req.sources {
+                        state.ns.check_access(caller, source, Access(6))?;
+                        state.ns.check_remove(caller, source, false)?;
+                    }
                     let (status, moved) =
                         state.ns.concat(&req.target, &req.sources, now, changes)?;
                     let target = state.ns.inode_at(&req.target)?.id;

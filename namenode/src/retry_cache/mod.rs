@@ -56,6 +56,8 @@ pub enum Op {
     Flush,
     Truncate,
     Concat,
+    /// `set_permission` and `set_owner`: both answer the entry's status.
+    SetAttributes,
 }
 
 impl Op {
@@ -74,6 +76,7 @@ impl Op {
             Op::Flush => "flush",
             Op::Truncate => "truncate",
             Op::Concat => "concat",
+            Op::SetAttributes => "set_attributes",
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use granary_client::protocol::{
     CreateRequest, DeleteRequest, FileKind, FileStatus, LocatedFile, MkdirRequest, RenameRequest,
+    SetOwnerRequest,
 };
 use granary_client::{ClientConfig, DatanodeId, Error, ErrorKind, FsPath, RequestId};
 use granary_compute::tracker::{JobTracker, ListPage, NsFuture, TrackerNamespace};
@@ -94,6 +95,7 @@ impl TrackerNamespace for JobNamespace {
 
     fn mkdirs<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
         let req = MkdirRequest {
+            permission: None,
             path: path.clone(),
             parents: true,
             request_id: RequestId::new(),
@@ -119,8 +121,56 @@ impl TrackerNamespace for JobNamespace {
         self.namesystem.delete(req).map(|r| r.map(drop)).boxed()
     }
 
+    /// The output directory and its entries (part files, `_SUCCESS`; nothing deeper), one
+    /// listing page at a time.
+    fn give_output<'a>(&'a self, output: &'a FsPath, user: &'a str) -> NsFuture<'a, ()> {
+        async move {
+            let give = |path: &FsPath| SetOwnerRequest {
+                path: path.clone(),
+                owner: Some(user.to_string()),
+                group: None,
+                request_id: RequestId::new(),
+            };
+            let superuser = self.namesystem.users().superuser();
+            self.namesystem
+                .set_owner_as(&superuser, give(output))
+                .await?;
+            let mut after: Option<String> = None;
+            loop {
+                let page = self.namesystem.list(output, after.as_deref(), None)?;
+                for entry in &page.entries {
+                    self.namesystem
+                        .set_owner_as(&superuser, give(&entry.path))
+                        .await?;
+                }
+                match page.next_start_after {
+                    Some(next) => after = Some(next),
+                    None => return Ok(()),
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// As HDFS would check the job's own reads and writes: r on each input file, w+x where
+    /// the output directory is created.
+    fn check_submitter<'a>(
+        &'a self,
+        user: &'a str,
+        inputs: Vec<FsPath>,
+        output: &'a FsPath,
+    ) -> NsFuture<'a, ()> {
+        let caller = self.namesystem.users().caller(user);
+        let checked = inputs
+            .iter()
+            .try_for_each(|input| self.namesystem.check_read(&caller, input))
+            .and_then(|()| self.namesystem.check_create(&caller, output));
+        Box::pin(async move { checked })
+    }
+
     fn create_empty<'a>(&'a self, path: &'a FsPath) -> NsFuture<'a, ()> {
         let req = CreateRequest {
+            permission: None,
             holder: job_tracker_holder(),
             path: path.clone(),
             replication: None,

@@ -49,6 +49,7 @@ impl TrashNamespace for NamesystemTrash {
 
     fn mkdirs<'a>(&'a self, dir: &'a FsPath) -> TrashFuture<'a, ()> {
         let req = MkdirRequest {
+            permission: None,
             path: dir.clone(),
             parents: true,
             request_id: RequestId::new(),

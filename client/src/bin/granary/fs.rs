@@ -16,6 +16,7 @@ mod getmerge;
 mod getting;
 mod listing;
 mod paths;
+mod permissions;
 mod reading;
 mod status;
 mod trash;
@@ -93,6 +94,15 @@ pub enum FsCommand {
         #[arg(long, action = clap::ArgAction::Help)]
         help: Option<bool>,
     },
+    /// Change the permission of files and directories (as `hdfs dfs -chmod`): octal (755,
+    /// 1777) or symbolic (u+x,g-w,o=r, a+t); the owner or the superuser.
+    Chmod(permissions::ChmodArgs),
+    /// Change the owner, and with OWNER:GROUP the group, of files and directories (as
+    /// `hdfs dfs -chown`); only the superuser.
+    Chown(permissions::ChownArgs),
+    /// Change the group of files and directories (as `hdfs dfs -chgrp`): the owner (to one of
+    /// its groups) or the superuser.
+    Chgrp(permissions::ChgrpArgs),
     /// Create directories.
     Mkdir {
         /// Create parents as needed; no error if the directory exists.
@@ -181,7 +191,8 @@ pub enum FsCommand {
     Stat {
         /// Print each path as FORMAT: %n name, %b length in bytes, %r replication, %o block
         /// size, %y modified (UTC, yyyy-MM-dd HH:mm:ss), %Y modified (ms since the epoch), %F
-        /// type (`regular file` or `directory`), %% a percent sign.
+        /// type (`regular file` or `directory`), %u owner, %g group, %a permission in octal,
+        /// %A permission symbolic (rwxr-xr-x), %% a percent sign.
         #[arg(
             short = 'c',
             long = "format",
@@ -432,6 +443,9 @@ pub async fn run(fs: Granary, cmd: FsCommand) -> anyhow::Result<ExitCode> {
             )
             .await?
         }
+        FsCommand::Chmod(args) => permissions::chmod(&fs, args).await?,
+        FsCommand::Chown(args) => permissions::chown(&fs, args).await?,
+        FsCommand::Chgrp(args) => permissions::chgrp(&fs, args).await?,
         FsCommand::Stat {
             format,
             json,

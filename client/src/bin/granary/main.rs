@@ -35,6 +35,10 @@ struct Cli {
     #[arg(long, global = true, env = "GRANARY_NAMENODE_RETRY_WINDOW", value_name = "DUR",
           value_parser = humantime::parse_duration)]
     namenode_retry_window: Option<std::time::Duration>,
+    /// Act as this user (HDFS's "simple" mode: the namenode takes the name as given).
+    /// Default: $GRANARY_USER, else the OS user ($USER, else the effective uid's name).
+    #[arg(long, global = true, env = "GRANARY_USER")]
+    user: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -44,6 +48,7 @@ struct ClientFlags {
     namenode: Option<String>,
     stall_timeout: Option<std::time::Duration>,
     namenode_retry_window: Option<std::time::Duration>,
+    user: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -143,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         namenode: cli.namenode,
         stall_timeout: cli.stall_timeout,
         namenode_retry_window: cli.namenode_retry_window,
+        user: cli.user,
     };
     match cli.command {
         Command::Fs(cmd) => fs::run(connect(flags)?, cmd).await,
@@ -171,6 +177,9 @@ fn connect(flags: ClientFlags) -> anyhow::Result<Granary> {
     }
     if let Some(window) = flags.namenode_retry_window {
         config.namenode_retry_window = window;
+    }
+    if let Some(user) = flags.user {
+        config.user = user;
     }
     Ok(Granary::new(config)?)
 }

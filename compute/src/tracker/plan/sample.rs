@@ -79,6 +79,7 @@ mod tests {
     fn file(name: &str, length: u64) -> FileStatus {
         FileStatus {
             lease_holder: None,
+            attrs: Default::default(),
             path: FsPath::parse(name).unwrap(),
             kind: FileKind::File,
             length,

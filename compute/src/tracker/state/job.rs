@@ -180,6 +180,7 @@ impl Job {
             output: self.spec.output.clone(),
             output_replication: self.spec.output_replication,
             work: super::assign::task_work(self, task),
+            submitter: self.spec.submitter.clone(),
         }
     }
 

@@ -23,7 +23,12 @@ pub enum OutputWork {
         to: FsPath,
     },
     /// Every task is committed: delete `<output>/_temporary`, then create `<output>/_SUCCESS`.
-    Finalize { job: JobId, output: FsPath },
+    Finalize {
+        job: JobId,
+        output: FsPath,
+        /// Who the output is given to once complete (the submitter).
+        owner: Option<String>,
+    },
     /// Delete the output directory of a job that failed or was killed.
     RemoveOutput { job: JobId, output: FsPath },
 }
@@ -79,6 +84,7 @@ impl TrackerState {
                 work.push(OutputWork::Finalize {
                     job: job.id.clone(),
                     output: job.spec.output.clone(),
+                    owner: job.spec.submitter.clone(),
                 });
             }
         }

@@ -69,6 +69,7 @@ impl FakeNamespace {
         let file = kind == FileKind::File;
         FileStatus {
             lease_holder: None,
+            attrs: Default::default(),
             path: path.clone(),
             kind,
             length: data.len() as u64,

@@ -266,3 +266,4 @@ fn delete_semantics() {
 
 mod appends;
 mod moves;
+mod permissions;

@@ -64,6 +64,7 @@ async fn safe_mode_refuses_changes_until_enough_blocks_are_reported() {
         refused.message
     );
     let mkdir = MkdirRequest {
+        permission: None,
         path: p("/d"),
         parents: true,
         request_id: rid("m-sm"),

@@ -126,6 +126,7 @@ async fn setrep_is_validated_idempotent_persisted_and_converges() {
         assert_eq!(err.kind, ErrorKind::InvalidArgument);
     }
     let mkdir = MkdirRequest {
+        permission: None,
         path: p("/dir"),
         parents: false,
         request_id: RequestId::new(),

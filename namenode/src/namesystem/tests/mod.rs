@@ -81,6 +81,7 @@ fn rid(id: &str) -> RequestId {
 
 fn create_req(path: &str, request_id: RequestId) -> CreateRequest {
     CreateRequest {
+        permission: None,
         holder: "test-writer".parse().unwrap(),
         path: p(path),
         replication: None,
@@ -232,6 +233,7 @@ async fn namespace_survives_reopen_and_ids_are_not_reused() {
     let first = put_empty(&running.nn, "/a/b/one").await;
     let (block, _) = put_one_block(&running.nn, "/a/two", None).await;
     let mkdir = MkdirRequest {
+        permission: None,
         path: p("/c/d"),
         parents: true,
         request_id: RequestId::new(),
@@ -304,6 +306,7 @@ async fn a_repeated_request_is_applied_once_and_answered_alike() {
     );
 
     let reused = MkdirRequest {
+        permission: None,
         path: p("/x"),
         parents: false,
         request_id: rid("delete-1"),
@@ -333,6 +336,7 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
     let running = Running::open(dir.path());
     let nn = &running.nn;
     let touch = |path: &str, id: &str| CreateRequest {
+        permission: None,
         complete: true,
         ..create_req(path, rid(id))
     };
@@ -368,6 +372,7 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
         ("/d", true, ErrorKind::IsADirectory),
     ];
     let other_writer = CreateRequest {
+        permission: None,
         holder: "other-writer".parse().unwrap(),
         ..create_req("/d/open", RequestId::new())
     };
@@ -377,12 +382,14 @@ async fn a_create_asked_complete_makes_an_empty_visible_file_in_one_call() {
         .chain([("/d/open", true, ErrorKind::LeaseHeld)]);
     for (path, overwrite, kind) in refused {
         let req = CreateRequest {
+            permission: None,
             overwrite,
             ..touch(path, &format!("refused-{path}"))
         };
         assert_eq!(nn.create(req).await.unwrap_err().kind, kind, "{path}");
     }
     let replace = CreateRequest {
+        permission: None,
         overwrite: true,
         ..touch("/d/empty", "replace-1")
     };
@@ -410,6 +417,7 @@ async fn concurrent_mutations_all_become_durable() {
     for i in 0..400 {
         let nn = running.nn.clone();
         let req = CreateRequest {
+            permission: None,
             complete: true,
             ..create_req(&format!("/load/d{}/f{i}", i % 7), RequestId::new())
         };

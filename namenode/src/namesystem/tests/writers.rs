@@ -15,6 +15,7 @@ pub(super) fn holder(name: &str) -> LeaseHolder {
 /// Opens `path` for `writer` (creating parents).
 pub(super) async fn open(nn: &Namesystem, path: &str, writer: &str) -> Result<InodeId, Error> {
     let req = CreateRequest {
+        permission: None,
         holder: holder(writer),
         ..create_req(path, RequestId::new())
     };

@@ -135,6 +135,7 @@ mod tests {
             block_size: 0,
             modified_ms: 0,
             lease_holder: None,
+            attrs: Default::default(),
         }
     }
 

@@ -59,9 +59,9 @@ pub async fn ls(
 }
 
 fn write_line(out: &mut impl Write, e: &FileStatus, human: bool) -> anyhow::Result<()> {
-    let (kind, repl) = match e.kind {
-        FileKind::Directory => ('d', "-".to_string()),
-        FileKind::File => ('-', e.replication.to_string()),
+    let repl = match e.kind {
+        FileKind::Directory => "-".to_string(),
+        FileKind::File => e.replication.to_string(),
     };
     // An open file is marked as `hdfs dfs -ls` users know from fsck: with its writer.
     let open = match &e.lease_holder {
@@ -70,7 +70,10 @@ fn write_line(out: &mut impl Write, e: &FileStatus, human: bool) -> anyhow::Resu
     };
     writeln!(
         out,
-        "{kind} {repl:>3} {:>12} {} {}{open}",
+        "{} {repl:>3} {} {} {:>12} {} {}{open}",
+        super::permissions::mode_string(e),
+        e.attrs.owner,
+        e.attrs.group,
         output::size(e.length, human),
         output::time_ms(e.modified_ms),
         e.path

@@ -32,7 +32,7 @@ fn parse_format(format: &str) -> anyhow::Result<Vec<Piece<'_>>> {
         }
         let mut after = rest[at + 1..].chars();
         match after.next() {
-            Some(c) if "nbroyYF%".contains(c) => pieces.push(Piece::Directive(c)),
+            Some(c) if "nbroyYFugaA%".contains(c) => pieces.push(Piece::Directive(c)),
             Some(c) => {
                 bail!("stat format {format:?}: unknown directive %{c} (known: {DIRECTIVES})")
             }
@@ -59,6 +59,10 @@ fn render(pieces: &[Piece<'_>], status: &FileStatus) -> String {
                 'o' => status.block_size.to_string(),
                 'y' => output::time_ms(status.modified_ms),
                 'Y' => status.modified_ms.to_string(),
+                'u' => status.attrs.owner.clone(),
+                'g' => status.attrs.group.clone(),
+                'a' => status.attrs.permission.to_string(),
+                'A' => status.attrs.permission.symbolic(),
                 'F' => match status.kind {
                     FileKind::File => "regular file".to_string(),
                     FileKind::Directory => "directory".to_string(),
@@ -206,6 +210,7 @@ mod tests {
             block_size: 1 << 20,
             modified_ms: 1_700_000_000_123,
             lease_holder: None,
+            attrs: Default::default(),
         }
     }
 
@@ -236,8 +241,8 @@ mod tests {
             ]
         );
         assert_eq!(parse_format("").unwrap(), vec![]);
-        let unknown = parse_format("%n %u").unwrap_err().to_string();
-        assert!(unknown.contains("unknown directive %u"), "{unknown}");
+        let unknown = parse_format("%n %q").unwrap_err().to_string();
+        assert!(unknown.contains("unknown directive %q"), "{unknown}");
         assert!(parse_format("%").is_err());
         assert!(parse_format("50%")
             .unwrap_err()

@@ -18,9 +18,10 @@ async fn trash_interval(fs: &Granary) -> anyhow::Result<Duration> {
     ))
 }
 
-/// The trash of the local user, keeping things for `interval`.
+/// The trash of the user the commands run as (`--user`, else the local user), keeping
+/// things for `interval`.
 fn user_trash(fs: &Granary, interval: Duration) -> anyhow::Result<Trash<'_, Granary>> {
-    let root = trash::trash_root(&trash::local_user()?)?;
+    let root = trash::trash_root(fs.user())?;
     Ok(Trash::new(fs, root, interval)?)
 }
 

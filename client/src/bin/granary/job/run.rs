@@ -162,6 +162,8 @@ fn job_spec(args: &RunArgs) -> anyhow::Result<JobSpec> {
         locality_wait_ms: args.locality_wait.map(|d| d.as_millis() as u64),
         max_attempts: args.max_attempts,
         speculation: args.no_speculation.then_some(false),
+        // The namenode sets it from the caller.
+        submitter: None,
     })
 }
 
