@@ -57,7 +57,7 @@ impl ClientConfig {
             pipeline_attempts: 5,
             stall_timeout: Duration::from_secs(5),
             busy_retries: 5,
-            user: crate::trash::local_user().unwrap_or_else(|_| "dr.who".to_string()),
+            user: crate::user::local_user().unwrap_or_else(|_| "dr.who".to_string()),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod size;
 pub mod sync;
 pub mod transfer;
 pub mod trash;
+pub mod user;
 pub mod walk;
 pub mod write;
 

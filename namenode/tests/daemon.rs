@@ -473,5 +473,5 @@ fn the_lease_monitor_closes_a_file_past_the_hard_limit() {
 
 /// The user this test, and so the namenode it starts, runs as: the superuser.
 fn superuser() -> String {
-    granary_client::trash::local_user().unwrap()
+    granary_client::user::effective_user_name().unwrap()
 }

@@ -11,7 +11,6 @@
 pub mod names;
 #[cfg(test)]
 mod tests;
-mod user;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +23,6 @@ use crate::fs::Granary;
 use crate::path::FsPath;
 use crate::protocol::{FileKind, FileStatus};
 pub use names::{checkpoint_expired, checkpoint_name, checkpoint_time_ms, trash_root};
-pub use user::local_user;
 
 /// Most tries to find a free name (a clash suffix, a checkpoint's `-N`), as HDFS.
 const MAX_NAME_ATTEMPTS: u32 = 1000;

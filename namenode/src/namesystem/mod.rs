@@ -101,7 +101,7 @@ impl Namesystem {
         let limits = RetryLimits::from(&config);
         let store = Store::open_with(&config.meta_dir, config.journal_segment_size, limits)?;
         let mut ns = store.load(now_ms())?;
-        let superuser = granary_client::trash::local_user()?;
+        let superuser = granary_client::user::effective_user_name()?;
         ns.assign_unowned(&superuser);
         let mut blocks = BlockMap::default();
         let mut leases = LeaseTable::default();

@@ -1,4 +1,5 @@
-//! Whose trash a command uses: the local user running it (owners and permissions come later).
+//! Who the local user is: the caller a client names to the namenode (and whose trash `fs rm`
+//! uses), and the namenode's own user, its superuser.
 
 use std::ffi::CStr;
 
@@ -14,7 +15,9 @@ pub fn local_user() -> Result<String> {
     effective_user_name()
 }
 
-fn effective_user_name() -> Result<String> {
+/// The name of the process's effective uid (the namenode's superuser: the OS user it runs as,
+/// whatever the environment says).
+pub fn effective_user_name() -> Result<String> {
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
     let mut buf = vec![0u8; 4096];
